@@ -1,0 +1,3 @@
+module github.com/cinch-sg/cinch
+
+go 1.26
