@@ -1,0 +1,258 @@
+package analysis
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/sketch"
+	"github.com/cinch-sg/cinch/stream/flowlog"
+)
+
+// Stats counts what an accumulator did with the records it saw.
+type Stats struct {
+	Records      uint64 `json:"records"`      // all records observed
+	NoData       uint64 `json:"nodata"`       // NODATA records (counted, not attributed)
+	SkipData     uint64 `json:"skipdata"`     // SKIPDATA records
+	Rejected     uint64 `json:"rejected"`     // REJECT records
+	Unattributed uint64 `json:"unattributed"` // accepted records of interfaces the inventory lacks
+	Undetermined uint64 `json:"undetermined"` // direction unknown (no flow-direction, no address of the interface)
+	Responses    uint64 `json:"responses"`    // return traffic: never needs a rule
+	Inbound      uint64 `json:"inbound"`      // remote-initiated, entering the interface
+	Outbound     uint64 `json:"outbound"`     // interface-initiated, leaving it
+	Unmatched    uint64 `json:"unmatched"`    // inbound/outbound flows no rule of the inventory allows
+	WindowFrom   int64  `json:"window_from"`  // earliest start of an attributed record (unix s)
+	WindowTo     int64  `json:"window_to"`    // latest end
+}
+
+// RuleState is the usage of one rule.
+type RuleState struct {
+	Sketch *sketch.Sketch
+	// Primary counts flows this rule was credited for first.
+	Primary uint64
+}
+
+// Accumulator holds per-rule sketches for one engine. It is not safe for
+// concurrent use; give each goroutine its own and Merge them.
+type Accumulator struct {
+	eng     *Engine
+	cfg     sketch.Config
+	rules   []RuleState
+	unknown map[string]*uint64
+	stats   Stats
+}
+
+// NewAccumulator returns an empty accumulator for eng.
+func NewAccumulator(eng *Engine, cfg sketch.Config) *Accumulator {
+	return &Accumulator{eng: eng, cfg: cfg, rules: make([]RuleState, len(eng.rules)), unknown: map[string]*uint64{}}
+}
+
+// Engine returns the engine the accumulator attributes with.
+func (a *Accumulator) Engine() *Engine { return a.eng }
+
+// Stats returns the counters.
+func (a *Accumulator) Stats() Stats { return a.stats }
+
+// Observe attributes one record. It allocates only the first time a rule,
+// source, port or unknown interface is seen.
+func (a *Accumulator) Observe(rec *flowlog.Record) {
+	a.stats.Records++
+	switch rec.LogStatus {
+	case flowlog.StatusNoData:
+		a.stats.NoData++
+		return
+	case flowlog.StatusSkipData:
+		a.stats.SkipData++
+		return
+	}
+	if rec.Action != flowlog.ActionAccept {
+		a.stats.Rejected++
+		return
+	}
+	t := rec.Start
+	if t == 0 {
+		t = rec.End
+	}
+	seg, ok := a.eng.segmentAt(rec.InterfaceID, t)
+	if !ok {
+		a.stats.Unattributed++
+		if p := a.unknown[string(rec.InterfaceID)]; p != nil {
+			*p++
+		} else {
+			n := uint64(1)
+			a.unknown[string(rec.InterfaceID)] = &n
+		}
+		return
+	}
+	src, dst := rec.SrcAddr, rec.DstAddr
+	if rec.PktSrcAddr.IsValid() {
+		src = rec.PktSrcAddr
+	}
+	if rec.PktDstAddr.IsValid() {
+		dst = rec.PktDstAddr
+	}
+	dir := rec.FlowDirection
+	if dir == flowlog.DirectionUnknown {
+		switch {
+		case seg.hasAddr(rec.DstAddr) || seg.hasAddr(dst):
+			dir = flowlog.DirectionIngress
+		case seg.hasAddr(rec.SrcAddr) || seg.hasAddr(src):
+			dir = flowlog.DirectionEgress
+		default:
+			a.stats.Undetermined++
+			return
+		}
+	}
+	if SenderRole(rec) != RoleInitiator {
+		a.stats.Responses++
+		return
+	}
+	var rules []compiled
+	var remote netip.Addr
+	if dir == flowlog.DirectionIngress {
+		a.stats.Inbound++
+		rules, remote = seg.ingress, src
+	} else {
+		a.stats.Outbound++
+		rules, remote = seg.egress, dst
+	}
+	matched := false
+	for i := range rules {
+		c := &rules[i]
+		if !c.matches(a.eng, rec.Protocol, rec.DstPort, remote, t) {
+			continue
+		}
+		rs := &a.rules[c.idx]
+		if rs.Sketch == nil {
+			rs.Sketch = sketch.New(a.cfg)
+		}
+		rs.Sketch.Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
+		if !matched {
+			rs.Primary++
+			matched = true
+		}
+	}
+	if !matched {
+		a.stats.Unmatched++
+		return
+	}
+	if a.stats.WindowFrom == 0 || (rec.Start != 0 && rec.Start < a.stats.WindowFrom) {
+		a.stats.WindowFrom = rec.Start
+	}
+	if rec.End > a.stats.WindowTo {
+		a.stats.WindowTo = rec.End
+	}
+}
+
+// Merge adds o's usage to a. Both must share the engine.
+func (a *Accumulator) Merge(o *Accumulator) error {
+	if a.eng != o.eng {
+		return fmt.Errorf("analysis: merge of accumulators of different engines")
+	}
+	for i := range o.rules {
+		or := &o.rules[i]
+		if or.Sketch == nil {
+			continue
+		}
+		r := &a.rules[i]
+		if r.Sketch == nil {
+			r.Sketch = or.Sketch.Clone()
+		} else {
+			r.Sketch.Merge(or.Sketch)
+		}
+		r.Primary += or.Primary
+	}
+	for k, v := range o.unknown {
+		if p := a.unknown[k]; p != nil {
+			*p += *v
+		} else {
+			n := *v
+			a.unknown[k] = &n
+		}
+	}
+	s, os := &a.stats, o.stats
+	s.Records += os.Records
+	s.NoData += os.NoData
+	s.SkipData += os.SkipData
+	s.Rejected += os.Rejected
+	s.Unattributed += os.Unattributed
+	s.Undetermined += os.Undetermined
+	s.Responses += os.Responses
+	s.Inbound += os.Inbound
+	s.Outbound += os.Outbound
+	s.Unmatched += os.Unmatched
+	if os.WindowFrom != 0 && (s.WindowFrom == 0 || os.WindowFrom < s.WindowFrom) {
+		s.WindowFrom = os.WindowFrom
+	}
+	if os.WindowTo > s.WindowTo {
+		s.WindowTo = os.WindowTo
+	}
+	return nil
+}
+
+// Rule returns the state of rule i (Engine().Rules()[i]).
+func (a *Accumulator) Rule(i int) *RuleState { return &a.rules[i] }
+
+// Unattributed lists the unknown interfaces with their record counts, most first.
+func (a *Accumulator) Unattributed() []advisor.Unattributed {
+	out := make([]advisor.Unattributed, 0, len(a.unknown))
+	for k, v := range a.unknown {
+		out = append(out, advisor.Unattributed{InterfaceID: k, Records: *v})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Records != out[j].Records {
+			return out[i].Records > out[j].Records
+		}
+		return out[i].InterfaceID < out[j].InterfaceID
+	})
+	return out
+}
+
+// Usage converts a rule's sketch to the advisor's input (nil when unused).
+func (rs *RuleState) Usage() *advisor.Usage {
+	s := rs.Sketch
+	if s == nil || s.Flows == 0 {
+		return nil
+	}
+	u := &advisor.Usage{Flows: s.Flows, Packets: s.Packets, Bytes: s.Bytes, PrimaryFlows: rs.Primary,
+		Ports: map[uint8][]advisor.PortRange{}}
+	if s.FirstSeen != 0 {
+		u.FirstSeen = time.Unix(s.FirstSeen, 0).UTC()
+	}
+	if s.LastSeen != 0 {
+		u.LastSeen = time.Unix(s.LastSeen, 0).UTC()
+	}
+	for _, it := range s.Items() {
+		u.Sources = append(u.Sources, it.Prefix)
+	}
+	u.DistinctSources, u.Estimated = s.DistinctSources()
+	for _, p := range s.Protocols() {
+		for _, r := range s.Ports(p).Ranges() {
+			u.Ports[p] = append(u.Ports[p], advisor.PortRange{From: r.From, To: r.To})
+		}
+	}
+	return u
+}
+
+// Report judges every rule of the engine and returns the suggestions.
+func (a *Accumulator) Report(cfg advisor.Config) advisor.Report {
+	rules := a.eng.rules
+	order := make([]int, len(rules))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(i, j int) bool { return ruleLess(rules[order[i]], rules[order[j]]) })
+	rep := advisor.Report{Suggestions: make([]advisor.Suggestion, 0, len(rules)), Unattributed: a.Unattributed()}
+	for _, i := range order {
+		rep.Suggestions = append(rep.Suggestions, advisor.Evaluate(rules[i], a.rules[i].Usage(), cfg))
+	}
+	if a.stats.WindowFrom != 0 {
+		rep.Window.From = time.Unix(a.stats.WindowFrom, 0).UTC()
+	}
+	if a.stats.WindowTo != 0 {
+		rep.Window.To = time.Unix(a.stats.WindowTo, 0).UTC()
+	}
+	return rep
+}

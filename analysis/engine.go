@@ -1,0 +1,302 @@
+// Package analysis attributes flow-log records to the security-group rules
+// that allowed them and keeps a sketch of each rule's usage.
+//
+// An Engine is the inventory compiled for matching: per interface, time
+// segments each holding the rules of the interface's groups in force, sorted
+// so that the first match is the rule credited first ("primary"). It is
+// read-only once built and may be shared. An Accumulator holds the mutable
+// per-rule sketches and counters; several accumulators (partitions, daemon
+// instances, time buckets) merge into one.
+package analysis
+
+import (
+	"math"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cinch-sg/cinch/inventory"
+)
+
+// Engine is the inventory compiled for attribution.
+type Engine struct {
+	inv     *inventory.Inventory
+	rules   []inventory.Rule
+	byKey   map[string]int
+	enis    map[string][]segment
+	addrIdx map[netip.Addr][]membership
+}
+
+// segment is an interval during which one interface's addresses and rules
+// are constant.
+type segment struct {
+	from, to int64 // unix seconds, [from, to)
+	addrs    []netip.Addr
+	ingress  []compiled
+	egress   []compiled
+}
+
+// membership says an address belonged to an interface in groups over [from, to).
+type membership struct {
+	from, to int64
+	groups   []string
+}
+
+// compiled is a rule ready for matching.
+type compiled struct {
+	idx      int32
+	proto    int16
+	from, to int32
+	kind     inventory.SourceKind
+	prefix   netip.Prefix
+	group    string
+	entries  []netip.Prefix // prefix list entries; nil with known = false means unknown list
+	known    bool
+	rankSize float64
+}
+
+// NewEngine compiles inv. The inventory must not change afterwards.
+func NewEngine(inv *inventory.Inventory) *Engine {
+	e := &Engine{
+		inv:     inv,
+		rules:   inv.Rules(),
+		byKey:   map[string]int{},
+		enis:    map[string][]segment{},
+		addrIdx: map[netip.Addr][]membership{},
+	}
+	for i, r := range e.rules {
+		e.byKey[r.Key()] = i
+	}
+	for _, id := range inv.ENIs() {
+		for _, v := range inv.ENIVersions(id) {
+			from, to := bounds(v.Valid)
+			for _, a := range v.Addrs {
+				e.addrIdx[a] = append(e.addrIdx[a], membership{from: from, to: to, groups: v.Groups})
+			}
+			e.enis[id] = append(e.enis[id], e.segments(v, from, to)...)
+		}
+		segs := e.enis[id]
+		sort.Slice(segs, func(i, j int) bool { return segs[i].from < segs[j].from })
+	}
+	return e
+}
+
+// Rules returns the rules the engine attributes to, indexed as RuleStates are.
+func (e *Engine) Rules() []inventory.Rule { return e.rules }
+
+// Inventory returns the compiled inventory.
+func (e *Engine) Inventory() *inventory.Inventory { return e.inv }
+
+func bounds(iv inventory.Interval) (int64, int64) {
+	from, to := int64(math.MinInt64), int64(math.MaxInt64)
+	if !iv.From.IsZero() {
+		from = iv.From.Unix()
+	}
+	if !iv.To.IsZero() {
+		to = iv.To.Unix()
+	}
+	return from, to
+}
+
+// segments splits one interface version at every change of its groups' rules.
+func (e *Engine) segments(v *inventory.ENI, from, to int64) []segment {
+	cuts := []int64{from}
+	for _, g := range v.Groups {
+		for _, gv := range e.inv.GroupVersions(g) {
+			gf, gt := bounds(gv.Valid)
+			if gf > from && gf < to {
+				cuts = append(cuts, gf)
+			}
+			if gt > from && gt < to {
+				cuts = append(cuts, gt)
+			}
+		}
+	}
+	sort.Slice(cuts, func(i, j int) bool { return cuts[i] < cuts[j] })
+	var out []segment
+	for i, c := range cuts {
+		if i > 0 && c == cuts[i-1] {
+			continue
+		}
+		end := to
+		for _, n := range cuts[i+1:] {
+			if n > c {
+				end = n
+				break
+			}
+		}
+		seg := segment{from: c, to: end, addrs: v.Addrs}
+		at := time.Unix(c, 0)
+		if c == math.MinInt64 {
+			at = time.Time{}
+		}
+		for _, g := range v.Groups {
+			gv, ok := e.groupAt(g, c, at)
+			if !ok {
+				continue
+			}
+			for _, r := range gv.Rules {
+				cr := e.compile(r)
+				if r.Egress {
+					seg.egress = append(seg.egress, cr)
+				} else {
+					seg.ingress = append(seg.ingress, cr)
+				}
+			}
+		}
+		sortByRank(seg.ingress)
+		sortByRank(seg.egress)
+		out = append(out, seg)
+	}
+	return out
+}
+
+// groupAt returns the group version in force at c; for the unbounded start it
+// takes the earliest version.
+func (e *Engine) groupAt(id string, c int64, at time.Time) (*inventory.Group, bool) {
+	if c == math.MinInt64 {
+		vs := e.inv.GroupVersions(id)
+		if len(vs) == 0 {
+			return nil, false
+		}
+		return vs[0], true
+	}
+	return e.inv.GroupAt(id, at)
+}
+
+func (e *Engine) compile(r inventory.Rule) compiled {
+	c := compiled{idx: int32(e.byKey[r.Key()]), proto: r.Protocol, from: r.FromPort, to: r.ToPort, kind: r.Source.Kind}
+	switch r.Source.Kind {
+	case inventory.SourceCIDR:
+		c.prefix = r.Source.Prefix.Masked()
+		c.rankSize = math.Ldexp(1, c.prefix.Addr().BitLen()-c.prefix.Bits())
+	case inventory.SourceGroup:
+		c.group = r.Source.ID
+	case inventory.SourcePrefixList:
+		if pl, ok := e.inv.PrefixList(r.Source.ID); ok {
+			c.entries, c.known = pl.Entries, true
+			for _, p := range pl.Entries {
+				c.rankSize += math.Ldexp(1, p.Addr().BitLen()-p.Bits())
+			}
+		} else {
+			c.rankSize = math.Inf(1)
+		}
+	}
+	return c
+}
+
+// sortByRank orders rules so the first match of a flow is the rule to credit
+// first: group references (best practice), then the smallest source, the
+// narrowest ports, a specific protocol, and the rule key for determinism.
+func sortByRank(cs []compiled) {
+	class := func(c compiled) int {
+		switch c.kind {
+		case inventory.SourceGroup:
+			return 0
+		case inventory.SourceCIDR:
+			return 1
+		}
+		return 2
+	}
+	width := func(c compiled) int64 {
+		if c.proto == -1 || c.from < 0 {
+			return 1 << 20
+		}
+		return int64(c.to) - int64(c.from)
+	}
+	sort.SliceStable(cs, func(i, j int) bool {
+		a, b := cs[i], cs[j]
+		if ca, cb := class(a), class(b); ca != cb {
+			return ca < cb
+		}
+		if a.rankSize != b.rankSize {
+			return a.rankSize < b.rankSize
+		}
+		if wa, wb := width(a), width(b); wa != wb {
+			return wa < wb
+		}
+		if (a.proto == -1) != (b.proto == -1) {
+			return b.proto == -1
+		}
+		return a.idx < b.idx
+	})
+}
+
+// segmentAt returns the interface's segment in force at t (unix seconds),
+// the nearest one when t falls outside every segment, and false when the
+// interface is unknown.
+func (e *Engine) segmentAt(eni []byte, t int64) (*segment, bool) {
+	segs, ok := e.enis[string(eni)]
+	if !ok || len(segs) == 0 {
+		return nil, false
+	}
+	i := sort.Search(len(segs), func(i int) bool { return segs[i].to > t })
+	if i == len(segs) {
+		i = len(segs) - 1
+	}
+	return &segs[i], true
+}
+
+// inGroup reports whether address a belonged, at t, to an interface in group g.
+func (e *Engine) inGroup(a netip.Addr, g string, t int64) bool {
+	for _, m := range e.addrIdx[a] {
+		if t < m.from || t >= m.to {
+			continue
+		}
+		for _, x := range m.groups {
+			if x == g {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (c *compiled) matches(e *Engine, proto uint8, port uint16, addr netip.Addr, t int64) bool {
+	if c.proto != -1 && c.proto != int16(proto) {
+		return false
+	}
+	if c.proto != -1 && (proto == 6 || proto == 17) && c.from >= 0 {
+		if int32(port) < c.from || int32(port) > c.to {
+			return false
+		}
+	}
+	switch c.kind {
+	case inventory.SourceCIDR:
+		return c.prefix.Contains(addr)
+	case inventory.SourceGroup:
+		return e.inGroup(addr, c.group, t)
+	default:
+		if !c.known {
+			return true // an unknown prefix list: assume it allowed the flow
+		}
+		for _, p := range c.entries {
+			if p.Contains(addr) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// hasAddr reports whether a is one of the segment's interface addresses.
+func (s *segment) hasAddr(a netip.Addr) bool {
+	for _, x := range s.addrs {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// ruleLess orders rules for reports: group, ingress before egress, key.
+func ruleLess(a, b inventory.Rule) bool {
+	if a.GroupID != b.GroupID {
+		return a.GroupID < b.GroupID
+	}
+	if a.Egress != b.Egress {
+		return !a.Egress
+	}
+	return strings.Compare(a.Key(), b.Key()) < 0
+}

@@ -1,0 +1,373 @@
+package analysis
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/inventory"
+	"github.com/cinch-sg/cinch/simulate"
+	"github.com/cinch-sg/cinch/sketch"
+	"github.com/cinch-sg/cinch/stream/flowlog"
+)
+
+// world is a random inventory and traffic for property tests.
+type world struct {
+	inv     *inventory.Inventory
+	enis    []inventory.ENI
+	groups  map[string]inventory.Group
+	records [][]byte
+	flows   []simulate.Flow
+}
+
+var richFormat = flowlog.MustParseFormat(simulate.RichFormat)
+
+func randAddrIn(r *rand.Rand, p netip.Prefix) netip.Addr {
+	b := p.Addr().As16()
+	off := 0
+	if p.Addr().Is4() {
+		off = 96
+	}
+	for i := off + p.Bits(); i < 128; i++ {
+		if r.IntN(2) == 1 {
+			b[i/8] |= 1 << (7 - uint(i%8))
+		}
+	}
+	a := netip.AddrFrom16(b)
+	if p.Addr().Is4() {
+		a = a.Unmap()
+	}
+	return a
+}
+
+func randomWorld(r *rand.Rand, nrec int) *world {
+	w := &world{inv: inventory.New(), groups: map[string]inventory.Group{}}
+	ngroups := 1 + r.IntN(5)
+	var gids []string
+	for g := range ngroups {
+		gids = append(gids, fmt.Sprintf("sg-%08x", g))
+	}
+	bases := []string{"0.0.0.0/0", "10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "192.0.2.0/24", "203.0.113.9/32", "::/0", "2001:db8::/32"}
+	for _, gid := range gids {
+		g := inventory.Group{ID: gid, Name: gid, VPCID: "vpc-1"}
+		for range 1 + r.IntN(6) {
+			rule := inventory.Rule{GroupID: gid, Egress: r.IntN(4) == 0}
+			switch r.IntN(5) {
+			case 0:
+				rule.Protocol, rule.FromPort, rule.ToPort = -1, -1, -1
+			case 1:
+				rule.Protocol, rule.FromPort, rule.ToPort = 1, -1, -1
+			case 2:
+				rule.Protocol = 17
+				rule.FromPort = int32(r.IntN(2000))
+				rule.ToPort = rule.FromPort + int32(r.IntN(3)*r.IntN(500))
+			default:
+				rule.Protocol = 6
+				rule.FromPort = int32(r.IntN(2000))
+				rule.ToPort = rule.FromPort + int32(r.IntN(3)*r.IntN(500))
+			}
+			if r.IntN(5) == 0 {
+				rule.Source = inventory.Source{Kind: inventory.SourceGroup, ID: gids[r.IntN(len(gids))]}
+			} else {
+				rule.Source = inventory.CIDRSource(netip.MustParsePrefix(bases[r.IntN(len(bases))]))
+			}
+			g.Rules = append(g.Rules, rule)
+		}
+		w.inv.AddGroup(g)
+		w.groups[gid] = g
+	}
+	for i := range 1 + r.IntN(6) {
+		e := inventory.ENI{ID: fmt.Sprintf("eni-%017x", i), VPCID: "vpc-1",
+			Addrs: []netip.Addr{netip.AddrFrom4([4]byte{10, 1, 2, byte(10 + i)}), netip.MustParseAddr(fmt.Sprintf("2001:db8::%x", 100+i))}}
+		for _, gid := range gids {
+			if r.IntN(2) == 0 || len(e.Groups) == 0 {
+				e.Groups = append(e.Groups, gid)
+			}
+		}
+		w.inv.AddENI(e)
+		w.enis = append(w.enis, e)
+	}
+	for range nrec {
+		e := w.enis[r.IntN(len(w.enis))]
+		g := w.groups[e.Groups[r.IntN(len(e.Groups))]]
+		rule := g.Rules[r.IntN(len(g.Rules))]
+		f := simulate.Flow{AccountID: "123456789012", ENI: e.ID, VPC: "vpc-1", Accept: r.IntN(10) != 0,
+			Packets: uint64(1 + r.IntN(9)), Bytes: uint64(60 + r.IntN(9000)), Start: 1_790_000_000 + int64(r.IntN(86400))}
+		f.End = f.Start + int64(r.IntN(60))
+		f.Protocol = uint8(6)
+		if rule.Protocol > 0 {
+			f.Protocol = uint8(rule.Protocol)
+		} else if r.IntN(3) == 0 {
+			f.Protocol = []uint8{17, 1, 47}[r.IntN(3)]
+		}
+		port := uint16(r.IntN(65536))
+		if rule.FromPort >= 0 && r.IntN(5) != 0 {
+			port = uint16(rule.FromPort + int32(r.IntN(int(rule.ToPort-rule.FromPort)+1)))
+		}
+		var remote netip.Addr
+		switch {
+		case rule.Source.Kind == inventory.SourceGroup && r.IntN(4) != 0:
+			// an address of some interface (maybe in the referenced group)
+			other := w.enis[r.IntN(len(w.enis))]
+			remote = other.Addrs[0]
+		case rule.Source.Kind == inventory.SourceCIDR && r.IntN(6) != 0:
+			remote = randAddrIn(r, rule.Source.Prefix)
+		default:
+			remote = netip.AddrFrom4([4]byte{byte(1 + r.IntN(220)), byte(r.IntN(256)), byte(r.IntN(256)), byte(r.IntN(256))})
+		}
+		local := e.Addrs[0]
+		if remote.Is6() {
+			local = e.Addrs[1]
+		}
+		ingress := !rule.Egress
+		if r.IntN(8) == 0 {
+			ingress = !ingress
+		}
+		eph := uint16(32768 + r.IntN(28000))
+		initiator := r.IntN(5) != 0
+		if f.Protocol == 1 || f.Protocol == 47 {
+			eph, port = 0, 0
+		}
+		switch {
+		case ingress && initiator:
+			f.Src, f.Dst, f.SrcPort, f.DstPort, f.TCPFlags = remote, local, eph, port, 2
+		case ingress:
+			f.Src, f.Dst, f.SrcPort, f.DstPort, f.TCPFlags = remote, local, port, eph, 18
+		case initiator:
+			f.Src, f.Dst, f.SrcPort, f.DstPort, f.TCPFlags = local, remote, eph, port, 2
+		default:
+			f.Src, f.Dst, f.SrcPort, f.DstPort, f.TCPFlags = local, remote, port, eph, 18
+		}
+		if r.IntN(4) == 0 {
+			f.TCPFlags = 0 // no handshake seen: the port heuristic decides
+		}
+		f.Ingress = ingress
+		w.flows = append(w.flows, f)
+		w.records = append(w.records, simulate.AppendLine(nil, &f, richFormat))
+	}
+	return w
+}
+
+// allows is the test's own reading of an EC2 rule against one flow.
+func (w *world) allows(rule inventory.Rule, proto uint8, port uint16, remote netip.Addr) bool {
+	if rule.Protocol != -1 && rule.Protocol != int16(proto) {
+		return false
+	}
+	if rule.Protocol != -1 && (proto == 6 || proto == 17) && rule.FromPort >= 0 &&
+		(int32(port) < rule.FromPort || int32(port) > rule.ToPort) {
+		return false
+	}
+	switch rule.Source.Kind {
+	case inventory.SourceCIDR:
+		return rule.Source.Prefix.Contains(remote)
+	case inventory.SourceGroup:
+		for _, e := range w.enis {
+			if slices.Contains(e.Addrs, remote) && slices.Contains(e.Groups, rule.Source.ID) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// specAllows reads a proposed rule; group sources are checked against membership.
+func (w *world) specAllows(s advisor.RuleSpec, proto uint8, port uint16, remote netip.Addr) bool {
+	if len(s.Source) > 3 && s.Source[:3] == "sg-" {
+		if !s.Allows(proto, port, remote) {
+			return false
+		}
+		for _, e := range w.enis {
+			if slices.Contains(e.Addrs, remote) && slices.Contains(e.Groups, s.Source) {
+				return true
+			}
+		}
+		return false
+	}
+	return s.Allows(proto, port, remote)
+}
+
+// TestSafetyInvariant: every accepted flow started by the remote side (or by
+// the interface, for egress) that the current rules allow stays allowed by
+// the proposed rules of the interface's groups — whatever the inventory, the
+// traffic, the node budget and the narrowing limits.
+func TestSafetyInvariant(t *testing.T) {
+	r := rand.New(rand.NewPCG(42, 7))
+	parser := flowlog.NewParser(richFormat)
+	totalChecked, narrowed := 0, 0
+	for iter := range 150 {
+		w := randomWorld(r, 50+r.IntN(400))
+		eng := NewEngine(w.inv)
+		scfg := sketch.DefaultConfig()
+		scfg.MaxNodes = []int{8, 16, 128}[r.IntN(3)]
+		acc := NewAccumulator(eng, scfg)
+		var rec flowlog.Record
+		for i, line := range w.records {
+			if err := parser.Parse(line, &rec); err != nil {
+				t.Fatalf("iter %d: record %d %q: %v", iter, i, line, err)
+			}
+			acc.Observe(&rec)
+		}
+		acfg := advisor.Config{WildcardThreshold: uint64(1 + r.IntN(20)), MaxCIDRs: 1 + r.IntN(4), MaxPortRanges: 1 + r.IntN(3)}
+		rep := acc.Report(acfg)
+		proposed := map[string][]advisor.RuleSpec{} // group|direction -> rules
+		for _, s := range rep.Suggestions {
+			proposed[s.GroupID+"|"+s.Direction] = append(proposed[s.GroupID+"|"+s.Direction], s.Proposed...)
+			if s.Verdict == advisor.VerdictNarrow {
+				narrowed++
+			}
+		}
+		checked := 0
+		for i, f := range w.flows {
+			if !f.Accept {
+				continue
+			}
+			if err := parser.Parse(w.records[i], &rec); err != nil {
+				t.Fatal(err)
+			}
+			if SenderRole(&rec) != RoleInitiator {
+				continue
+			}
+			remote, dir := f.Src, "ingress"
+			if !f.Ingress {
+				remote, dir = f.Dst, "egress"
+			}
+			var e inventory.ENI
+			for _, x := range w.enis {
+				if x.ID == f.ENI {
+					e = x
+				}
+			}
+			allowedBefore := false
+			for _, gid := range e.Groups {
+				for _, rule := range w.groups[gid].Rules {
+					if rule.Direction() == dir && w.allows(rule, f.Protocol, f.DstPort, remote) {
+						allowedBefore = true
+					}
+				}
+			}
+			if !allowedBefore {
+				continue
+			}
+			checked++
+			allowedAfter := false
+			for _, gid := range e.Groups {
+				for _, p := range proposed[gid+"|"+dir] {
+					if w.specAllows(p, f.Protocol, f.DstPort, remote) {
+						allowedAfter = true
+					}
+				}
+			}
+			if !allowedAfter {
+				t.Fatalf("iter %d: flow %d (%s %s proto %d port %d from %v) allowed before, not by the proposal\ngroups %v\nrules %+v\nproposal %+v",
+					iter, i, f.ENI, dir, f.Protocol, f.DstPort, remote, e.Groups, w.groups, proposed)
+			}
+		}
+		totalChecked += checked
+	}
+	// The property must have had something to bite on: many flows, many narrowings.
+	if totalChecked < 5000 || narrowed < 150 {
+		t.Fatalf("weak property run: %d flows checked, %d narrowed rules", totalChecked, narrowed)
+	}
+	t.Logf("%d flows checked against %d narrowed rules", totalChecked, narrowed)
+}
+
+// exactUsage computes a rule's usage from the exact set of its sources and
+// ports, without the sketch.
+func exactUsage(w *world, eng *Engine, acc *Accumulator, parser *flowlog.Parser) map[int]*advisor.Usage {
+	out := map[int]*advisor.Usage{}
+	srcs := map[int]map[netip.Addr]bool{}
+	ports := map[int]map[uint8]map[uint16]bool{}
+	var rec flowlog.Record
+	for i := range w.records {
+		if parser.Parse(w.records[i], &rec) != nil {
+			continue
+		}
+		f := w.flows[i]
+		if !f.Accept || SenderRole(&rec) != RoleInitiator {
+			continue
+		}
+		remote, egress := f.Src, false
+		if !f.Ingress {
+			remote, egress = f.Dst, true
+		}
+		for idx, rule := range eng.Rules() {
+			if rule.Egress != egress || !containsGroup(w, f.ENI, rule.GroupID) || !w.allows(rule, f.Protocol, f.DstPort, remote) {
+				continue
+			}
+			u := out[idx]
+			if u == nil {
+				u = &advisor.Usage{Ports: map[uint8][]advisor.PortRange{}}
+				out[idx] = u
+				srcs[idx] = map[netip.Addr]bool{}
+				ports[idx] = map[uint8]map[uint16]bool{}
+			}
+			u.Flows++
+			u.Packets += f.Packets
+			u.Bytes += f.Bytes
+			srcs[idx][remote] = true
+			if ports[idx][f.Protocol] == nil {
+				ports[idx][f.Protocol] = map[uint16]bool{}
+			}
+			ports[idx][f.Protocol][f.DstPort] = true
+		}
+	}
+	for idx, u := range out {
+		for a := range srcs[idx] {
+			u.Sources = append(u.Sources, netip.PrefixFrom(a, a.BitLen()))
+		}
+		u.DistinctSources = uint64(len(srcs[idx]))
+		for p, set := range ports[idx] {
+			for port := range set {
+				u.Ports[p] = append(u.Ports[p], advisor.PortRange{From: port, To: port})
+			}
+		}
+		u.PrimaryFlows = acc.Rule(idx).Primary
+	}
+	return out
+}
+
+func containsGroup(w *world, eni, gid string) bool {
+	for _, e := range w.enis {
+		if e.ID == eni {
+			return slices.Contains(e.Groups, gid)
+		}
+	}
+	return false
+}
+
+// TestSketchMatchesExact: while a rule's sources fit the node budget, its
+// verdict and proposal equal those computed from the exact sets.
+func TestSketchMatchesExact(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	parser := flowlog.NewParser(richFormat)
+	compared := 0
+	for iter := range 200 {
+		w := randomWorld(r, 20+r.IntN(150))
+		eng := NewEngine(w.inv)
+		acc := NewAccumulator(eng, sketch.DefaultConfig()) // 128 nodes per family: every rule fits
+		var rec flowlog.Record
+		for _, line := range w.records {
+			if parser.Parse(line, &rec) == nil {
+				acc.Observe(&rec)
+			}
+		}
+		exact := exactUsage(w, eng, acc, parser)
+		acfg := advisor.Config{WildcardThreshold: uint64(1 + r.IntN(10)), MaxCIDRs: 1 + r.IntN(4), MaxPortRanges: 1 + r.IntN(3)}
+		for idx, rule := range eng.Rules() {
+			got := advisor.Evaluate(rule, acc.Rule(idx).Usage(), acfg)
+			want := advisor.Evaluate(rule, exact[idx], acfg)
+			got.Evidence.FirstSeen, got.Evidence.LastSeen = "", ""
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("iter %d rule %s:\nsketch %+v\nexact  %+v", iter, rule.Key(), got, want)
+			}
+			compared++
+		}
+	}
+	if compared == 0 {
+		t.Fatal("nothing compared")
+	}
+}

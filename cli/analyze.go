@@ -1,0 +1,130 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/analysis"
+	"github.com/cinch-sg/cinch/export"
+	"github.com/cinch-sg/cinch/inventory"
+	"github.com/cinch-sg/cinch/inventory/awsjson"
+	"github.com/cinch-sg/cinch/sketch"
+	"github.com/cinch-sg/cinch/stream/envelope"
+	"github.com/cinch-sg/cinch/stream/flowlog"
+)
+
+// inventoryFlags name the inventory exports.
+type inventoryFlags struct {
+	groups, rules, enis, config, prefixLists, any stringList
+}
+
+func (f *inventoryFlags) register(fs *flag.FlagSet) {
+	fs.Var(&f.groups, "security-groups", "JSON of `aws ec2 describe-security-groups` (repeatable)")
+	fs.Var(&f.rules, "security-group-rules", "JSON of `aws ec2 describe-security-group-rules` (repeatable)")
+	fs.Var(&f.enis, "network-interfaces", "JSON of `aws ec2 describe-network-interfaces` (repeatable)")
+	fs.Var(&f.config, "config-snapshot", "AWS Config snapshot, history or API file, plain or gzip (repeatable)")
+	fs.Var(&f.prefixLists, "prefix-lists", "JSON of describe-managed-prefix-lists, or get-managed-prefix-list-entries saved as pl-ID.json (repeatable)")
+	fs.Var(&f.any, "inventory", "any of the files above, kind detected from the content (repeatable)")
+}
+
+// load reads every named file into one inventory; each file must be of the
+// kind its flag names.
+func (f *inventoryFlags) load() (*inventory.Inventory, error) {
+	inv := inventory.New()
+	sets := []struct {
+		files stringList
+		want  []awsjson.Kind
+		flag  string
+	}{
+		{f.groups, []awsjson.Kind{awsjson.KindSecurityGroups}, "--security-groups"},
+		{f.rules, []awsjson.Kind{awsjson.KindSecurityGroupRules}, "--security-group-rules"},
+		{f.enis, []awsjson.Kind{awsjson.KindNetworkInterfaces}, "--network-interfaces"},
+		{f.config, []awsjson.Kind{awsjson.KindConfig}, "--config-snapshot"},
+		{f.prefixLists, []awsjson.Kind{awsjson.KindPrefixLists, awsjson.KindPrefixListEntries}, "--prefix-lists"},
+		{f.any, nil, "--inventory"},
+	}
+	n := 0
+	for _, s := range sets {
+		for _, path := range s.files {
+			n++
+			kind, err := awsjson.LoadFile(inv, path)
+			if err != nil {
+				return nil, err
+			}
+			if s.want != nil && !slices.Contains(s.want, kind) {
+				return nil, fmt.Errorf("%s %s: the file holds %s, not what the flag expects", s.flag, path, kind)
+			}
+		}
+	}
+	if n == 0 {
+		return nil, errors.New("no inventory: give --security-groups and --network-interfaces (or --inventory / --config-snapshot)")
+	}
+	return inv, nil
+}
+
+func runAnalyze(ctx context.Context, env *Env, args []string) error {
+	fs := newFlagSet(env, "analyze", "--security-groups F [--security-group-rules F] --network-interfaces F [--config-snapshot F...] [flags] FLOWFILE...")
+	var (
+		ff     flowFlags
+		invf   inventoryFlags
+		acfg   = advisor.DefaultConfig()
+		scfg   = sketch.DefaultConfig()
+		output string
+	)
+	ff.register(fs)
+	invf.register(fs)
+	fs.Uint64Var(&acfg.WildcardThreshold, "wildcard-threshold", acfg.WildcardThreshold, "keep a 0.0.0.0/0 or ::/0 rule used by at least this many distinct sources")
+	fs.IntVar(&acfg.MaxCIDRs, "max-cidrs", acfg.MaxCIDRs, "at most this many prefixes replace one narrowed source")
+	fs.IntVar(&acfg.MaxPortRanges, "max-port-ranges", acfg.MaxPortRanges, "at most this many port ranges replace one")
+	fs.IntVar(&scfg.MaxNodes, "node-budget", scfg.MaxNodes, "exact sources kept per rule and address family before aggregation")
+	fs.StringVar(&output, "output", "json", "output: json, table, cli or terraform")
+	files, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(export.Formats, output) {
+		return fmt.Errorf("--output %q: want one of %v", output, export.Formats)
+	}
+	if acfg.MaxCIDRs < 1 || acfg.MaxPortRanges < 1 || scfg.MaxNodes < 1 {
+		return errors.New("--max-cidrs, --max-port-ranges and --node-budget must be at least 1")
+	}
+	inv, err := invf.load()
+	if err != nil {
+		return err
+	}
+	if !ff.quiet {
+		for _, w := range inv.Validate() {
+			fmt.Fprintf(env.Stderr, "cinch: inventory: %v\n", w)
+		}
+	}
+	rd, err := ff.reader(env)
+	if err != nil {
+		return err
+	}
+	eng := analysis.NewEngine(inv)
+	acc := analysis.NewAccumulator(eng, scfg)
+	if _, err := readAll(ctx, env, rd, files, ff.quiet, func(r *flowlog.Record, _ *envelope.Meta) error {
+		acc.Observe(r)
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := checkRead(env, rd.Stats(), ff.quiet); err != nil {
+		return err
+	}
+	if st := acc.Stats(); !ff.quiet && st.Unattributed > 0 {
+		fmt.Fprintf(env.Stderr, "cinch: %d accepted records from %d interfaces not in the inventory were not attributed\n",
+			st.Unattributed, len(acc.Unattributed()))
+	}
+	rep := acc.Report(acfg)
+	out := bufio.NewWriter(env.Stdout)
+	if err := export.Write(out, output, &rep); err != nil {
+		return err
+	}
+	return out.Flush()
+}

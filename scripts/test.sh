@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Runs every check and test of cinch: gofmt, go vet, staticcheck, unit, property,
+# conformance, fuzz-seed and end-to-end tests, against a real Apache Kafka broker
+# that it fetches (Maven Central, cached) and starts on 127.0.0.1:19092.
+#
+# Needs: Go, Java 17 and Maven (for the broker), network access to the Go module
+# proxy and Maven Central on the first run. Peer test data: $CINCH_PEERS_DIR
+# (default ../shared/peers beside the checkout).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+export CINCH_CACHE=${CINCH_CACHE:-/var/cache/cinch-ci}
+mkdir -p "$CINCH_CACHE" 2>/dev/null || export CINCH_CACHE=$HOME/.cache/cinch-ci
+export CINCH_WORK=${CINCH_WORK:-$(mktemp -d /tmp/cinch-test.XXXXXX)}
+export CINCH_PEERS_DIR=${CINCH_PEERS_DIR:-$(cd "$root/.." && pwd)/shared/peers}
+if [ ! -d "$CINCH_PEERS_DIR" ]; then
+  echo "test.sh: peer test data not found at $CINCH_PEERS_DIR (set CINCH_PEERS_DIR)" >&2
+  exit 1
+fi
+log() { printf '[test %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# Tools, cached outside the clone.
+export GOBIN=$CINCH_CACHE/bin
+export PATH=$GOBIN:$PATH
+if ! staticcheck -version 2>/dev/null | grep -q 2025; then
+  log "installing staticcheck"
+  go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 >&2 || go install honnef.co/go/tools/cmd/staticcheck@latest >&2
+fi
+
+# Services: a real Kafka broker for the end-to-end tests (started in the
+# background while the static checks run).
+services_pid=""
+kafka_log=$CINCH_WORK/kafka-start.log
+cleanup() {
+  bash .ci/kafka/stop.sh "$CINCH_WORK/kafka" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+log "starting Kafka (log: $kafka_log)"
+( bash .ci/kafka/start.sh "$CINCH_WORK/kafka" >"$CINCH_WORK/kafka.addr" 2>"$kafka_log" ) &
+services_pid=$!
+
+log "build and static checks"
+go build -o "$CINCH_WORK/cinch" .
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change: $unformatted" >&2
+  exit 1
+fi
+go vet ./...
+staticcheck ./...
+
+if ! wait "$services_pid"; then
+  echo "test.sh: Kafka did not start:" >&2
+  tail -50 "$kafka_log" >&2
+  exit 1
+fi
+export CINCH_KAFKA_BROKERS=$(cat "$CINCH_WORK/kafka.addr")
+export CINCH_KAFKA_RESTART="bash $root/.ci/kafka/restart.sh $CINCH_WORK/kafka"
+export CINCH_BIN=$CINCH_WORK/cinch
+log "Kafka at $CINCH_KAFKA_BROKERS"
+
+log "go test"
+go test -count=1 -timeout 20m ./...
+
+# Each fuzz target a short while beyond its seeds (the seeds ran above).
+log "fuzzing (10s per target)"
+for f in $(git ls-files '*_test.go'); do
+  pkg=./$(dirname "$f")
+  for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$f" | sed 's/^func //'); do
+    go test -run '^$' -fuzz "^${target}\$" -fuzztime 10s "$pkg" >/dev/null || {
+      echo "fuzz target $target in $pkg failed" >&2
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime 1x "$pkg" >&2 || true
+      exit 1
+    }
+  done
+done
+log "all tests passed"

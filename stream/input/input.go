@@ -1,0 +1,315 @@
+// Package input reads flow-log records from files, stdin, streams and single
+// payloads (such as Kafka record values). It detects gzip by magic bytes, JSON
+// envelopes (CloudWatch subscriptions, Firehose, Lambda) by a leading '{', and the
+// header line of S3 text files, parses every line with stream/flowlog and hands
+// each record to a callback. Malformed lines are reported and counted, not fatal.
+package input
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+
+	"github.com/cinch-sg/cinch/stream/envelope"
+	"github.com/cinch-sg/cinch/stream/flowlog"
+)
+
+// Options configure a Reader.
+type Options struct {
+	// Format is the format of lines without a header; nil means the default
+	// version 2 format. A header line in a file overrides it for that file.
+	Format *flowlog.Format
+	// FormatByLogGroup gives the format of CloudWatch events per log group; groups
+	// not listed use Format.
+	FormatByLogGroup map[string]*flowlog.Format
+}
+
+// Handler receives each parsed record (NODATA and SKIPDATA included: check
+// rec.LogStatus) with its envelope metadata. Both are reused after it returns.
+// A non-nil error stops the read and is returned.
+type Handler func(rec *flowlog.Record, m *envelope.Meta) error
+
+// Stats counts what a Reader has seen.
+type Stats struct {
+	Files             int64            // files, streams and payloads read
+	Lines             int64            // non-empty lines and events, header lines included
+	Records           int64            // lines parsed successfully (NODATA/SKIPDATA included)
+	Malformed         int64            // lines or envelopes that could not be parsed
+	NoData            int64            // records with log-status NODATA
+	SkipData          int64            // records with log-status SKIPDATA
+	ControlMessages   int64            // CloudWatch CONTROL_MESSAGEs skipped
+	Headers           int64            // header lines recognised
+	MalformedByReason map[string]int64 // flowlog.ParseError reasons, plus "envelope" and "other"
+	UnknownFields     []string         // unknown field names met in formats, sorted
+}
+
+// ReasonEnvelope counts payloads whose envelope could not be decoded.
+const ReasonEnvelope = "envelope"
+
+// maxLine bounds one text line.
+const maxLine = 4 << 20
+
+// Reader reads inputs and accumulates Stats. It is not safe for concurrent use.
+type Reader struct {
+	opts    Options
+	errLog  func(file string, line int, err error)
+	parsers map[*flowlog.Format]*flowlog.Parser
+	unknown map[string]bool
+	stats   Stats
+	rec     flowlog.Record
+	dec     *envelope.Decoder
+}
+
+// NewReader returns a Reader. errLog (may be nil) receives every malformed line
+// with the input name and 1-based line number (0 when the input has no lines, as
+// for CloudWatch events), and, once per Reader and name, a warning about each
+// unknown field name, with line 0.
+func NewReader(opts Options, errLog func(file string, line int, err error)) *Reader {
+	if opts.Format == nil {
+		opts.Format = flowlog.DefaultFormat()
+	}
+	if errLog == nil {
+		errLog = func(string, int, error) {}
+	}
+	return &Reader{
+		opts:    opts,
+		errLog:  errLog,
+		parsers: map[*flowlog.Format]*flowlog.Parser{},
+		unknown: map[string]bool{},
+		stats:   Stats{MalformedByReason: map[string]int64{}},
+		dec:     envelope.NewDecoder(),
+	}
+}
+
+// Stats returns a copy of the counters.
+func (r *Reader) Stats() Stats {
+	s := r.stats
+	s.MalformedByReason = maps.Clone(r.stats.MalformedByReason)
+	s.UnknownFields = slices.Sorted(maps.Keys(r.unknown))
+	return s
+}
+
+// ReadFile reads one file; "-" reads standard input. It fails only when the file
+// cannot be opened or read (including a corrupt gzip stream).
+func (r *Reader) ReadFile(ctx context.Context, path string, fn Handler) error {
+	if path == "-" {
+		return r.ReadStream(ctx, "-", os.Stdin, fn)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("input: %w", err)
+	}
+	defer f.Close()
+	return r.ReadStream(ctx, path, f, fn)
+}
+
+// ReadStream reads one stream named name. Plain text is read line by line;
+// gzip is detected by its magic bytes; a stream whose first non-space byte is '{'
+// is read whole and decoded as JSON envelopes.
+func (r *Reader) ReadStream(ctx context.Context, name string, rd io.Reader, fn Handler) error {
+	r.stats.Files++
+	br := bufio.NewReaderSize(rd, 64<<10)
+	if magic, _ := br.Peek(2); envelope.IsGzip(magic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return fmt.Errorf("input: %s: gzip: %w", name, err)
+		}
+		defer zr.Close()
+		br = bufio.NewReaderSize(zr, 64<<10)
+	}
+	first, err := firstByte(br)
+	if err != nil {
+		return fmt.Errorf("input: %s: %w", name, err)
+	}
+	if first == '{' {
+		payload, err := io.ReadAll(br)
+		if err != nil {
+			return fmt.Errorf("input: %s: %w", name, err)
+		}
+		return r.payload(ctx, name, payload, fn)
+	}
+	st := r.newFile(name)
+	sc := bufio.NewScanner(br)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	var meta envelope.Meta
+	for n := 1; sc.Scan(); n++ {
+		if n&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		meta.Line = n
+		if err := r.line(st, sc.Bytes(), &meta, fn); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("input: %s: line %d: %w", name, st.lastLine+1, err)
+	}
+	return nil
+}
+
+// firstByte returns the first non-whitespace byte without consuming it (0 at EOF).
+func firstByte(br *bufio.Reader) (byte, error) {
+	for n := 1; ; n++ {
+		b, err := br.Peek(n)
+		if len(b) == n {
+			c := b[n-1]
+			if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+				return c, nil
+			}
+			if n < br.Size() {
+				continue
+			}
+			return 0, nil
+		}
+		if errors.Is(err, io.EOF) {
+			return 0, nil
+		}
+		return 0, err
+	}
+}
+
+// ReadPayload reads one in-memory payload (a Kafka record value, an HTTP body):
+// any envelope envelope.Decode understands, or plain text.
+func (r *Reader) ReadPayload(ctx context.Context, name string, payload []byte, fn Handler) error {
+	r.stats.Files++
+	return r.payload(ctx, name, payload, fn)
+}
+
+func (r *Reader) payload(ctx context.Context, name string, payload []byte, fn Handler) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	st := r.newFile(name)
+	before := r.dec.Stats().ControlMessages
+	var fnErr error
+	_, err := r.dec.Decode(payload, func(line []byte, m *envelope.Meta) error {
+		if e := r.line(st, line, m, fn); e != nil {
+			fnErr = e
+			return e
+		}
+		return nil
+	})
+	r.stats.ControlMessages += int64(r.dec.Stats().ControlMessages - before)
+	if fnErr != nil {
+		return fnErr
+	}
+	if err != nil {
+		r.malformed(name, 0, ReasonEnvelope, err)
+	}
+	return nil
+}
+
+// fileState is the per-input parsing state.
+type fileState struct {
+	name     string
+	parser   *flowlog.Parser // from a header line; nil until one is seen
+	lastLine int
+	seen     bool // a non-empty line was seen
+}
+
+func (r *Reader) newFile(name string) *fileState { return &fileState{name: name} }
+
+func (r *Reader) parser(f *flowlog.Format) *flowlog.Parser {
+	p, ok := r.parsers[f]
+	if !ok {
+		p = flowlog.NewParser(f)
+		r.parsers[f] = p
+		r.noteUnknown(f, "")
+	}
+	return p
+}
+
+// noteUnknown warns once about each unknown field of f.
+func (r *Reader) noteUnknown(f *flowlog.Format, file string) {
+	for _, u := range f.Unknown() {
+		if !r.unknown[u] {
+			r.unknown[u] = true
+			r.errLog(file, 0, fmt.Errorf("input: unknown flow-log field %q, carried as text", u))
+		}
+	}
+}
+
+func (r *Reader) line(st *fileState, line []byte, m *envelope.Meta, fn Handler) error {
+	st.lastLine = m.Line
+	if len(bytes.TrimSpace(line)) == 0 {
+		return nil
+	}
+	r.stats.Lines++
+	first := !st.seen
+	st.seen = true
+	p := st.parser
+	if m.LogGroup != "" {
+		if f, ok := r.opts.FormatByLogGroup[m.LogGroup]; ok {
+			p = r.parser(f)
+		}
+	}
+	if p == nil {
+		p = r.parser(r.opts.Format)
+	}
+	// A header line: the first line of a text file, or (after concatenation)
+	// a later line that does not parse but reads as field names.
+	if m.LogGroup == "" && first {
+		if r.header(st, line) {
+			return nil
+		}
+	}
+	err := p.Parse(line, &r.rec)
+	if err != nil && m.LogGroup == "" && !first && isLetter(line) && r.header(st, line) {
+		return nil
+	}
+	if err != nil {
+		reason := "other"
+		var pe *flowlog.ParseError
+		if errors.As(err, &pe) {
+			reason = pe.Reason
+		}
+		if m.EventID != "" {
+			err = fmt.Errorf("event %s: %w", m.EventID, err)
+		}
+		r.malformed(st.name, m.Line, reason, err)
+		return nil
+	}
+	r.stats.Records++
+	switch r.rec.LogStatus {
+	case flowlog.StatusNoData:
+		r.stats.NoData++
+	case flowlog.StatusSkipData:
+		r.stats.SkipData++
+	}
+	if err := fn(&r.rec, m); err != nil {
+		return err
+	}
+	return nil
+}
+
+// header switches st to the format of line when line is a header line.
+func (r *Reader) header(st *fileState, line []byte) bool {
+	f, ok := flowlog.FormatFromHeader(line)
+	if !ok {
+		return false
+	}
+	r.stats.Headers++
+	r.noteUnknown(f, st.name)
+	st.parser = flowlog.NewParser(f)
+	return true
+}
+
+func isLetter(b []byte) bool {
+	b = bytes.TrimLeft(b, " \t")
+	return len(b) > 0 && (b[0]|0x20) >= 'a' && (b[0]|0x20) <= 'z'
+}
+
+func (r *Reader) malformed(name string, line int, reason string, err error) {
+	r.stats.Malformed++
+	r.stats.MalformedByReason[reason]++
+	r.errLog(name, line, err)
+}
