@@ -54,10 +54,16 @@ func readAll(ctx context.Context, env *Env, rd *input.Reader, files []string, qu
 	prog := newProgress(env, quiet, len(files))
 	defer prog.done()
 	for i, f := range files {
-		err := rd.ReadFile(ctx, f, func(r *flowlog.Record, m *envelope.Meta) error {
+		h := func(r *flowlog.Record, m *envelope.Meta) error {
 			prog.tick()
 			return fn(r, m)
-		})
+		}
+		var err error
+		if f == "-" {
+			err = rd.ReadStream(ctx, "stdin", env.Stdin, h)
+		} else {
+			err = rd.ReadFile(ctx, f, h)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return failed, ctx.Err()

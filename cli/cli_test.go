@@ -1,0 +1,256 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/internal/peers"
+)
+
+func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }}
+	code = Run(context.Background(), env, args)
+	return code, out.String(), errb.String()
+}
+
+func write(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestParseContract(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "flows.log", strings.Join([]string{
+		"2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK",
+		"2 123456789010 eni-1235b8ca123456789 bogus",
+		"2 123456789010 eni-1235b8ca123456789 - - - - - - - 1431280876 1431280934 - NODATA",
+	}, "\n")+"\n")
+	code, out, errs := run(t, "", "parse", f)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errs)
+	}
+	if !strings.Contains(errs, "flows.log:2:") {
+		t.Errorf("stderr should name file and line of the bad record: %q", errs)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 records, got %d: %q", len(lines), out)
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if rec["srcaddr"] != "172.31.16.139" || rec["dstport"] != float64(22) || rec["log-status"] != "OK" || rec["interface-id"] != "eni-1235b8ca123456789" {
+		t.Errorf("record 1 = %v", rec)
+	}
+	var nodata map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &nodata); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := nodata["srcaddr"]; ok || nodata["log-status"] != "NODATA" {
+		t.Errorf("'-' must be absent: %v", nodata)
+	}
+}
+
+func TestParseCustomFormatAndStdin(t *testing.T) {
+	code, out, _ := run(t, "5 eni-1 10.0.0.1 443 ingress\n", "parse", "--format", "${version} ${interface-id} ${srcaddr} ${dstport} ${flow-direction}")
+	if code != 0 || !strings.Contains(out, `"flow-direction":"ingress"`) || !strings.Contains(out, `"dstport":443`) {
+		t.Fatalf("exit %d out %q", code, out)
+	}
+}
+
+func TestParseNothingReadable(t *testing.T) {
+	dir := t.TempDir()
+	f := write(t, dir, "bad.log", "garbage\nmore garbage\n")
+	if code, _, errs := run(t, "", "parse", f); code == 0 || !strings.Contains(errs, "bad.log:1:") {
+		t.Fatalf("exit %d stderr %q", code, errs)
+	}
+	if code, _, errs := run(t, "", "parse", filepath.Join(dir, "missing.log")); code == 0 || !strings.Contains(errs, "missing.log") {
+		t.Fatalf("missing file: exit %d stderr %q", code, errs)
+	}
+}
+
+// A small account of our own: one group, the seed's example.
+const sgJSON = `{"SecurityGroups":[{"GroupId":"sg-0a1b2c3d","GroupName":"app","VpcId":"vpc-1","OwnerId":"111122223333",
+ "IpPermissions":[
+  {"IpProtocol":"tcp","FromPort":22,"ToPort":22,"IpRanges":[{"CidrIp":"0.0.0.0/0"}]},
+  {"IpProtocol":"tcp","FromPort":5432,"ToPort":5432,"IpRanges":[{"CidrIp":"10.0.0.0/8"}]},
+  {"IpProtocol":"tcp","FromPort":80,"ToPort":80,"IpRanges":[{"CidrIp":"0.0.0.0/0"}]}],
+ "IpPermissionsEgress":[]}]}`
+
+const rulesJSON = `{"SecurityGroupRules":[{"SecurityGroupRuleId":"sgr-0123456789abcdef0","GroupId":"sg-0a1b2c3d","IsEgress":false,
+ "IpProtocol":"tcp","FromPort":22,"ToPort":22,"CidrIpv4":"0.0.0.0/0"}]}`
+
+const eniJSON = `{"NetworkInterfaces":[{"NetworkInterfaceId":"eni-0aaa","OwnerId":"111122223333","VpcId":"vpc-1","SubnetId":"subnet-1",
+ "InterfaceType":"interface","Status":"in-use","Groups":[{"GroupId":"sg-0a1b2c3d"}],"PrivateIpAddress":"10.9.0.5",
+ "PrivateIpAddresses":[{"PrivateIpAddress":"10.9.0.5","Primary":true}]}]}`
+
+func account(t *testing.T) (dir string, args []string) {
+	dir = t.TempDir()
+	var flows []string
+	flows = append(flows, "2 111122223333 eni-0aaa 203.0.113.7 10.9.0.5 50000 22 6 12 3400 1793000000 1793000060 ACCEPT OK")
+	for i := range 40 {
+		// sources within 10.0.0.0–10.0.0.255 under 10.0.0.0/8
+		flows = append(flows, "2 111122223333 eni-0aaa 10.0.0."+itoa(i*6)+" 10.9.0.5 4"+itoa(1000+i)+" 5432 6 5 500 1793000100 1793000160 ACCEPT OK")
+	}
+	flows = append(flows, "2 111122223333 eni-0aaa 10.9.0.5 10.0.0.1 5432 41001 6 5 500 1793000100 1793000160 ACCEPT OK") // reply
+	flows = append(flows, "2 111122223333 eni-0bbb 198.51.100.1 10.9.9.9 50000 443 6 1 60 1793000100 1793000160 ACCEPT OK")  // unknown ENI
+	write(t, dir, "flows.log", strings.Join(flows, "\n")+"\n")
+	return dir, []string{"analyze",
+		"--security-groups", write(t, dir, "sg.json", sgJSON),
+		"--security-group-rules", write(t, dir, "rules.json", rulesJSON),
+		"--network-interfaces", write(t, dir, "eni.json", eniJSON)}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestAnalyzeContract(t *testing.T) {
+	dir, args := account(t)
+	code, out, errs := run(t, "", append(args, "--max-cidrs", "1", "--quiet", filepath.Join(dir, "flows.log"))...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	for _, k := range []string{"window", "suggestions"} {
+		if _, ok := raw[k]; !ok {
+			t.Errorf("missing key %q", k)
+		}
+	}
+	var rep advisor.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	by := map[string]advisor.Suggestion{}
+	for _, s := range rep.Suggestions {
+		by[s.Rule.Protocol+"/"+itoa(int(s.Rule.FromPort))+"/"+s.Rule.Source] = s
+	}
+	ssh := by["tcp/22/0.0.0.0/0"]
+	if ssh.Verdict != "narrow" || ssh.RuleID != "sgr-0123456789abcdef0" || !slices.Equal(ssh.Reasons, []string{"few-sources"}) ||
+		len(ssh.Proposed) != 1 || ssh.Proposed[0] != (advisor.RuleSpec{Protocol: "tcp", FromPort: 22, ToPort: 22, Source: "203.0.113.7/32"}) {
+		t.Errorf("ssh rule: %+v", ssh)
+	}
+	if ssh.Evidence.Flows != 1 || ssh.Evidence.Packets != 12 || ssh.Evidence.Bytes != 3400 || ssh.Evidence.DistinctSources != 1 || ssh.Evidence.DistinctSourcesEstimated {
+		t.Errorf("ssh evidence: %+v", ssh.Evidence)
+	}
+	pg := by["tcp/5432/10.0.0.0/8"]
+	if pg.Verdict != "narrow" || len(pg.Proposed) != 1 || pg.Proposed[0].Source != "10.0.0.0/24" || pg.Evidence.Flows != 40 {
+		t.Errorf("10.0.0.0/8 rule with K=1 must narrow to 10.0.0.0/24: %+v", pg)
+	}
+	web := by["tcp/80/0.0.0.0/0"]
+	if web.Verdict != "remove" || !slices.Equal(web.Reasons, []string{"no-traffic"}) || web.Proposed == nil || len(web.Proposed) != 0 {
+		t.Errorf("unused rule: %+v", web)
+	}
+	if len(rep.Unattributed) != 1 || rep.Unattributed[0].InterfaceID != "eni-0bbb" || rep.Unattributed[0].Records != 1 {
+		t.Errorf("unattributed: %+v", rep.Unattributed)
+	}
+	if !strings.Contains(out, `"proposed": []`) {
+		t.Errorf("remove must print proposed as []")
+	}
+}
+
+func TestAnalyzeOutputs(t *testing.T) {
+	dir, args := account(t)
+	flows := filepath.Join(dir, "flows.log")
+	_, table, _ := run(t, "", append(args, "--output", "table", "--quiet", flows)...)
+	if !strings.Contains(table, "sg-0a1b2c3d") || !strings.Contains(table, "203.0.113.7/32") || !strings.Contains(table, "eni-0bbb") {
+		t.Errorf("table:\n%s", table)
+	}
+	_, cli, _ := run(t, "", append(args, "--output", "cli", "--quiet", flows)...)
+	auth := strings.Index(cli, "authorize-security-group-ingress --group-id sg-0a1b2c3d")
+	revoke := strings.Index(cli, "revoke-security-group-ingress --group-id sg-0a1b2c3d --security-group-rule-ids sgr-0123456789abcdef0")
+	if auth < 0 || revoke < 0 || auth > revoke {
+		t.Errorf("cli must authorize the narrow rule before revoking the wide one:\n%s", cli)
+	}
+	_, tf, _ := run(t, "", append(args, "--output", "terraform", "--quiet", flows)...)
+	if !strings.Contains(tf, `resource "aws_vpc_security_group_ingress_rule"`) || !strings.Contains(tf, `cidr_ipv4         = "203.0.113.7/32"`) {
+		t.Errorf("terraform:\n%s", tf)
+	}
+}
+
+func TestAnalyzeBadInputs(t *testing.T) {
+	dir, args := account(t)
+	flows := filepath.Join(dir, "flows.log")
+	// an ENI file given as security groups
+	code, _, errs := run(t, "", "analyze", "--security-groups", filepath.Join(dir, "eni.json"), "--network-interfaces", filepath.Join(dir, "eni.json"), flows)
+	if code == 0 || !strings.Contains(errs, "eni.json") {
+		t.Errorf("wrong shape: exit %d %q", code, errs)
+	}
+	code, _, errs = run(t, "", "analyze", "--security-groups", filepath.Join(dir, "nope.json"), flows)
+	if code == 0 || !strings.Contains(errs, "nope.json") {
+		t.Errorf("missing: exit %d %q", code, errs)
+	}
+	gz := write(t, dir, "broken.gz", "\x1f\x8b\x08\x00garbage")
+	code, _, errs = run(t, "", append(args, gz)...)
+	if code == 0 || !strings.Contains(errs, "broken.gz") {
+		t.Errorf("broken gzip: exit %d %q", code, errs)
+	}
+	if code, _, _ := run(t, "", append(args, "--output", "yaml", flows)...); code == 0 {
+		t.Error("unknown output accepted")
+	}
+}
+
+// The AWS CLI exports and flow logs of other projects run through analyze.
+func TestAnalyzePeers(t *testing.T) {
+	p := func(elem ...string) string { return peers.Path(t, elem...) }
+	code, out, errs := run(t, "", "analyze", "--quiet",
+		"--security-groups", p("aws-cli-examples", "describe-security-groups.example1.json"),
+		"--security-group-rules", p("aws-cli-examples", "describe-security-group-rules.example1.json"),
+		"--network-interfaces", p("aws-cli-examples", "describe-network-interfaces.example1.json"),
+		p("otel-collector-contrib-awslogs", "vpc-flow-log", "valid_vpc_flow_log.log"),
+		p("otel-collector-contrib-awslogs", "vpc-flow-log", "valid_vpc_flow_cw.json"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var rep advisor.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Suggestions) == 0 || len(rep.Unattributed) == 0 {
+		t.Fatalf("want suggestions for the exported group and the peer flows' interfaces listed as unattributed: %s", out)
+	}
+}
+
+func TestGenerateThenAnalyze(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "", "generate", "--out", dir, "--records", "30000", "--rich"); code != 0 {
+		t.Fatalf("generate: %s", errs)
+	}
+	code, out, errs := run(t, "", "analyze", "--quiet", "--security-groups", filepath.Join(dir, "security-groups.json"),
+		"--network-interfaces", filepath.Join(dir, "network-interfaces.json"), filepath.Join(dir, "flows.log.gz"))
+	if code != 0 {
+		t.Fatalf("analyze: %s", errs)
+	}
+	var rep advisor.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatal(err)
+	}
+	verdicts := map[string]int{}
+	for _, s := range rep.Suggestions {
+		verdicts[s.Verdict]++
+		for _, r := range s.Reasons {
+			verdicts[r]++
+		}
+	}
+	for _, want := range []string{"keep", "narrow", "remove", "redundant", "no-traffic", "few-sources", "wide-ports", "wide-protocol", "enough-sources"} {
+		if verdicts[want] == 0 {
+			t.Errorf("the simulated account should show %q: %v", want, verdicts)
+		}
+	}
+}

@@ -1,0 +1,308 @@
+package sketch
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+
+	"github.com/cinch-sg/cinch/sketch/hll"
+)
+
+// magic opens every encoded sketch; encodingVersion follows it.
+const (
+	magic           = "CNSK"
+	encodingVersion = 1
+)
+
+// ErrInvalidEncoding is wrapped by every error [Sketch.UnmarshalBinary] returns for
+// malformed input.
+var ErrInvalidEncoding = errors.New("sketch: invalid encoding")
+
+// MarshalBinary encodes s in cinch's versioned binary form:
+//
+//	"CNSK" version(1) uvarint MaxNodes, HLLPrecision byte,
+//	uvarint Flows, Packets, Bytes, varint FirstSeen, LastSeen,
+//	IPv4 family, IPv6 family: depth byte, uvarint count, items: address (4 or 16 bytes,
+//	  big-endian), prefix length byte, and for aggregates the hll encoding,
+//	uvarint protocol count, per protocol: number byte, form byte (0 exact: uvarint count
+//	  and 2-byte big-endian ports; 1 coarse: 16 little-endian uint64 bucket words).
+func (s *Sketch) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 64)
+	b = append(b, magic...)
+	b = append(b, encodingVersion)
+	b = binary.AppendUvarint(b, uint64(s.cfg.MaxNodes))
+	b = append(b, s.cfg.HLLPrecision)
+	b = binary.AppendUvarint(b, s.Flows)
+	b = binary.AppendUvarint(b, s.Packets)
+	b = binary.AppendUvarint(b, s.Bytes)
+	b = binary.AppendVarint(b, s.FirstSeen)
+	b = binary.AppendVarint(b, s.LastSeen)
+	b = appendFamily(b, &s.fam4)
+	b = appendFamily(b, &s.fam6)
+	b = binary.AppendUvarint(b, uint64(len(s.protos)))
+	for i := range s.protos {
+		ps := &s.protos[i].ports
+		b = append(b, s.protos[i].proto)
+		if ps.buckets != nil {
+			b = append(b, 1)
+			for _, w := range ps.buckets {
+				b = binary.LittleEndian.AppendUint64(b, w)
+			}
+			continue
+		}
+		b = append(b, 0)
+		b = binary.AppendUvarint(b, uint64(len(ps.exact)))
+		for _, p := range ps.exact {
+			b = binary.BigEndian.AppendUint16(b, p)
+		}
+	}
+	return b, nil
+}
+
+func appendFamily[K key[K]](b []byte, f *family[K]) []byte {
+	b = append(b, f.depth)
+	b = binary.AppendUvarint(b, uint64(len(f.items)))
+	for _, it := range f.items {
+		b = it.key.appendTo(b)
+		b = append(b, it.bits)
+		if it.agg >= 0 {
+			b = f.aggs[it.agg].AppendBinary(b)
+		}
+	}
+	return b
+}
+
+// reader decodes with sticky errors.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("sketch: unmarshal: "+format+": %w", append(args, ErrInvalidEncoding)...)
+	}
+}
+
+func (r *reader) take(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n < 0 || len(r.b) < n {
+		r.fail("%s: truncated", what)
+		return nil
+	}
+	v := r.b[:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte(what string) byte {
+	if v := r.take(1, what); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (r *reader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || n != uvarintLen(v) {
+		r.fail("%s: bad varint", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 || n != uvarintLen(uint64(v)<<1^uint64(v>>63)) {
+		r.fail("%s: bad varint", what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// uvarintLen is the length of the shortest uvarint encoding of v; longer encodings are
+// rejected so that every sketch has exactly one encoding.
+func uvarintLen(v uint64) int {
+	return max(1, (bits.Len64(v)+6)/7)
+}
+
+// UnmarshalBinary replaces s with the sketch encoded in b by [Sketch.MarshalBinary]. It
+// checks every structural invariant (canonical leaf set, sorted ports, no trailing
+// bytes) and returns an error wrapping [ErrInvalidEncoding] for anything else, leaving s
+// unchanged; it never panics.
+func (s *Sketch) UnmarshalBinary(b []byte) error {
+	r := &reader{b: b}
+	if string(r.take(len(magic), "magic")) != magic {
+		r.fail("bad magic")
+	}
+	if v := r.byte("version"); r.err == nil && v != encodingVersion {
+		r.fail("unsupported version %d", v)
+	}
+	var t Sketch
+	n := r.uvarint("max nodes")
+	if r.err == nil && (n < 1 || n > MaxMaxNodes) {
+		r.fail("max nodes %d out of range", n)
+	}
+	t.cfg.MaxNodes = int(n)
+	t.cfg.HLLPrecision = r.byte("precision")
+	if r.err == nil && (t.cfg.HLLPrecision < hll.MinPrecision || t.cfg.HLLPrecision > hll.MaxPrecision) {
+		r.fail("precision %d out of range", t.cfg.HLLPrecision)
+	}
+	t.Flows = r.uvarint("flows")
+	t.Packets = r.uvarint("packets")
+	t.Bytes = r.uvarint("bytes")
+	t.FirstSeen = r.varint("first seen")
+	t.LastSeen = r.varint("last seen")
+	if r.err == nil && ((t.FirstSeen == 0) != (t.LastSeen == 0) || t.FirstSeen > t.LastSeen) {
+		r.fail("bad first/last seen %d/%d", t.FirstSeen, t.LastSeen)
+	}
+	t.fam4 = readFamily(r, t.cfg, func(b []byte) v4 { return v4(binary.BigEndian.Uint32(b)) })
+	t.fam6 = readFamily(r, t.cfg, func(b []byte) v6 {
+		return v6{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])}
+	})
+	readPorts(r, &t)
+	if r.err == nil && len(r.b) > 0 {
+		r.fail("%d trailing bytes", len(r.b))
+	}
+	if r.err != nil {
+		return r.err
+	}
+	*s = t
+	return nil
+}
+
+func readFamily[K key[K]](r *reader, cfg Config, parse func([]byte) K) family[K] {
+	var z K
+	w := z.width()
+	f := family[K]{depth: r.byte("depth")}
+	n := r.uvarint("item count")
+	if r.err != nil {
+		return f
+	}
+	d := int(f.depth)
+	if d > w || n > uint64(cfg.MaxNodes) || n > uint64(len(r.b)) {
+		r.fail("family of %d items at depth %d", n, d)
+		return f
+	}
+	f.items = make([]item[K], 0, n)
+	splits := 0 // aggregates spanning both halves of their /depth block
+	for i := range int(n) {
+		kb := r.take(w/8, "address")
+		bl := int(r.byte("prefix length"))
+		if r.err != nil {
+			return f
+		}
+		it := item[K]{key: parse(kb), bits: uint8(bl), agg: -1}
+		if bl < d || bl > w || it.key.masked(bl) != it.key {
+			r.fail("item %d: bad prefix", i)
+			return f
+		}
+		if i > 0 {
+			prev := f.items[i-1]
+			if !prev.key.less(it.key) || prev.key.lcp(it.key) >= d {
+				r.fail("item %d: unsorted or in its neighbour's block", i)
+				return f
+			}
+		}
+		if bl < w {
+			h, k, err := hll.Decode(r.b)
+			if err != nil {
+				r.fail("item %d: %w", i, err)
+				return f
+			}
+			r.b = r.b[k:]
+			if h.Precision() != cfg.HLLPrecision || h.Empty() {
+				r.fail("item %d: bad aggregate", i)
+				return f
+			}
+			f.aggs = append(f.aggs, h)
+			it.agg = int32(len(f.aggs) - 1)
+			if bl == d {
+				splits++
+			}
+		}
+		f.items = append(f.items, it)
+	}
+	// The cut must be the largest that fits: one level deeper there would be too many
+	// groups (each item is its own /depth+1 block; an aggregate at exactly /depth spans two).
+	if d < w && int(n)+splits <= cfg.MaxNodes {
+		r.fail("depth %d is not maximal", d)
+	}
+	if len(f.aggs) > 0 {
+		f.aggs = append(make([]*hll.Sketch, 0, len(f.aggs)), f.aggs...)
+	}
+	return f
+}
+
+func readPorts(r *reader, t *Sketch) {
+	n := r.uvarint("protocol count")
+	if r.err != nil {
+		return
+	}
+	if n > 256 {
+		r.fail("%d protocols", n)
+		return
+	}
+	for i := range int(n) {
+		proto := r.byte("protocol")
+		form := r.byte("port form")
+		if r.err != nil {
+			return
+		}
+		if i > 0 && t.protos[i-1].proto >= proto {
+			r.fail("protocols unsorted")
+			return
+		}
+		var ps PortSet
+		switch form {
+		case 0:
+			k := r.uvarint("port count")
+			if r.err == nil && (k < 1 || k > MaxExactPorts) {
+				r.fail("%d exact ports", k)
+			}
+			raw := r.take(2*int(k), "ports")
+			if r.err != nil {
+				return
+			}
+			ps.exact = make([]uint16, k)
+			for j := range ps.exact {
+				ps.exact[j] = binary.BigEndian.Uint16(raw[2*j:])
+				if j > 0 && ps.exact[j-1] >= ps.exact[j] {
+					r.fail("ports unsorted")
+					return
+				}
+			}
+		case 1:
+			raw := r.take(portBuckets/8, "port buckets")
+			if r.err != nil {
+				return
+			}
+			ps.buckets = new([portBuckets / 64]uint64)
+			set := 0
+			for j := range ps.buckets {
+				ps.buckets[j] = binary.LittleEndian.Uint64(raw[8*j:])
+				set += bits.OnesCount64(ps.buckets[j])
+			}
+			if set < 2 { // more than 64 ports never fit one bucket
+				r.fail("coarse port set of %d buckets", set)
+				return
+			}
+		default:
+			r.fail("port form %d", form)
+			return
+		}
+		t.protos = append(t.protos, protoPorts{proto: proto, ports: ps})
+	}
+	t.protos = append(make([]protoPorts, 0, len(t.protos)), t.protos...)
+}

@@ -1,0 +1,343 @@
+package sketch
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+	"unsafe"
+
+	"github.com/cinch-sg/cinch/sketch/hll"
+)
+
+// v4 is an IPv4 address as a 32-bit integer.
+type v4 uint32
+
+// v6 is an IPv6 address as two 64-bit words, most significant first.
+type v6 struct{ hi, lo uint64 }
+
+// key is the address type of one family.
+type key[K any] interface {
+	comparable
+	less(K) bool
+	lcp(K) int // common leading bits, the full width when equal
+	masked(n int) K
+	hash() uint64
+	width() int
+	addr() netip.Addr
+	appendTo([]byte) []byte
+	find(items []item[K]) int // number of items whose key is ≤ the receiver
+}
+
+func (a v4) less(b v4) bool { return a < b }
+func (a v4) lcp(b v4) int   { return bits.LeadingZeros32(uint32(a ^ b)) }
+func (a v4) masked(n int) v4 {
+	return a & v4(^uint32(0)<<uint(32-n)) // n = 0 shifts by 32: mask 0
+}
+func (a v4) hash() uint64 { return hll.Hash128(0, 0xffff<<32|uint64(a)) } // v4-mapped
+func (v4) width() int     { return 32 }
+func (a v4) addr() netip.Addr {
+	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
+}
+func (a v4) appendTo(b []byte) []byte { return binary.BigEndian.AppendUint32(b, uint32(a)) }
+
+func (a v6) less(b v6) bool { return a.hi < b.hi || (a.hi == b.hi && a.lo < b.lo) }
+func (a v6) lcp(b v6) int {
+	if x := a.hi ^ b.hi; x != 0 {
+		return bits.LeadingZeros64(x)
+	}
+	return 64 + bits.LeadingZeros64(a.lo^b.lo)
+}
+func (a v6) masked(n int) v6 {
+	if n <= 64 {
+		return v6{a.hi & (^uint64(0) << uint(64-n)), 0}
+	}
+	return v6{a.hi, a.lo & (^uint64(0) << uint(128-n))}
+}
+func (a v6) hash() uint64 { return hll.Hash128(a.hi, a.lo) }
+func (v6) width() int     { return 128 }
+func (a v6) addr() netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], a.hi)
+	binary.BigEndian.PutUint64(b[8:], a.lo)
+	return netip.AddrFrom16(b)
+}
+func (a v6) appendTo(b []byte) []byte {
+	return binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(b, a.hi), a.lo)
+}
+
+// item is one leaf of a family's radix tree: an exact address (bits == width, agg < 0) or
+// an aggregate prefix whose HLL is aggs[agg]. key is masked to bits.
+type item[K any] struct {
+	key  K
+	bits uint8
+	agg  int32
+}
+
+// family is the canonical leaf set of one address family (see the package doc): items
+// sorted by key and pairwise disjoint, at most one per /depth block, at most N of them,
+// depth the largest cut with that property.
+type family[K key[K]] struct {
+	items []item[K]
+	aggs  []*hll.Sketch // aggregate HLLs, indexed by item.agg
+	depth uint8
+}
+
+func newFamily[K key[K]]() family[K] {
+	var z K
+	return family[K]{depth: uint8(z.width())}
+}
+
+// find returns the number of items whose key is ≤ a: a branch-free binary search,
+// implemented per address type so that the comparisons inline.
+func (a v4) find(items []item[v4]) int {
+	n := len(items)
+	if n == 0 {
+		return 0
+	}
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if items[base+half].key <= a {
+			base += half
+		}
+		n -= half
+	}
+	if items[base].key <= a {
+		base++
+	}
+	return base
+}
+
+func (a v6) find(items []item[v6]) int {
+	n := len(items)
+	if n == 0 {
+		return 0
+	}
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if !a.less(items[base+half].key) {
+			base += half
+		}
+		n -= half
+	}
+	if !a.less(items[base].key) {
+		base++
+	}
+	return base
+}
+
+// observe adds address a, keeping at most n items; p is the HLL precision.
+func (f *family[K]) observe(a K, n int, p uint8) {
+	i := a.find(f.items)
+	if i > 0 {
+		it := &f.items[i-1]
+		if a.masked(int(it.bits)) == it.key { // hit: no allocation
+			if it.agg >= 0 {
+				f.aggs[it.agg].InsertHash(a.hash())
+			}
+			return
+		}
+	}
+	d := int(f.depth)
+	for _, j := range [2]int{i - 1, i} {
+		if j >= 0 && j < len(f.items) && a.lcp(f.items[j].key) >= d {
+			f.absorb(j, a, n, p)
+			return
+		}
+	}
+	var z K
+	f.items = insertCapped(f.items, i, item[K]{key: a, bits: uint8(z.width()), agg: -1}, n+1)
+	if len(f.items) > n {
+		f.fit(n, p)
+	}
+}
+
+// absorb merges address a, in the /depth block of item j but not inside it, into item j,
+// which becomes (or stays) an aggregate at their longest common prefix.
+func (f *family[K]) absorb(j int, a K, n int, p uint8) {
+	it := &f.items[j]
+	if it.agg < 0 {
+		h := hll.New(p)
+		h.InsertHash(it.key.hash())
+		f.aggs = insertCapped(f.aggs, len(f.aggs), h, n+1)
+		it.agg = int32(len(f.aggs) - 1)
+	}
+	f.aggs[it.agg].InsertHash(a.hash())
+	nb := a.lcp(it.key)
+	it.bits = uint8(nb)
+	it.key = it.key.masked(nb)
+}
+
+// fit lowers depth to the largest cut leaving at most n items and regroups. Items must
+// be canonical for the current depth (at most one per /depth block).
+func (f *family[K]) fit(n int, p uint8) {
+	if len(f.items) <= n {
+		return
+	}
+	// groups(d) = 1 + #{adjacent pairs with lcp < d} for every d ≤ depth.
+	var hist [129]int
+	for i := 1; i < len(f.items); i++ {
+		hist[f.items[i-1].key.lcp(f.items[i].key)]++
+	}
+	d, below := 0, 0
+	for d < int(f.depth) && 1+below+hist[d] <= n {
+		below += hist[d]
+		d++
+	}
+	f.depth = uint8(d)
+	f.regroup(p)
+}
+
+// regroup merges the items of each /depth block into one: an exact item when the block
+// holds a single address, else an aggregate at the block's longest common prefix whose
+// HLL unites the members'. Items must be sorted by key with bits ≥ depth; they may
+// overlap (after a union), and the HLLs in aggs must be owned by f and of precision p.
+// aggs is rebuilt in item order.
+func (f *family[K]) regroup(p uint8) {
+	var z K
+	w, d, width := 0, int(f.depth), z.width()
+	groups := 0
+	for i := range f.items {
+		if i == 0 || f.items[i].key.lcp(f.items[i-1].key) < d {
+			groups++
+		}
+	}
+	aggs := make([]*hll.Sketch, 0, groups)
+	items := f.items
+	for i := 0; i < len(items); {
+		j := i + 1
+		for j < len(items) && items[j].key.lcp(items[i].key) >= d {
+			j++
+		}
+		lcp := items[i].key.lcp(items[j-1].key)
+		var h *hll.Sketch
+		for _, it := range items[i:j] {
+			lcp = min(lcp, int(it.bits))
+			if it.agg >= 0 {
+				if h == nil {
+					h = f.aggs[it.agg]
+				} else {
+					_ = h.Merge(f.aggs[it.agg]) // all HLLs of a sketch share its precision
+				}
+			}
+		}
+		out := item[K]{key: items[i].key.masked(lcp), bits: uint8(lcp), agg: -1}
+		if lcp < width {
+			if h == nil {
+				h = hll.New(p)
+			}
+			for _, it := range items[i:j] {
+				if it.agg < 0 {
+					h.InsertHash(it.key.hash())
+				}
+			}
+			aggs = append(aggs, h)
+			out.agg = int32(len(aggs) - 1)
+		}
+		items[w] = out
+		w++
+		i = j
+	}
+	f.items = items[:w]
+	f.aggs = aggs
+}
+
+// insertCapped inserts v at index i, growing capacity geometrically but never beyond
+// limit (when the slice already fits in it).
+func insertCapped[T any](s []T, i int, v T, limit int) []T {
+	if len(s) == cap(s) {
+		grown := make([]T, len(s), max(len(s)+1, min(max(4, 2*cap(s)), limit)))
+		copy(grown, s)
+		s = grown
+	}
+	s = s[:len(s)+1]
+	copy(s[i+1:], s[i:])
+	s[i] = v
+	return s
+}
+
+// union merges o into f (o unchanged; conv copies one of o's HLLs at f's precision p),
+// regroups at the smaller cut and fits n items.
+func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *hll.Sketch) {
+	items := make([]item[K], 0, len(f.items)+len(o.items))
+	aggs := make([]*hll.Sketch, len(f.aggs), len(f.aggs)+len(o.aggs))
+	copy(aggs, f.aggs)
+	for _, h := range o.aggs {
+		aggs = append(aggs, conv(h))
+	}
+	off := int32(len(f.aggs))
+	i, j := 0, 0
+	for i < len(f.items) || j < len(o.items) {
+		if j == len(o.items) || (i < len(f.items) && !o.items[j].key.less(f.items[i].key)) {
+			items = append(items, f.items[i])
+			i++
+			continue
+		}
+		it := o.items[j]
+		if it.agg >= 0 {
+			it.agg += off
+		}
+		items = append(items, it)
+		j++
+	}
+	f.items, f.aggs = items, aggs
+	f.depth = min(f.depth, o.depth)
+	f.regroup(p)
+	f.fit(n, p)
+	f.items = append(make([]item[K], 0, len(f.items)), f.items...)
+}
+
+// clone returns a deep copy of f.
+func (f *family[K]) clone() family[K] {
+	c := family[K]{depth: f.depth}
+	if len(f.items) > 0 {
+		c.items = append(make([]item[K], 0, len(f.items)), f.items...)
+	}
+	if len(f.aggs) > 0 {
+		c.aggs = make([]*hll.Sketch, len(f.aggs))
+		for i, h := range f.aggs {
+			c.aggs[i] = h.Clone()
+		}
+	}
+	return c
+}
+
+// equal reports structural equality: same cut, same items, equal aggregate registers.
+func (f *family[K]) equal(o *family[K]) bool {
+	if f.depth != o.depth || len(f.items) != len(o.items) {
+		return false
+	}
+	for i, a := range f.items {
+		b := o.items[i]
+		if a.key != b.key || a.bits != b.bits || (a.agg < 0) != (b.agg < 0) {
+			return false
+		}
+		if a.agg >= 0 && !f.aggs[a.agg].Equal(o.aggs[b.agg]) {
+			return false
+		}
+	}
+	return true
+}
+
+// count is the number of addresses in item it: 1 when exact, else its HLL estimate
+// clamped to [2, size of the prefix].
+func (f *family[K]) count(it item[K]) uint64 {
+	if it.agg < 0 {
+		return 1
+	}
+	c := max(f.aggs[it.agg].Estimate(), 2)
+	if span := it.key.width() - int(it.bits); span < 64 {
+		c = min(c, uint64(1)<<span)
+	}
+	return c
+}
+
+// memSize returns the bytes held by the family's slices and HLLs.
+func (f *family[K]) memSize() int {
+	n := cap(f.items)*int(unsafe.Sizeof(item[K]{})) + cap(f.aggs)*int(unsafe.Sizeof((*hll.Sketch)(nil)))
+	for _, h := range f.aggs {
+		n += h.MemSize()
+	}
+	return n
+}
