@@ -55,21 +55,36 @@ func (a *Accumulator) Engine() *Engine { return a.eng }
 // Stats returns the counters.
 func (a *Accumulator) Stats() Stats { return a.stats }
 
+// Outcome says what Observe did with a record.
+type Outcome uint8
+
+// Outcomes of Observe.
+const (
+	Attributed   Outcome = iota // credited to at least one rule
+	NoData                      // NODATA record
+	SkipData                    // SKIPDATA record
+	Rejected                    // REJECT record
+	Unattributed                // interface not in the inventory
+	Undetermined                // direction unknown
+	Response                    // return traffic
+	Unmatched                   // no rule of the interface allows it
+)
+
 // Observe attributes one record. It allocates only the first time a rule,
 // source, port or unknown interface is seen.
-func (a *Accumulator) Observe(rec *flowlog.Record) {
+func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 	a.stats.Records++
 	switch rec.LogStatus {
 	case flowlog.StatusNoData:
 		a.stats.NoData++
-		return
+		return NoData
 	case flowlog.StatusSkipData:
 		a.stats.SkipData++
-		return
+		return SkipData
 	}
 	if rec.Action != flowlog.ActionAccept {
 		a.stats.Rejected++
-		return
+		return Rejected
 	}
 	t := rec.Start
 	if t == 0 {
@@ -84,7 +99,7 @@ func (a *Accumulator) Observe(rec *flowlog.Record) {
 			n := uint64(1)
 			a.unknown[string(rec.InterfaceID)] = &n
 		}
-		return
+		return Unattributed
 	}
 	src, dst := rec.SrcAddr, rec.DstAddr
 	if rec.PktSrcAddr.IsValid() {
@@ -102,12 +117,12 @@ func (a *Accumulator) Observe(rec *flowlog.Record) {
 			dir = flowlog.DirectionEgress
 		default:
 			a.stats.Undetermined++
-			return
+			return Undetermined
 		}
 	}
 	if SenderRole(rec) != RoleInitiator {
 		a.stats.Responses++
-		return
+		return Response
 	}
 	var rules []compiled
 	var remote netip.Addr
@@ -136,7 +151,7 @@ func (a *Accumulator) Observe(rec *flowlog.Record) {
 	}
 	if !matched {
 		a.stats.Unmatched++
-		return
+		return Unmatched
 	}
 	if a.stats.WindowFrom == 0 || (rec.Start != 0 && rec.Start < a.stats.WindowFrom) {
 		a.stats.WindowFrom = rec.Start
@@ -144,6 +159,7 @@ func (a *Accumulator) Observe(rec *flowlog.Record) {
 	if rec.End > a.stats.WindowTo {
 		a.stats.WindowTo = rec.End
 	}
+	return Attributed
 }
 
 // Merge adds o's usage to a. Both must share the engine.
@@ -238,6 +254,12 @@ func (rs *RuleState) Usage() *advisor.Usage {
 
 // Report judges every rule of the engine and returns the suggestions.
 func (a *Accumulator) Report(cfg advisor.Config) advisor.Report {
+	rep, _ := a.ReportKeys(cfg)
+	return rep
+}
+
+// ReportKeys is Report with the stable key of each suggestion's rule.
+func (a *Accumulator) ReportKeys(cfg advisor.Config) (advisor.Report, []string) {
 	rules := a.eng.rules
 	order := make([]int, len(rules))
 	for i := range order {
@@ -245,8 +267,10 @@ func (a *Accumulator) Report(cfg advisor.Config) advisor.Report {
 	}
 	sort.Slice(order, func(i, j int) bool { return ruleLess(rules[order[i]], rules[order[j]]) })
 	rep := advisor.Report{Suggestions: make([]advisor.Suggestion, 0, len(rules)), Unattributed: a.Unattributed()}
+	keys := make([]string, 0, len(rules))
 	for _, i := range order {
 		rep.Suggestions = append(rep.Suggestions, advisor.Evaluate(rules[i], a.rules[i].Usage(), cfg))
+		keys = append(keys, rules[i].Key())
 	}
 	if a.stats.WindowFrom != 0 {
 		rep.Window.From = time.Unix(a.stats.WindowFrom, 0).UTC()
@@ -254,5 +278,5 @@ func (a *Accumulator) Report(cfg advisor.Config) advisor.Report {
 	if a.stats.WindowTo != 0 {
 		rep.Window.To = time.Unix(a.stats.WindowTo, 0).UTC()
 	}
-	return rep
+	return rep, keys
 }

@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"parse":    {"decode flow-log input to one JSON object per record", runParse},
 		"analyze":  {"judge every security-group rule from exports and flow logs", runAnalyze},
 		"generate": {"write a simulated account and its traffic (example inputs)", runGenerate},
+		"daemon":   {"the streaming daemon (--demo: on a simulated account)", runDaemon},
 	}
 }
 

@@ -107,8 +107,8 @@ func account(t *testing.T) (dir string, args []string) {
 		// sources within 10.0.0.0–10.0.0.255 under 10.0.0.0/8
 		flows = append(flows, "2 111122223333 eni-0aaa 10.0.0."+itoa(i*6)+" 10.9.0.5 4"+itoa(1000+i)+" 5432 6 5 500 1793000100 1793000160 ACCEPT OK")
 	}
-	flows = append(flows, "2 111122223333 eni-0aaa 10.9.0.5 10.0.0.1 5432 41001 6 5 500 1793000100 1793000160 ACCEPT OK") // reply
-	flows = append(flows, "2 111122223333 eni-0bbb 198.51.100.1 10.9.9.9 50000 443 6 1 60 1793000100 1793000160 ACCEPT OK")  // unknown ENI
+	flows = append(flows, "2 111122223333 eni-0aaa 10.9.0.5 10.0.0.1 5432 41001 6 5 500 1793000100 1793000160 ACCEPT OK")   // reply
+	flows = append(flows, "2 111122223333 eni-0bbb 198.51.100.1 10.9.9.9 50000 443 6 1 60 1793000100 1793000160 ACCEPT OK") // unknown ENI
 	write(t, dir, "flows.log", strings.Join(flows, "\n")+"\n")
 	return dir, []string{"analyze",
 		"--security-groups", write(t, dir, "sg.json", sgJSON),

@@ -33,8 +33,12 @@ const RichFormat = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstadd
 type Traffic struct {
 	a *Account
 	r *rand.Rand
-	// PerSecond is how many records share one second of simulated time.
+	// PerSecond is how many records share one second of simulated time
+	// (0: the clock only moves with SetNow).
 	PerSecond int
+	// AdminsUntil, when not zero, ends administrator SSH sessions at that
+	// unix time (the demo shows the rule stop matching).
+	AdminsUntil int64
 	now       int64
 	n         int
 	queue     []Flow
@@ -125,7 +129,9 @@ func (t *Traffic) generate() {
 			t.conn("", ap.web.enis[webI], pick(r, ap.internet), ap.web.addrs[webI], 6, 443, true)
 		}
 	case x < 43:
-		t.conn("", ap.web.enis[webI], pick(r, ap.admins), ap.web.addrs[webI], 6, 22, true)
+		if t.AdminsUntil == 0 || t.now < t.AdminsUntil {
+			t.conn("", ap.web.enis[webI], pick(r, ap.admins), ap.web.addrs[webI], 6, 22, true)
+		}
 	case x < 58:
 		t.conn(ap.web.enis[webI], ap.app.enis[appI], ap.web.addrs[webI], ap.app.addrs[appI], 6, 8080, true)
 	case x < 63:

@@ -1,0 +1,133 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// handleEvents upgrades GET /api/v1/events to a websocket of events: a
+// snapshot (or, with ?since=V still in the history, the events after V),
+// then every new event.
+func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
+	if !s.originAllowed(r) {
+		writeError(w, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	if _, ok := s.authorize(w, r, roleViewer, true); !ok {
+		return
+	}
+	var since uint64
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "since must be a version number")
+			return
+		}
+		since = n
+	}
+	if !s.addSession() {
+		writeError(w, http.StatusServiceUnavailable, "server shutting down")
+		return
+	}
+	defer s.sessions.Done()
+	conn, err := s.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		s.log.Debug("api: websocket upgrade", "err", err)
+		return // the upgrader wrote the error response
+	}
+	s.serveEvents(conn, since)
+}
+
+// addSession registers a websocket session unless the server is closing.
+func (s *Server) addSession() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions.Add(1)
+	return true
+}
+
+// serveEvents streams events to one websocket until the client leaves, the
+// client falls too far behind, or the server closes.
+func (s *Server) serveEvents(conn *websocket.Conn, since uint64) {
+	defer conn.Close()
+	events, snapshot, ch, cancel := s.hub.Subscribe(since)
+	defer cancel()
+	if m := s.cfg.Metrics; m != nil {
+		m.WebsocketClients.Inc()
+		defer m.WebsocketClients.Dec()
+	}
+	s.log.Debug("api: websocket open", "remote", conn.RemoteAddr().String(), "since", since, "snapshot", snapshot)
+
+	pongWait := 2 * s.cfg.PingInterval
+	readerDone := make(chan struct{})
+	go func() {
+		// Reads keep the deadline and handle pings, pongs and the close
+		// handshake; clients have nothing to say, so messages are dropped.
+		defer close(readerDone)
+		conn.SetReadLimit(maxClientFrame)
+		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
+		conn.SetPongHandler(func(string) error {
+			return conn.SetReadDeadline(time.Now().Add(pongWait))
+		})
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+
+	write := func(ev Event) bool {
+		_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		if err := conn.WriteJSON(ev); err != nil {
+			s.log.Debug("api: websocket write", "err", err)
+			return false
+		}
+		return true
+	}
+	closeWith := func(code int, text string) {
+		msg := websocket.FormatCloseMessage(code, text)
+		if err := conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+			return
+		}
+		// Wait for the client's close frame, briefly.
+		select {
+		case <-readerDone:
+		case <-time.After(s.cfg.WriteTimeout):
+		}
+	}
+
+	for _, ev := range events {
+		if !write(ev) {
+			return
+		}
+	}
+	ping := time.NewTicker(s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case ev, ok := <-ch:
+			if !ok {
+				closeWith(websocket.CloseTryAgainLater, "too slow: reconnect with since")
+				return
+			}
+			if !write(ev) {
+				return
+			}
+		case <-ping.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+				return
+			}
+		case <-readerDone:
+			return
+		case <-s.done:
+			closeWith(websocket.CloseGoingAway, "server shutting down")
+			return
+		}
+	}
+}

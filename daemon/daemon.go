@@ -1,0 +1,252 @@
+// Package daemon is `cinch daemon`: it consumes flow-log records (Kafka,
+// local files), keeps every rule's sketch current in time buckets per input
+// partition, re-judges the rules as traffic arrives, publishes the changes
+// on the HTTP API and websocket, exposes Prometheus metrics, and checkpoints
+// state together with the offsets it includes so that a restart neither
+// loses nor double-counts a record.
+//
+// It reuses the core unchanged: stream/envelope and stream/flowlog decode,
+// analysis attributes and sketches, advisor judges.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/analysis"
+	"github.com/cinch-sg/cinch/daemon/api"
+	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/daemon/metrics"
+	"github.com/cinch-sg/cinch/inventory"
+	"github.com/cinch-sg/cinch/sketch"
+	"github.com/cinch-sg/cinch/stream/kafka"
+)
+
+// Options configure a daemon.
+type Options struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Version is reported by the API.
+	Version string
+	// Listener, when set, is served instead of listening on Config.Listen.
+	Listener net.Listener
+	// LoadInventory, when set, replaces loading Config.Inventory (the demo).
+	LoadInventory func() (*inventory.Inventory, error)
+	// OpenReads lets reads through without a token (demo on loopback).
+	OpenReads bool
+}
+
+// Daemon is a running cinch daemon.
+type Daemon struct {
+	opts    Options
+	cfg     config.Config
+	log     *slog.Logger
+	reg     *prometheus.Registry
+	met     *metrics.Metrics
+	hub     *api.Hub
+	server  *api.Server
+	ln      net.Listener
+	scfg    sketch.Config
+	acfg    advisor.Config
+	formats *formatSet
+
+	mu       sync.Mutex // guards eng, shards, peers
+	eng      *analysis.Engine
+	shards   map[string]*shard
+	peers    map[string]*peerShard
+	invStamp string
+
+	consumer *kafka.Consumer
+	ready    atomic.Pointer[string] // nil = ready; else the reason
+	stopped  map[string]bool        // rule keys flagged as stopped matching
+	lastEval time.Time
+}
+
+// New prepares a daemon: it loads the inventory and opens the listener.
+func New(opts Options) (*Daemon, error) {
+	cfg := opts.Config
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	d := &Daemon{
+		opts: opts, cfg: cfg, log: opts.Logger,
+		reg:    prometheus.NewRegistry(),
+		shards: map[string]*shard{}, peers: map[string]*peerShard{}, stopped: map[string]bool{},
+		scfg: sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision},
+		acfg: advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs,
+			MaxPortRanges: cfg.Analysis.MaxPortRanges},
+	}
+	d.setNotReady("starting")
+	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d.met = metrics.New(d.reg)
+	d.hub = api.NewHub(4096, api.WithMetrics(d.met))
+	var err error
+	if d.formats, err = newFormatSet(cfg.Formats); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if err := d.loadInventory(); err != nil {
+		return nil, err
+	}
+	tokens := make([]api.Token, 0, len(cfg.Auth.Tokens))
+	for _, t := range cfg.Auth.Tokens {
+		h := t.SHA256
+		if h == "" && t.Token != "" {
+			h = api.HashToken(t.Token)
+		}
+		tokens = append(tokens, api.Token{Name: t.Name, Role: t.Role, SHA256: h})
+	}
+	scfg := api.ServerConfig{Tokens: tokens, OpenReads: opts.OpenReads, AllowedOrigins: cfg.Auth.AllowedOrigins,
+		Version: opts.Version, Metrics: d.met}
+	if err := scfg.Validate(); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	d.server = api.NewServer(scfg, d.hub, d.reg, d.readyErr, d.log)
+	d.ln = opts.Listener
+	if d.ln == nil {
+		if d.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
+		}
+	}
+	if cfg.Kafka != nil {
+		if d.consumer, err = kafka.New(KafkaConfig(cfg.Kafka), (*kafkaHandler)(d), d.log); err != nil {
+			d.ln.Close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// KafkaConfig converts the daemon's Kafka section for the Kafka client.
+func KafkaConfig(k *config.Kafka) kafka.Config {
+	return kafka.Config{Brokers: k.Brokers, Topics: k.Topics, Group: k.Group,
+		ClientID: k.ClientID, DeadLetterTopic: k.DeadLetterTopic, StartAtEnd: k.StartAtEnd,
+		TLS: kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile,
+			KeyFile: k.TLS.KeyFile, InsecureSkipVerify: k.TLS.InsecureSkipVerify, ServerName: k.TLS.ServerName},
+		SASL: kafka.SASLConfig{Mechanism: k.SASL.Mechanism, Username: k.SASL.Username,
+			Password: k.SASL.Password, AWSRegion: k.SASL.AWSRegion}}
+}
+
+// Addr is the address the API listens on.
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// Hub returns the versioned suggestion state the API serves.
+func (d *Daemon) Hub() *api.Hub { return d.hub }
+
+func (d *Daemon) setNotReady(reason string) { d.ready.Store(&reason) }
+
+func (d *Daemon) readyErr() error {
+	if p := d.ready.Load(); p != nil {
+		return errors.New(*p)
+	}
+	return nil
+}
+
+// Run serves until ctx is cancelled, then finishes the batch in progress,
+// checkpoints, commits and returns nil.
+func (d *Daemon) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 4)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := d.server.Run(ctx, d.ln); err != nil {
+			errc <- fmt.Errorf("api: %w", err)
+			cancel()
+		}
+	}()
+	if d.consumer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.consumer.Run(ctx); err != nil {
+				errc <- fmt.Errorf("kafka: %w", err)
+				cancel()
+			}
+		}()
+	}
+	if len(d.cfg.Files) > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.readFiles(ctx)
+		}()
+	}
+	d.ready.Store(nil)
+	d.log.Info("cinch daemon running", "listen", d.ln.Addr().String(), "kafka", d.consumer != nil, "files", len(d.cfg.Files))
+
+	evalT := time.NewTicker(d.cfg.Analysis.EvaluateInterval.Std())
+	ckptT := time.NewTicker(d.cfg.Checkpoint.Interval.Std())
+	invT := time.NewTicker(max(d.cfg.Inventory.ReloadInterval.Std(), time.Second))
+	defer evalT.Stop()
+	defer ckptT.Stop()
+	defer invT.Stop()
+	d.evaluate()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-evalT.C:
+			d.evaluate()
+		case <-ckptT.C:
+			if err := d.checkpointAll(ctx); err != nil {
+				d.log.Error("checkpoint failed", "err", err)
+			}
+			d.loadPeers()
+		case <-invT.C:
+			if d.opts.LoadInventory == nil {
+				if err := d.reloadInventory(); err != nil {
+					d.log.Error("inventory reload failed; keeping the previous one", "err", err)
+				}
+			}
+		}
+	}
+	d.setNotReady("shutting down")
+	wg.Wait() // the consumer has finished its batch
+	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer scancel()
+	err := d.checkpointAll(sctx)
+	if d.consumer != nil {
+		d.consumer.Close()
+	}
+	d.evaluate()
+	close(errc)
+	var errs []error
+	for e := range errc {
+		errs = append(errs, e)
+	}
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Close releases what New acquired when Run was never called.
+func (d *Daemon) Close() error {
+	if d.consumer != nil {
+		d.consumer.Close()
+	}
+	return d.ln.Close()
+}
+
+// partitionKey names a Kafka partition's shard.
+func partitionKey(p kafka.Partition) string {
+	return p.Topic + "/" + strconv.Itoa(int(p.Partition))
+}

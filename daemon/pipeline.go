@@ -1,0 +1,133 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cinch-sg/cinch/analysis"
+	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/stream/envelope"
+	"github.com/cinch-sg/cinch/stream/flowlog"
+)
+
+// formatSet holds the configured flow-log formats.
+type formatSet struct {
+	def      *flowlog.Format
+	logGroup map[string]*flowlog.Format
+}
+
+func newFormatSet(cfg config.Formats) (*formatSet, error) {
+	fs := &formatSet{def: flowlog.DefaultFormat(), logGroup: map[string]*flowlog.Format{}}
+	if cfg.Default != "" {
+		f, err := flowlog.ParseFormat(cfg.Default)
+		if err != nil {
+			return nil, fmt.Errorf("formats.default: %w", err)
+		}
+		fs.def = f
+	}
+	for g, s := range cfg.LogGroups {
+		f, err := flowlog.ParseFormat(s)
+		if err != nil {
+			return nil, fmt.Errorf("formats.log_groups[%q]: %w", g, err)
+		}
+		fs.logGroup[g] = f
+	}
+	return fs, nil
+}
+
+// decoder turns payloads into records for one shard. It is used by one
+// goroutine at a time (the shard's lock holder).
+type decoder struct {
+	formats *formatSet
+	dec     *envelope.Decoder
+	def     *flowlog.Parser
+	byGroup map[string]*flowlog.Parser
+	header  *flowlog.Parser // format of the current plain-text payload's header line
+	rec     flowlog.Record
+}
+
+func newDecoder(fs *formatSet) *decoder {
+	d := &decoder{formats: fs, dec: envelope.NewDecoder(), def: flowlog.NewParser(fs.def), byGroup: map[string]*flowlog.Parser{}}
+	for g, f := range fs.logGroup {
+		d.byGroup[g] = flowlog.NewParser(f)
+	}
+	return d
+}
+
+// sink receives what a payload held.
+type sink interface {
+	// record is called for every parsed record with its event id ("" when none).
+	record(rec *flowlog.Record, m *envelope.Meta)
+	// malformed is called for every line that does not parse.
+	malformed(line []byte, m *envelope.Meta, reason string, err error)
+}
+
+// reset forgets the header-line format of the previous payload.
+func (d *decoder) reset() { d.header = nil }
+
+// decode unwraps a payload and parses every line in it. It returns an error
+// only when the payload itself is broken (the caller dead-letters it). A
+// header line's format holds until reset.
+func (d *decoder) decode(payload []byte, s sink) error {
+	_, err := d.dec.Decode(payload, func(line []byte, m *envelope.Meta) error {
+		p := d.def
+		if m.LogGroup != "" {
+			if g, ok := d.byGroup[m.LogGroup]; ok {
+				p = g
+			}
+		}
+		if d.header != nil {
+			p = d.header
+		}
+		if err := p.Parse(line, &d.rec); err != nil {
+			if m.LogGroup == "" {
+				if f, ok := flowlog.FormatFromHeader(line); ok {
+					d.header = flowlog.NewParser(f)
+					return nil
+				}
+			}
+			reason := "malformed"
+			var pe *flowlog.ParseError
+			if errors.As(err, &pe) {
+				reason = pe.Reason
+			}
+			s.malformed(line, m, reason, err)
+			return nil
+		}
+		s.record(&d.rec, m)
+		return nil
+	})
+	return err
+}
+
+// shardSink attributes a payload's records to a shard and counts them.
+type shardSink struct {
+	d      *Daemon
+	s      *shard
+	onBad  func(line []byte, reason string)
+	parsed int
+}
+
+func (k *shardSink) record(rec *flowlog.Record, m *envelope.Meta) {
+	if m.EventID != "" {
+		t := m.Timestamp / 1000
+		if t == 0 {
+			t = rec.Start
+		}
+		if k.s.duplicate(m.EventID, t) {
+			k.d.met.DuplicatesDropped.Inc()
+			return
+		}
+	}
+	k.parsed++
+	if k.s.observe(rec) == analysis.Unattributed {
+		k.d.met.Unattributed.Inc()
+	}
+}
+
+func (k *shardSink) malformed(line []byte, m *envelope.Meta, reason string, err error) {
+	k.d.met.RecordsFailed.WithLabelValues(reason).Inc()
+	if k.onBad != nil {
+		k.onBad(line, reason+": "+err.Error())
+	}
+}

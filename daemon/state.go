@@ -1,0 +1,234 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/gob"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/cinch-sg/cinch/analysis"
+	"github.com/cinch-sg/cinch/sketch"
+	"github.com/cinch-sg/cinch/stream/flowlog"
+)
+
+// shard is the analysis state of one input partition (a Kafka partition or a
+// local file): per time bucket an accumulator, the event ids seen recently
+// (for at-least-once delivery) and the next offset to read. A shard is the
+// unit of checkpointing: its state and the offset it includes are written
+// together, so a restart resumes exactly where the state ends.
+type shard struct {
+	mu        sync.Mutex
+	key       string // "topic/partition" or "file:/path"
+	eng       *analysis.Engine
+	scfg      sketch.Config
+	bucket    int64 // seconds
+	buckets   map[int64]*analysis.Accumulator
+	seen      map[uint64]int64 // event id hash -> event time (unix s)
+	next      int64            // next offset; -1 when unknown
+	watermark int64            // latest record end seen
+	dirty     bool             // changed since the last evaluation
+	unsaved   bool             // changed since the last checkpoint
+	dec       *decoder         // used under mu
+}
+
+func newShard(key string, eng *analysis.Engine, scfg sketch.Config, bucket int64) *shard {
+	return &shard{key: key, eng: eng, scfg: scfg, bucket: bucket, buckets: map[int64]*analysis.Accumulator{}, seen: map[uint64]int64{}, next: -1}
+}
+
+// observe adds one record to its time bucket. The caller holds mu.
+func (s *shard) observe(rec *flowlog.Record) analysis.Outcome {
+	t := rec.Start
+	if t == 0 {
+		t = rec.End
+	}
+	if t == 0 {
+		t = s.watermark
+	}
+	b := t - mod(t, s.bucket)
+	acc := s.buckets[b]
+	if acc == nil {
+		acc = analysis.NewAccumulator(s.eng, s.scfg)
+		s.buckets[b] = acc
+	}
+	out := acc.Observe(rec)
+	if rec.End > s.watermark {
+		s.watermark = rec.End
+	}
+	s.dirty, s.unsaved = true, true
+	return out
+}
+
+func mod(a, b int64) int64 {
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// duplicate reports whether the event id was seen, remembering it. The caller holds mu.
+func (s *shard) duplicate(id string, t int64) bool {
+	h := idHash(id)
+	if _, ok := s.seen[h]; ok {
+		return true
+	}
+	s.seen[h] = t
+	return false
+}
+
+// expire drops buckets that left the window and event ids older than the
+// dedupe window. The caller holds mu.
+func (s *shard) expire(now, window, dedupe int64) {
+	for b := range s.buckets {
+		if b+s.bucket <= now-window {
+			delete(s.buckets, b)
+			s.dirty, s.unsaved = true, true
+		}
+	}
+	for h, t := range s.seen {
+		if t < now-dedupe {
+			delete(s.seen, h)
+		}
+	}
+}
+
+// rebind moves the shard's state to a new engine (inventory reload). The caller holds mu.
+func (s *shard) rebind(eng *analysis.Engine) {
+	for b, acc := range s.buckets {
+		s.buckets[b] = acc.Rebind(eng)
+	}
+	s.eng = eng
+	s.dirty = true
+}
+
+// mergeInto adds every bucket to dst. The caller holds mu.
+func (s *shard) mergeInto(dst *analysis.Accumulator) error {
+	for _, acc := range s.buckets {
+		if err := dst.Merge(acc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// idHash is FNV-1a over an event id: stable across restarts, unlike maphash.
+func idHash(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// checkpoint is the on-disk form of a shard.
+type checkpoint struct {
+	Version   int
+	Key       string
+	Next      int64
+	Watermark int64
+	Bucket    int64
+	Buckets   []bucketSnapshot
+	Seen      map[uint64]int64 // idHash of recent event ids -> event time
+}
+
+type bucketSnapshot struct {
+	Start int64
+	State analysis.Snapshot
+}
+
+const checkpointVersion = 1
+
+// snapshot serializes the shard. The caller holds mu.
+func (s *shard) snapshot() ([]byte, error) {
+	cp := checkpoint{Version: checkpointVersion, Key: s.key, Next: s.next, Watermark: s.watermark, Bucket: s.bucket, Seen: s.seen}
+	starts := make([]int64, 0, len(s.buckets))
+	for b := range s.buckets {
+		starts = append(starts, b)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	for _, b := range starts {
+		snap, err := s.buckets[b].Snapshot()
+		if err != nil {
+			return nil, err
+		}
+		cp.Buckets = append(cp.Buckets, bucketSnapshot{Start: b, State: snap})
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&cp); err != nil {
+		return nil, fmt.Errorf("checkpoint %s: encode: %w", s.key, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// restore loads a checkpoint into an empty shard.
+func (s *shard) restore(data []byte) error {
+	var cp checkpoint
+	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&cp); err != nil {
+		return fmt.Errorf("checkpoint %s: decode: %w", s.key, err)
+	}
+	if cp.Version != checkpointVersion {
+		return fmt.Errorf("checkpoint %s: version %d, want %d", s.key, cp.Version, checkpointVersion)
+	}
+	if cp.Bucket != s.bucket {
+		return fmt.Errorf("checkpoint %s: bucket size %ds differs from the configured %ds", s.key, cp.Bucket, s.bucket)
+	}
+	s.next, s.watermark = cp.Next, cp.Watermark
+	if cp.Seen != nil {
+		s.seen = cp.Seen
+	}
+	for _, b := range cp.Buckets {
+		acc := analysis.NewAccumulator(s.eng, s.scfg)
+		if _, err := acc.Restore(b.State); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", s.key, err)
+		}
+		s.buckets[b.Start] = acc
+	}
+	s.dirty = true
+	return nil
+}
+
+// checkpointPath names a shard's file in the state directory.
+func checkpointPath(dir, key string) string {
+	r := strings.NewReplacer("/", "_", ":", "_", "\\", "_")
+	return filepath.Join(dir, "shard-"+r.Replace(key)+".ckpt")
+}
+
+// writeAtomic replaces path with data: temporary file, fsync, rename, fsync
+// of the directory, so a crash leaves the old or the new file, never a torn one.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("checkpoint: write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("checkpoint: sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("checkpoint: close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("checkpoint: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("checkpoint: sync %s: %w", dir, err)
+	}
+	return nil
+}
