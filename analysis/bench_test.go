@@ -74,7 +74,9 @@ func benchAnalyze(b *testing.B, fm *flowlog.Format) {
 func BenchmarkAnalyzeDefault(b *testing.B) { benchAnalyze(b, flowlog.DefaultFormat()) }
 
 // BenchmarkAnalyzeRich: the same with the 20-field v5 format (tcp-flags, pkt-*, flow-direction).
-func BenchmarkAnalyzeRich(b *testing.B) { benchAnalyze(b, flowlog.MustParseFormat(simulate.RichFormat)) }
+func BenchmarkAnalyzeRich(b *testing.B) {
+	benchAnalyze(b, flowlog.MustParseFormat(simulate.RichFormat))
+}
 
 // BenchmarkAdvisor10kRules judges an account of about 10,000 rules.
 func BenchmarkAdvisor10kRules(b *testing.B) {

@@ -70,7 +70,12 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 		opts.Rate = rate
 		return demo.Run(ctx, cfg, opts, logger, Version)
 	}
-	logger.Info("configuration", "config", fmt.Sprintf("%+v", cfg.Redacted()))
+	red := cfg.Redacted()
+	kafkaText := "none"
+	if red.Kafka != nil {
+		kafkaText = fmt.Sprintf("%+v", *red.Kafka)
+	}
+	logger.Info("configuration", "config", fmt.Sprintf("%+v", red), "kafka", kafkaText)
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: Version})
 	if err != nil {
 		return err

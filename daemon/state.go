@@ -80,8 +80,9 @@ func (s *shard) duplicate(id string, t int64) bool {
 	return false
 }
 
-// expire drops buckets that left the window and event ids older than the
-// dedupe window. The caller holds mu.
+// expire drops buckets that left the window, and event ids older than the
+// dedupe window before the newest record (event time: redeliveries come
+// with the records' own times). The caller holds mu.
 func (s *shard) expire(now, window, dedupe int64) {
 	for b := range s.buckets {
 		if b+s.bucket <= now-window {
@@ -90,7 +91,7 @@ func (s *shard) expire(now, window, dedupe int64) {
 		}
 	}
 	for h, t := range s.seen {
-		if t < now-dedupe {
+		if t < s.watermark-dedupe {
 			delete(s.seen, h)
 		}
 	}

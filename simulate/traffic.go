@@ -39,9 +39,9 @@ type Traffic struct {
 	// AdminsUntil, when not zero, ends administrator SSH sessions at that
 	// unix time (the demo shows the rule stop matching).
 	AdminsUntil int64
-	now       int64
-	n         int
-	queue     []Flow
+	now         int64
+	n           int
+	queue       []Flow
 }
 
 // Traffic returns a generator of records starting at start.

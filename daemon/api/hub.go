@@ -88,9 +88,10 @@ type Hub struct {
 	subs    map[*subscriber]struct{}
 }
 
+// entry locates a rule's suggestion in the report.
 type entry struct {
-	s   advisor.Suggestion
-	gen uint64
+	idx int    // index in report.Suggestions
+	gen uint64 // last Update that saw the rule
 }
 
 type subscriber struct {
@@ -127,14 +128,18 @@ func NewHub(history int, opts ...HubOption) *Hub {
 }
 
 // Update replaces the state with rep. keys[i] is the stable rule key of
-// rep.Suggestions[i]; a suggestion without a key (keys too short, or empty)
-// gets RuleKey's. Keys must be unique. For every suggestion whose verdict,
-// reasons or proposed rules differ from the current state, or that is new,
-// Update publishes a verdict-changed event; evidence-only changes update the
-// state without an event. Every key that disappeared gets a rule-removed
-// event. Update returns the published events.
+// rep.Suggestions[i]; a suggestion without one (keys too short, or empty)
+// gets RuleKey's. Keys should be unique; of duplicates, the last wins.
 //
-// The hub keeps rep's slices: the caller must not modify them afterwards.
+// For every suggestion that is new or whose verdict, reasons or proposed
+// rules differ from the current state, Update publishes a verdict-changed
+// event (with Previous unless new); evidence-only changes update the state
+// without an event. Every key that disappeared gets a rule-removed event
+// (with Previous). Update returns the published events.
+//
+// Update copies rep.Suggestions but keeps the slices inside it
+// (Unattributed, each suggestion's Reasons and Proposed): the caller must
+// not modify them afterwards.
 func (h *Hub) Update(rep advisor.Report, keys []string, now time.Time) []Event {
 	sugs := slices.Clone(rep.Suggestions)
 	if sugs == nil {
@@ -155,24 +160,30 @@ func (h *Hub) Update(rep advisor.Report, keys []string, now time.Time) []Event {
 	h.gen++
 	var events []Event
 	clear(h.byID)
+	old := h.report.Suggestions
 	for i := range sugs {
-		s, key := sugs[i], newKeys[i]
+		s, key := &sugs[i], newKeys[i]
 		if s.RuleID != "" {
 			h.byID[s.RuleID] = key
 		}
 		e, ok := h.byKey[key]
 		if !ok {
-			h.byKey[key] = &entry{s: s, gen: h.gen}
-			cur := s
+			h.byKey[key] = &entry{idx: i, gen: h.gen}
+			cur := *s
 			events = append(events, h.publishLocked(Event{Type: EventVerdictChanged, Time: now, RuleKey: key, Suggestion: &cur}))
 			continue
 		}
-		e.gen = h.gen
-		if significant(e.s, s) {
-			prev, cur := e.s, s
+		var before *advisor.Suggestion
+		if e.gen == h.gen {
+			before = &sugs[e.idx] // a duplicate key in rep: the later wins
+		} else {
+			before = &old[e.idx]
+		}
+		if significant(before, s) {
+			prev, cur := *before, *s
 			events = append(events, h.publishLocked(Event{Type: EventVerdictChanged, Time: now, RuleKey: key, Suggestion: &cur, Previous: &prev}))
 		}
-		e.s = s
+		e.idx, e.gen = i, h.gen
 	}
 	for _, key := range h.keys {
 		e, ok := h.byKey[key]
@@ -180,7 +191,7 @@ func (h *Hub) Update(rep advisor.Report, keys []string, now time.Time) []Event {
 			continue
 		}
 		delete(h.byKey, key)
-		prev := e.s
+		prev := old[e.idx]
 		events = append(events, h.publishLocked(Event{Type: EventRuleRemoved, Time: now, RuleKey: key, Previous: &prev}))
 	}
 	h.report = rep
@@ -190,7 +201,7 @@ func (h *Hub) Update(rep advisor.Report, keys []string, now time.Time) []Event {
 
 // significant reports whether b differs from a in what a reviewer acts on:
 // verdict, reasons or proposed rules.
-func significant(a, b advisor.Suggestion) bool {
+func significant(a, b *advisor.Suggestion) bool {
 	return a.Verdict != b.Verdict || !slices.Equal(a.Reasons, b.Reasons) || !slices.Equal(a.Proposed, b.Proposed)
 }
 
@@ -207,7 +218,7 @@ func (h *Hub) Publish(ev Event) Event {
 	defer h.mu.Unlock()
 	if ev.Suggestion == nil && ev.RuleKey != "" {
 		if e, ok := h.byKey[ev.RuleKey]; ok {
-			cur := e.s
+			cur := h.report.Suggestions[e.idx]
 			ev.Suggestion = &cur
 		}
 	}
@@ -276,11 +287,11 @@ func (h *Hub) Lookup(keyOrID string) (key string, s advisor.Suggestion, ok bool)
 
 func (h *Hub) lookupLocked(keyOrID string) (string, advisor.Suggestion, bool) {
 	if e, ok := h.byKey[keyOrID]; ok {
-		return keyOrID, e.s, true
+		return keyOrID, h.report.Suggestions[e.idx], true
 	}
 	if key, ok := h.byID[keyOrID]; ok {
 		if e, ok := h.byKey[key]; ok {
-			return key, e.s, true
+			return key, h.report.Suggestions[e.idx], true
 		}
 	}
 	return "", advisor.Suggestion{}, false

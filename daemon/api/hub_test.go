@@ -321,6 +321,21 @@ func TestRuleKeyFallback(t *testing.T) {
 	}
 }
 
+func TestHubDuplicateKeys(t *testing.T) {
+	h := NewHub(10)
+	a := sug("sg-1", "sgr-a", 22, advisor.VerdictKeep, 1)
+	h.Update(advisor.Report{Suggestions: []advisor.Suggestion{a}}, []string{"k"}, t0)
+	b := sug("sg-1", "sgr-b", 23, advisor.VerdictRemove, 0)
+	c := sug("sg-1", "sgr-c", 24, advisor.VerdictRemove, 0)
+	evs := h.Update(advisor.Report{Suggestions: []advisor.Suggestion{b, a, c}}, []string{"x", "k", "k"}, t0)
+	if len(evs) != 2 || evs[0].RuleKey != "x" || evs[1].RuleKey != "k" || evs[1].Suggestion.RuleID != "sgr-c" {
+		t.Errorf("events = %+v", evs)
+	}
+	if s, _ := h.Suggestion("k"); s.RuleID != "sgr-c" {
+		t.Errorf("duplicate key resolves to %s, want the last (sgr-c)", s.RuleID)
+	}
+}
+
 func BenchmarkHubUpdate(b *testing.B) {
 	const rules = 5000
 	sugs := make([]advisor.Suggestion, rules)

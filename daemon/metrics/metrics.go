@@ -4,19 +4,18 @@
 // default registry. Names follow the Prometheus conventions: a cinch_ prefix,
 // base units (seconds, bytes) and _total on counters.
 //
-// Per-rule series are bounded by the inventory: RuleMatched and RuleStopped
-// only record rules announced by the latest SetRules, and SetRules deletes the
-// series of rules that left the inventory. Write per-rule values through
-// those methods rather than through the exported vectors.
+// Per-rule series are bounded by the inventory: SetRules deletes the series
+// of rules that left it (however they were written), and RuleMatched and
+// RuleStopped only record rules announced by the latest SetRules.
 package metrics
 
 import (
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 const namespace = "cinch"
@@ -42,17 +41,18 @@ type Metrics struct {
 	// RulesByVerdict is the number of rules per current verdict.
 	RulesByVerdict *prometheus.GaugeVec
 	// RuleLastMatch is the Unix time of the last flow credited to a rule.
-	// Use RuleMatched to keep it bounded by the inventory.
+	// SetRules deletes the series of rules that left the inventory.
 	RuleLastMatch *prometheus.GaugeVec
 	// RuleStoppedMatching is 1 while a rule that matched traffic has stopped
-	// matching, else 0. Use RuleStopped to keep it bounded by the inventory.
+	// matching, else 0. SetRules deletes the series of rules that left the
+	// inventory.
 	RuleStoppedMatching *prometheus.GaugeVec
 	// AdvisorEvaluations counts advisor passes over the rules.
 	AdvisorEvaluations prometheus.Counter
 	// AdvisorDuration observes the duration of one advisor pass.
 	AdvisorDuration prometheus.Histogram
 	// CheckpointLastSuccess is the Unix time of the last successful
-	// checkpoint. Use CheckpointSucceeded to set it.
+	// checkpoint; CheckpointAge derives from it.
 	CheckpointLastSuccess prometheus.Gauge
 	// CheckpointAge reports the seconds since the last successful checkpoint,
 	// or since New when none succeeded yet.
@@ -64,9 +64,8 @@ type Metrics struct {
 	// WebsocketClients is the number of connected websocket clients.
 	WebsocketClients prometheus.Gauge
 
-	now          func() time.Time
-	start        time.Time
-	lastCkptNano atomic.Int64 // Unix nanoseconds of the last checkpoint; 0 for none
+	now   func() time.Time
+	start time.Time
 
 	mu        sync.Mutex
 	rules     map[string]struct{}   // rule keys of the inventory
@@ -173,19 +172,20 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 	return m
 }
 
-// checkpointAge is the value of CheckpointAge.
+// checkpointAge is the value of CheckpointAge: the age of
+// CheckpointLastSuccess, or the time since start while it is 0.
 func (m *Metrics) checkpointAge() float64 {
-	since := m.start
-	if n := m.lastCkptNano.Load(); n != 0 {
-		since = time.Unix(0, n)
+	since := unixSeconds(m.start)
+	var pb dto.Metric
+	if err := m.CheckpointLastSuccess.Write(&pb); err == nil && pb.GetGauge().GetValue() > 0 {
+		since = pb.GetGauge().GetValue()
 	}
-	return max(m.now().Sub(since).Seconds(), 0)
+	return max(unixSeconds(m.now())-since, 0)
 }
 
 // CheckpointSucceeded records a successful checkpoint finished at t that
 // took d.
 func (m *Metrics) CheckpointSucceeded(t time.Time, d time.Duration) {
-	m.lastCkptNano.Store(t.UnixNano())
 	m.CheckpointLastSuccess.Set(unixSeconds(t))
 	m.CheckpointDuration.Observe(d.Seconds())
 }
@@ -235,17 +235,45 @@ func (m *Metrics) SetRules(keys []string) {
 		rules[k] = struct{}{}
 	}
 	m.rules = rules
-	for k, l := range m.lastMatch {
+	for k := range m.lastMatch {
 		if _, ok := rules[k]; !ok {
-			m.RuleLastMatch.DeleteLabelValues(l.groupID, l.ruleID, k)
 			delete(m.lastMatch, k)
 		}
 	}
-	for k, g := range m.stopped {
+	for k := range m.stopped {
 		if _, ok := rules[k]; !ok {
-			m.RuleStoppedMatching.DeleteLabelValues(g, k)
 			delete(m.stopped, k)
 		}
+	}
+	// Prune what the vectors hold, including series written directly.
+	prune(m.RuleLastMatch, rules)
+	prune(m.RuleStoppedMatching, rules)
+}
+
+// prune deletes the series of vec whose rule_key label is not in keep.
+func prune(vec *prometheus.GaugeVec, keep map[string]struct{}) {
+	ch := make(chan prometheus.Metric, 64)
+	go func() {
+		vec.Collect(ch)
+		close(ch)
+	}()
+	var stale []prometheus.Labels
+	for metric := range ch {
+		var pb dto.Metric
+		if err := metric.Write(&pb); err != nil {
+			continue
+		}
+		labels := make(prometheus.Labels, len(pb.GetLabel()))
+		for _, lp := range pb.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		if _, ok := keep[labels["rule_key"]]; !ok {
+			stale = append(stale, labels)
+		}
+	}
+	// Delete after Collect returned: it holds the vector's lock.
+	for _, l := range stale {
+		vec.Delete(l)
 	}
 }
 

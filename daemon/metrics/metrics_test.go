@@ -116,6 +116,11 @@ func TestCheckpointAge(t *testing.T) {
 	if got := testutil.ToFloat64(m.CheckpointLastSuccess); got != 1030 {
 		t.Errorf("last success = %v, want 1030", got)
 	}
+	// Setting the gauge directly drives the age too.
+	m.CheckpointLastSuccess.Set(1033)
+	if got := testutil.ToFloat64(m.CheckpointAge); got != 2 {
+		t.Errorf("age after a direct set = %v, want 2", got)
+	}
 }
 
 func TestSetRulesBoundsCardinality(t *testing.T) {
@@ -158,6 +163,19 @@ func TestSetRulesBoundsCardinality(t *testing.T) {
 	if n := testutil.CollectAndCount(m.RuleLastMatch); n != 10 {
 		t.Errorf("departed rule recorded: %d series", n)
 	}
+
+	// Series written directly on the vectors are pruned too.
+	m.RuleLastMatch.WithLabelValues("sg-3", "sgr-direct", "direct-key").Set(1)
+	m.RuleStoppedMatching.WithLabelValues("sg-3", "direct-key").Set(1)
+	m.RuleLastMatch.WithLabelValues("sg-1", "sgr-direct", keys[1]).Set(1) // stays: in the inventory
+	m.SetRules(keys[:10])
+	if n := testutil.CollectAndCount(m.RuleLastMatch); n != 11 {
+		t.Errorf("last-match series after pruning direct writes = %d, want 11", n)
+	}
+	if n := testutil.CollectAndCount(m.RuleStoppedMatching); n != 10 {
+		t.Errorf("stopped series after pruning direct writes = %d, want 10", n)
+	}
+	m.RuleLastMatch.DeleteLabelValues("sg-1", "sgr-direct", keys[1])
 
 	// A rule whose labels change keeps one series.
 	m.RuleMatched("sg-2", "sgr-0b", keys[0], at)

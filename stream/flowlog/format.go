@@ -15,6 +15,82 @@ type Format struct {
 	fields  []Field
 	index   [numFields]int16 // column of each known field, -1 when absent
 	unknown []string
+
+	ops     []colOp                       // how Parse decodes each column
+	present [len(Record{}.present)]uint64 // presence bits of every known column
+}
+
+// opCode says how Parse decodes a column and where the value goes.
+type opCode uint8
+
+// Column operations. Each typed Record field has its own code, so Parse needs a
+// single switch (a jump table) per column.
+const (
+	opText          opCode = iota // free text kept only as a view (unknown fields too)
+	opAccountID                   // Record.AccountID
+	opInterfaceID                 // Record.InterfaceID
+	opVersion                     // Record.Version
+	opSrcPort                     // Record.SrcPort
+	opDstPort                     // Record.DstPort
+	opProtocol                    // Record.Protocol
+	opPackets                     // Record.Packets
+	opBytes                       // Record.Bytes
+	opStart                       // Record.Start
+	opEnd                         // Record.End
+	opTCPFlags                    // Record.TCPFlags
+	opTrafficPath                 // Record.TrafficPath
+	opInt                         // KindInt field without a Record field: validated only
+	opSrcAddr                     // Record.SrcAddr
+	opDstAddr                     // Record.DstAddr
+	opPktSrcAddr                  // Record.PktSrcAddr
+	opPktDstAddr                  // Record.PktDstAddr
+	opAddr                        // KindAddr field without a Record field: validated only
+	opAction                      // Record.Action
+	opLogStatus                   // Record.LogStatus
+	opFlowDirection               // Record.FlowDirection
+)
+
+// colOp is the precompiled decoding of one column.
+type colOp struct {
+	code  opCode
+	field Field
+}
+
+// fieldOps maps the fields that have a Record field to their operation.
+var fieldOps = [numFields]opCode{
+	FieldAccountID:     opAccountID,
+	FieldInterfaceID:   opInterfaceID,
+	FieldVersion:       opVersion,
+	FieldSrcPort:       opSrcPort,
+	FieldDstPort:       opDstPort,
+	FieldProtocol:      opProtocol,
+	FieldPackets:       opPackets,
+	FieldBytes:         opBytes,
+	FieldStart:         opStart,
+	FieldEnd:           opEnd,
+	FieldTCPFlags:      opTCPFlags,
+	FieldTrafficPath:   opTrafficPath,
+	FieldSrcAddr:       opSrcAddr,
+	FieldDstAddr:       opDstAddr,
+	FieldPktSrcAddr:    opPktSrcAddr,
+	FieldPktDstAddr:    opPktDstAddr,
+	FieldAction:        opAction,
+	FieldLogStatus:     opLogStatus,
+	FieldFlowDirection: opFlowDirection,
+}
+
+// opFor returns the operation that decodes a column of field fl.
+func opFor(fl Field) colOp {
+	code := fieldOps[fl]
+	if code == opText {
+		switch fl.Kind() {
+		case KindInt:
+			code = opInt
+		case KindAddr:
+			code = opAddr
+		}
+	}
+	return colOp{code: code, field: fl}
 }
 
 // defaultNames is the version 2 default format, in order.
@@ -93,7 +169,7 @@ func validName(n string) bool {
 }
 
 func newFormat(names []string) (*Format, error) {
-	f := &Format{names: make([]string, len(names)), fields: make([]Field, len(names))}
+	f := &Format{names: make([]string, len(names)), fields: make([]Field, len(names)), ops: make([]colOp, len(names))}
 	for i := range f.index {
 		f.index[i] = -1
 	}
@@ -112,8 +188,10 @@ func newFormat(names []string) (*Format, error) {
 		seen[n] = true
 		f.names[i] = n
 		f.fields[i] = fl
+		f.ops[i] = opFor(fl)
 		if ok {
 			f.index[fl] = int16(i)
+			f.present[fl>>6] |= 1 << (fl & 63)
 		} else {
 			f.unknown = append(f.unknown, n)
 		}

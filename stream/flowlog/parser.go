@@ -2,7 +2,9 @@ package flowlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"unsafe"
 )
@@ -79,150 +81,170 @@ func isDash(b []byte) bool { return len(b) == 1 && b[0] == '-' }
 // value in any column. On success the Record's slices point into line. Errors are
 // *ParseError values. Parse does not allocate on valid lines once r has been used.
 func (p *Parser) Parse(line []byte, r *Record) error {
+	// One pass over the line: each column is delimited and decoded by the
+	// operation its format precompiled (see colOp), without an intermediate split.
 	f := p.format
-	n := len(f.fields)
+	ops := f.ops
+	n := len(ops)
 	line = trimLine(line)
-	cols := r.cols[:0]
+	cols := r.cols
 	if cap(cols) < n {
-		cols = make([][]byte, 0, n)
+		cols = make([][]byte, n)
 	}
-	count := 0
-	if bytes.IndexByte(line, '\t') < 0 {
-		// Fast path: spaces only, so the vectorised IndexByte finds each end.
-		for len(line) > 0 {
-			if line[0] == ' ' {
-				line = line[1:]
-				continue
+	cols = cols[:n]
+	*r = Record{format: f, present: f.present}
+	k, i := 0, 0
+	for ; k < n && i < len(line); k++ {
+		// line[i] starts a column: it is neither a space nor a tab. Find its
+		// end e, usually within the first 8 bytes.
+		op := ops[k]
+		var e int
+		if i+16 <= len(line) {
+			if m := sepMask(binary.LittleEndian.Uint64(line[i : i+8])); m != 0 {
+				e = i + bits.TrailingZeros64(m)>>3
+			} else if m := sepMask(binary.LittleEndian.Uint64(line[i+8 : i+16])); m != 0 {
+				e = i + 8 + bits.TrailingZeros64(m)>>3
+			} else {
+				e = colEnd(line, i+16)
 			}
-			j := bytes.IndexByte(line, ' ')
-			if j < 0 {
-				j = len(line)
-			}
-			if count < n {
-				cols = append(cols, line[:j:j])
-			}
-			count++
-			line = line[j:]
+		} else {
+			e = colEnd(line, i)
 		}
-	} else {
-		for i := 0; i < len(line); {
-			c := line[i]
-			if c == ' ' || c == '\t' {
-				i++
-				continue
+		ok := true
+		if e == i+1 && line[i] == '-' {
+			r.present[op.field>>6] &^= 1 << (op.field & 63)
+		} else {
+			switch op.code {
+			case opText:
+			case opAccountID:
+				r.AccountID = line[i:e:e]
+			case opInterfaceID:
+				r.InterfaceID = line[i:e:e]
+			case opVersion:
+				var v uint64
+				v, ok = uintCol(line, i, e)
+				ok = ok && v <= 255
+				r.Version = uint8(v)
+			case opSrcPort:
+				var v uint64
+				v, ok = uintCol(line, i, e)
+				ok = ok && v <= 65535
+				r.SrcPort = uint16(v)
+			case opDstPort:
+				var v uint64
+				v, ok = uintCol(line, i, e)
+				ok = ok && v <= 65535
+				r.DstPort = uint16(v)
+			case opProtocol:
+				var v uint64
+				v, ok = uintCol(line, i, e)
+				ok = ok && v <= 255
+				r.Protocol = uint8(v)
+			case opPackets:
+				r.Packets, ok = uintCol(line, i, e)
+			case opBytes:
+				r.Bytes, ok = uintCol(line, i, e)
+			case opStart:
+				var v uint64
+				v, ok = uintCol(line, i, e)
+				ok = ok && v <= 1<<63-1
+				r.Start = int64(v)
+			case opEnd:
+				var v uint64
+				v, ok = uintCol(line, i, e)
+				ok = ok && v <= 1<<63-1
+				r.End = int64(v)
+			case opTCPFlags:
+				var v uint64
+				v, ok = uintCol(line, i, e)
+				ok = ok && v <= 65535
+				r.TCPFlags = uint16(v)
+			case opTrafficPath:
+				var v uint64
+				v, ok = uintCol(line, i, e)
+				ok = ok && v <= 255
+				r.TrafficPath = uint8(v)
+			case opInt:
+				_, ok = uintCol(line, i, e)
+			case opSrcAddr:
+				r.SrcAddr, ok = addrCol(line, i, e)
+			case opDstAddr:
+				r.DstAddr, ok = addrCol(line, i, e)
+			case opPktSrcAddr:
+				r.PktSrcAddr, ok = addrCol(line, i, e)
+			case opPktDstAddr:
+				r.PktDstAddr, ok = addrCol(line, i, e)
+			case opAddr:
+				_, ok = addrCol(line, i, e)
+			case opAction:
+				switch string(line[i:e]) {
+				case "ACCEPT":
+					r.Action = ActionAccept
+				case "REJECT":
+					r.Action = ActionReject
+				default:
+					ok = false
+				}
+			case opLogStatus:
+				switch string(line[i:e]) {
+				case "OK":
+					r.LogStatus = StatusOK
+				case "NODATA":
+					r.LogStatus = StatusNoData
+				case "SKIPDATA":
+					r.LogStatus = StatusSkipData
+				default:
+					ok = false
+				}
+			case opFlowDirection:
+				switch string(line[i:e]) {
+				case "ingress":
+					r.FlowDirection = DirectionIngress
+				case "egress":
+					r.FlowDirection = DirectionEgress
+				default:
+					ok = false
+				}
 			}
-			j := i + 1
-			for j < len(line) && line[j] != ' ' && line[j] != '\t' {
-				j++
-			}
-			if count < n {
-				cols = append(cols, line[i:j:j])
-			}
-			count++
-			i = j
+		}
+		cols[k] = line[i:e:e]
+		i = e
+		if !ok {
+			return r.fail(line, i, cols, k)
+		}
+		for i < len(line) && isSep(line[i]) {
+			i++
 		}
 	}
-	*r = Record{format: f, cols: cols}
-	if count != n {
-		r.cols = cols[:0]
-		return &ParseError{Reason: ReasonFieldCount, Column: -1, Want: n, Got: count}
+	if k != n || i != len(line) {
+		*r = Record{format: f, cols: cols[:0]}
+		return &ParseError{Reason: ReasonFieldCount, Column: -1, Want: n, Got: k + countCols(line[i:])}
 	}
-	for i, c := range cols {
-		fl := f.fields[i]
-		if fl == FieldUnknown || isDash(c) {
-			continue
-		}
-		if err := r.set(fl, c); err != nil {
-			err.Column = i
-			r.cols = cols[:0]
-			return err
-		}
-		r.setPresent(fl)
-	}
+	r.cols = cols
 	return nil
 }
 
-// set decodes column text c of known field fl into r.
-func (r *Record) set(fl Field, c []byte) *ParseError {
-	var ok bool
-	var v uint64
-	switch fl {
-	case FieldVersion:
-		v, ok = parseUint(c, 255)
-		r.Version = uint8(v)
-	case FieldAccountID:
-		r.AccountID, ok = c, true
-	case FieldInterfaceID:
-		r.InterfaceID, ok = c, true
-	case FieldSrcAddr:
-		r.SrcAddr, ok = parseAddr(c)
-	case FieldDstAddr:
-		r.DstAddr, ok = parseAddr(c)
-	case FieldPktSrcAddr:
-		r.PktSrcAddr, ok = parseAddr(c)
-	case FieldPktDstAddr:
-		r.PktDstAddr, ok = parseAddr(c)
-	case FieldSrcPort:
-		v, ok = parseUint(c, 65535)
-		r.SrcPort = uint16(v)
-	case FieldDstPort:
-		v, ok = parseUint(c, 65535)
-		r.DstPort = uint16(v)
-	case FieldProtocol:
-		v, ok = parseUint(c, 255)
-		r.Protocol = uint8(v)
-	case FieldPackets:
-		r.Packets, ok = parseUint(c, ^uint64(0))
-	case FieldBytes:
-		r.Bytes, ok = parseUint(c, ^uint64(0))
-	case FieldStart:
-		v, ok = parseUint(c, 1<<63-1)
-		r.Start = int64(v)
-	case FieldEnd:
-		v, ok = parseUint(c, 1<<63-1)
-		r.End = int64(v)
-	case FieldTCPFlags:
-		v, ok = parseUint(c, 65535)
-		r.TCPFlags = uint16(v)
-	case FieldTrafficPath:
-		v, ok = parseUint(c, 255)
-		r.TrafficPath = uint8(v)
-	case FieldAction:
-		switch string(c) {
-		case "ACCEPT":
-			r.Action, ok = ActionAccept, true
-		case "REJECT":
-			r.Action, ok = ActionReject, true
-		}
-	case FieldLogStatus:
-		switch string(c) {
-		case "OK":
-			r.LogStatus, ok = StatusOK, true
-		case "NODATA":
-			r.LogStatus, ok = StatusNoData, true
-		case "SKIPDATA":
-			r.LogStatus, ok = StatusSkipData, true
-		}
-	case FieldFlowDirection:
-		switch string(c) {
-		case "ingress":
-			r.FlowDirection, ok = DirectionIngress, true
-		case "egress":
-			r.FlowDirection, ok = DirectionEgress, true
-		}
-	default:
-		switch fl.Kind() {
-		case KindInt:
-			_, ok = parseUint(c, ^uint64(0))
-		case KindAddr:
-			_, ok = parseAddr(c)
-		default:
-			ok = true
+// fail finishes a Parse whose column k, ending at line[e], holds a bad value
+// (cols[k] is its text). A wrong column count takes precedence; otherwise r keeps
+// the values of the columns before k, as if they had been decoded one by one.
+func (r *Record) fail(line []byte, e int, cols [][]byte, k int) error {
+	f := r.format
+	n := len(f.fields)
+	got := k + 1 + countCols(line[e:])
+	if got != n {
+		*r = Record{format: f, cols: cols[:0]}
+		return &ParseError{Reason: ReasonFieldCount, Column: -1, Want: n, Got: got}
+	}
+	// Presence bits: only the decoded, non-dash known columns before k.
+	r.present = [len(r.present)]uint64{}
+	for c, fl := range f.fields[:k] {
+		if fl != FieldUnknown && !isDash(cols[c]) {
+			r.setPresent(fl)
 		}
 	}
-	if ok {
-		return nil
-	}
+	r.cols = cols[:0]
+	fl := f.fields[k]
+	c := cols[k]
 	reason := ReasonBadValue
 	switch fl.Kind() {
 	case KindInt:
@@ -230,8 +252,170 @@ func (r *Record) set(fl Field, c []byte) *ParseError {
 	case KindAddr:
 		reason = ReasonBadAddress
 	}
-	return &ParseError{Reason: reason, Field: fl.Name(), Value: string(c[:min(len(c), 64)])}
+	return &ParseError{Reason: reason, Field: fl.Name(), Column: k, Value: string(c[:min(len(c), 64)])}
 }
+
+// countCols returns the number of columns in b (runs of spaces and tabs separate).
+func countCols(b []byte) int {
+	n := 0
+	for i := 0; i < len(b); {
+		if isSep(b[i]) {
+			i++
+			continue
+		}
+		n++
+		i = colEnd(b, i)
+	}
+	return n
+}
+
+func isSep(c byte) bool { return c == ' ' || c == '\t' }
+
+// SWAR constants: one in every byte, and the top bit of every byte.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// sepMask returns the top bit of each byte of w that is a space or a tab, plus
+// possibly bits above the lowest such byte (the lowest set bit is exact).
+func sepMask(w uint64) uint64 {
+	s := w ^ (' ' * lsb)
+	t := w ^ ('\t' * lsb)
+	return ((s-lsb)&^s | (t-lsb)&^t) & msb
+}
+
+// colEnd returns the index of the first space or tab at or after line[i], or
+// len(line).
+func colEnd(line []byte, i int) int {
+	for i+8 <= len(line) {
+		if m := sepMask(binary.LittleEndian.Uint64(line[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	if n := len(line); n >= 8 {
+		// Last bytes: load the final word and drop the bytes before i (the
+		// zero bytes shifted in are not separators).
+		w := binary.LittleEndian.Uint64(line[n-8:]) >> (uint(i+8-n) * 8)
+		if m := sepMask(w); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		return n
+	}
+	for i < len(line) && !isSep(line[i]) {
+		i++
+	}
+	return i
+}
+
+// digitsWord returns the value of the k decimal digits (1 <= k <= 8) that end at
+// b[q], read from the 8 bytes b[q-8:q] (q >= 8), and whether they are all digits.
+func digitsWord(b []byte, q, k int) (uint64, bool) {
+	w := binary.LittleEndian.Uint64(b[q-8:])
+	low := padMask[k&7] // the bytes before the digits read as '0'
+	w = w&^low | '0'*lsb&low
+	ok := allDigits(w)
+	// Eight digits, the first in the low byte: combine pairs, then quads, then
+	// the two halves (Lemire, "Fast float parsing in practice").
+	w -= '0' * lsb
+	w = w*10 + w>>8
+	return (w&0x000000ff000000ff*(100+1000000<<32) + w>>16&0x000000ff000000ff*(1+10000<<32)) >> 32, ok
+}
+
+// padMask[k] selects the 8-k low bytes of a word (k = 8 is index 0).
+var padMask = [8]uint64{0, 1<<56 - 1, 1<<48 - 1, 1<<40 - 1, 1<<32 - 1, 1<<24 - 1, 1<<16 - 1, 1<<8 - 1}
+
+// pow10 holds 10^0 to 10^8.
+var pow10 = [9]uint64{1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000}
+
+// uintCol decodes the unsigned decimal column line[i:e]; ok is false unless it
+// is a number of at most 20 digits that fits in a uint64.
+func uintCol(line []byte, i, e int) (v uint64, ok bool) {
+	k := e - i
+	if e >= 16 && k <= 16 {
+		if k <= 8 {
+			return digitsWord(line, e, k)
+		}
+		hi, ok1 := digitsWord(line, e-8, k-8)
+		lo, ok2 := digitsWord(line, e, 8)
+		return hi*pow10[8] + lo, ok1 && ok2
+	}
+	return parseUint(line[i:e], ^uint64(0))
+}
+
+// allDigits reports whether every byte of w is an ASCII digit.
+func allDigits(w uint64) bool {
+	return w&(0xf0*lsb) == '0'*lsb && (w+6*lsb)&(0xf0*lsb) == '0'*lsb
+}
+
+// zeroBytes returns the top bit of each zero byte of x (exactly).
+func zeroBytes(x uint64) uint64 {
+	const low7 = 0x7f * lsb
+	return ^((x&low7 + low7) | x | low7)
+}
+
+// gatherBits packs the top bit of each byte of m into one byte (byte k to bit k).
+func gatherBits(m uint64) uint {
+	return uint((m >> 7) * 0x0102040810204080 >> 56)
+}
+
+// addrCol decodes the address column line[i:e].
+func addrCol(line []byte, i, e int) (netip.Addr, bool) {
+	n := e - i
+	if n < 7 || n > 15 || e < 19 {
+		return parseAddr(line[i:e])
+	}
+	// Dotted quad, without branches that depend on the digits: the column is
+	// the last n bytes of the 16-byte window line[e-16:e] (words w1, w2).
+	w1 := binary.LittleEndian.Uint64(line[e-16 : e-8])
+	w2 := binary.LittleEndian.Uint64(line[e-8 : e])
+	in1 := ^uint64(0) << (uint(16-n) * 8)        // column bytes of w1 (none when n <= 8)
+	in2 := ^uint64(0) << (uint(max(8-n, 0)) * 8) // column bytes of w2
+	d1 := zeroBytes(w1^'.'*lsb) & in1
+	d2 := zeroBytes(w2^'.'*lsb) & in2
+	dots := gatherBits(d1) | gatherBits(d2)<<8
+	if bits.OnesCount(dots) != 3 {
+		return parseAddr(line[i:e])
+	}
+	// Every other column byte must be a digit: dots and outside bytes read as '0'.
+	f1 := (d1>>7)*0xff | ^in1
+	f2 := (d2>>7)*0xff | ^in2
+	w1 = w1&^f1 | '0'*lsb&f1
+	w2 = w2&^f2 | '0'*lsb&f2
+	if !allDigits(w1) || !allDigits(w2) {
+		return parseAddr(line[i:e])
+	}
+	p1 := bits.TrailingZeros(dots)
+	dots &= dots - 1
+	p2 := bits.TrailingZeros(dots)
+	dots &= dots - 1
+	p3 := bits.TrailingZeros(dots)
+	b := e - 16 // window start
+	o0 := octet(line, b+p1, p1-(16-n))
+	o1 := octet(line, b+p2, p2-p1-1)
+	o2 := octet(line, b+p3, p3-p2-1)
+	o3 := octet(line, e, 15-p3)
+	if o0|o1|o2|o3 > 255 {
+		return netip.Addr{}, false
+	}
+	return netip.AddrFrom4([4]byte{byte(o0), byte(o1), byte(o2), byte(o3)}), true
+}
+
+// octet returns the value of the l validated digits that end at line[x] (x >= 3),
+// or 256 when l is not 1 to 3 or the value has a leading zero.
+func octet(line []byte, x, l int) uint {
+	m2 := ^uint((l - 2) >> 63) // all ones when l >= 2
+	m3 := ^uint((l - 3) >> 63) // all ones when l >= 3
+	v := uint(line[x-1]-'0') + uint(line[x-2]-'0')*10&m2 + uint(line[x-3]-'0')*100&m3
+	if uint(l-1) >= 3 || v < octetMin[l&3] {
+		return 256
+	}
+	return v
+}
+
+// octetMin is the least value of an octet of 1, 2 or 3 digits without leading zero.
+var octetMin = [4]uint{1: 0, 2: 10, 3: 100}
 
 // parseUint parses an unsigned decimal integer no greater than limit.
 func parseUint(b []byte, limit uint64) (uint64, bool) {
@@ -259,6 +443,11 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 	if a, ok := parseIPv4(b); ok {
 		return a, true
 	}
+	return parseIPv6(b)
+}
+
+// parseIPv6 parses an IPv6 address without zone through netip, without copying b.
+func parseIPv6(b []byte) (netip.Addr, bool) {
 	if len(b) < 2 || len(b) > 45 {
 		return netip.Addr{}, false
 	}

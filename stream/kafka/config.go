@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,18 @@ func (s SASLConfig) LogValue() slog.Value {
 	)
 }
 
+// MarshalJSON encodes the SASL configuration with the password redacted, so
+// that a configuration dumped as JSON (or logged by a JSON handler) never
+// carries the secret.
+func (s SASLConfig) MarshalJSON() ([]byte, error) {
+	type redacted SASLConfig // no methods: no recursion
+	r := redacted(s)
+	if r.Password != "" {
+		r.Password = "REDACTED"
+	}
+	return json.Marshal(r)
+}
+
 // Config configures a [Consumer] (and, through its connection fields, a
 // [Producer] and [EnsureTopics]).
 type Config struct {
@@ -126,6 +139,20 @@ type Config struct {
 	// HeartbeatInterval is the group heartbeat interval (0 = franz-go's 3s);
 	// it also bounds how quickly a member notices a rebalance.
 	HeartbeatInterval time.Duration
+}
+
+// LogValue implements slog.LogValuer: the configuration without secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.Any("brokers", c.Brokers),
+		slog.Any("topics", c.Topics),
+		slog.String("group", c.Group),
+		slog.String("client_id", c.ClientID),
+		slog.Bool("tls", c.TLS.Enabled),
+		slog.Any("sasl", c.SASL),
+		slog.String("dead_letter_topic", c.DeadLetterTopic),
+		slog.Bool("start_at_end", c.StartAtEnd),
+	)
 }
 
 // Validate reports every problem of a consumer configuration at once.

@@ -39,8 +39,8 @@ var ErrClosed = errors.New("kafka: consumer closed")
 
 // Partition identifies one topic partition.
 type Partition struct {
-	Topic     string
-	Partition int32
+	Topic     string // Topic is the topic name.
+	Partition int32  // Partition is the partition number.
 }
 
 // String returns "topic/partition".
@@ -53,19 +53,19 @@ func comparePartitions(a, b Partition) int {
 
 // Header is one Kafka record header.
 type Header struct {
-	Key   string
-	Value []byte
+	Key   string // Key is the header name.
+	Value []byte // Value is the raw header value.
 }
 
 // Record is one consumed Kafka record. Its byte slices are not reused by the
 // consumer; a handler may keep them.
 type Record struct {
-	Partition
-	Offset    int64
-	Key       []byte
-	Value     []byte
-	Timestamp time.Time
-	Headers   []Header
+	Partition           // Partition is where the record was read.
+	Offset    int64     // Offset is the record's offset in its partition.
+	Key       []byte    // Key is the record key (nil when absent).
+	Value     []byte    // Value is the raw payload (a CloudWatch envelope, lines, ...).
+	Timestamp time.Time // Timestamp is the record's Kafka timestamp.
+	Headers   []Header  // Headers are the record headers, in order.
 }
 
 // Header returns the value of the first header named key.
@@ -137,6 +137,12 @@ type Consumer struct {
 	closed  bool
 	runDone chan struct{}
 
+	// commitMu orders Commit against revocation: Commit holds it shared
+	// from its ownership check until its commit is done; revocation takes
+	// it exclusively to disown partitions, so no Commit can land after (and
+	// rewind) the revoke's commit.
+	commitMu sync.RWMutex
+
 	mu        sync.Mutex
 	assigned  map[Partition]struct{} // partitions this member owns
 	pending   map[Partition]int64    // Handler.Assigned offsets not yet consumed from
@@ -200,9 +206,7 @@ func New(cfg Config, h Handler, logger *slog.Logger) (*Consumer, error) {
 	}
 	c.cl = cl
 	c.adm = kadm.NewClient(cl)
-	logger.Info("kafka consumer configured",
-		"brokers", cfg.Brokers, "topics", cfg.Topics, "tls", cfg.TLS.Enabled,
-		"sasl", cfg.SASL, "dead_letter_topic", cfg.DeadLetterTopic, "start_at_end", cfg.StartAtEnd)
+	logger.Info("kafka consumer configured", "config", cfg)
 	return c, nil
 }
 
@@ -403,6 +407,7 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, m map[string][]
 	if len(ps) == 0 {
 		return
 	}
+	c.disown(ps)
 	offsets := c.h.Revoked(ctx, ps)
 	commit := make(map[Partition]int64, len(offsets))
 	for p, o := range offsets {
@@ -419,7 +424,6 @@ func (c *Consumer) onRevoked(ctx context.Context, _ *kgo.Client, m map[string][]
 	if err != nil {
 		c.log.Error("kafka: commit of revoked partitions failed; they will be re-consumed from the previous commit", "partitions", partitionNames(ps), "err", err)
 	}
-	c.forget(ps)
 	c.log.Info("kafka partitions revoked", "partitions", partitionNames(ps), "committed", len(commit))
 }
 
@@ -429,12 +433,16 @@ func (c *Consumer) onLost(ctx context.Context, _ *kgo.Client, m map[string][]int
 	if len(ps) == 0 {
 		return
 	}
+	c.disown(ps)
 	c.h.Lost(ctx, ps)
-	c.forget(ps)
 	c.log.Warn("kafka partitions lost", "partitions", partitionNames(ps))
 }
 
-func (c *Consumer) forget(ps []Partition) {
+// disown removes partitions from this member's state once in-flight Commit
+// calls are done; later Commit calls skip them.
+func (c *Consumer) disown(ps []Partition) {
+	c.commitMu.Lock()
+	defer c.commitMu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range ps {
@@ -453,9 +461,13 @@ func partitionNames(ps []Partition) []string {
 }
 
 // Commit synchronously commits next-offsets (call it after a durable
-// checkpoint). Offsets of partitions this member no longer owns are skipped:
-// their new owner commits them. Negative offsets are skipped.
+// checkpoint). Offsets of partitions this member does not own (any more) are
+// skipped: the offsets returned by Handler.Revoked are the final commit, and
+// a Commit never lands after them. Negative offsets are skipped. A pending
+// revocation waits for Commit, so give it a bounded context.
 func (c *Consumer) Commit(ctx context.Context, offsets map[Partition]int64) error {
+	c.commitMu.RLock()
+	defer c.commitMu.RUnlock()
 	owned := make(map[Partition]int64, len(offsets))
 	var skipped []string
 	c.mu.Lock()
@@ -598,6 +610,17 @@ func (c *Consumer) Lag(ctx context.Context) (map[Partition]int64, error) {
 		return lag, fmt.Errorf("kafka: lag: %w", errors.Join(errs...))
 	}
 	return lag, nil
+}
+
+// Ping checks that a broker is reachable and accepts the TLS and SASL
+// settings; unlike polling (which retries forever), it reports
+// authentication and certificate errors directly. Use it at startup and for
+// readiness.
+func (c *Consumer) Ping(ctx context.Context) error {
+	if err := c.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: ping brokers %v: %w", c.cfg.Brokers, err)
+	}
+	return nil
 }
 
 // Assignment returns the partitions this member owns, sorted.

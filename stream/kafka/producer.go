@@ -19,8 +19,9 @@ const closeFlushTimeout = 10 * time.Second
 // Producer writes records to Kafka (tests, the demo, the load command and
 // the forwarder). Only the connection fields of its Config are used.
 type Producer struct {
-	cl  *kgo.Client
-	log *slog.Logger
+	brokers []string
+	cl      *kgo.Client
+	log     *slog.Logger
 
 	mu       sync.Mutex
 	asyncErr error // first ProduceAsync error since the last Flush
@@ -42,7 +43,17 @@ func NewProducer(cfg Config, logger *slog.Logger) (*Producer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: new producer client: %w", err)
 	}
-	return &Producer{cl: cl, log: logger}, nil
+	return &Producer{brokers: cfg.Brokers, cl: cl, log: logger}, nil
+}
+
+// Ping checks that a broker is reachable and accepts the TLS and SASL
+// settings, reporting authentication and certificate errors directly
+// (producing retries them until its context ends).
+func (p *Producer) Ping(ctx context.Context) error {
+	if err := p.cl.Ping(ctx); err != nil {
+		return fmt.Errorf("kafka: ping brokers %v: %w", p.brokers, err)
+	}
+	return nil
 }
 
 // Produce writes one record and waits until the brokers acknowledge it.
