@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"analyze":  {"judge every security-group rule from exports and flow logs", runAnalyze},
 		"generate": {"write a simulated account and its traffic (example inputs)", runGenerate},
 		"daemon":   {"the streaming daemon (--demo: on a simulated account)", runDaemon},
+		"bench":    {"measure the daemon end to end through a Kafka broker", runBench},
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -133,7 +134,7 @@ func New(opts Options) (*Daemon, error) {
 
 // KafkaConfig converts the daemon's Kafka section for the Kafka client.
 func KafkaConfig(k *config.Kafka) kafka.Config {
-	return kafka.Config{Brokers: k.Brokers, Topics: k.Topics, Group: k.Group,
+	return kafka.Config{Brokers: k.Brokers, Topics: k.Topics, Group: k.Group, Concurrency: runtime.GOMAXPROCS(0),
 		ClientID: k.ClientID, DeadLetterTopic: k.DeadLetterTopic, StartAtEnd: k.StartAtEnd,
 		TLS: kafka.TLSConfig{Enabled: k.TLS.Enabled, CAFile: k.TLS.CAFile, CertFile: k.TLS.CertFile,
 			KeyFile: k.TLS.KeyFile, InsecureSkipVerify: k.TLS.InsecureSkipVerify, ServerName: k.TLS.ServerName},
@@ -188,7 +189,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.readFiles(ctx)
 		}()
 	}
-	d.ready.Store(nil)
+	if d.consumer != nil {
+		d.setNotReady("kafka: not connected yet")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.watchKafka(ctx)
+		}()
+	} else {
+		d.ready.Store(nil)
+	}
 	d.log.Info("cinch daemon running", "listen", d.ln.Addr().String(), "kafka", d.consumer != nil, "files", len(d.cfg.Files))
 
 	evalT := time.NewTicker(d.cfg.Analysis.EvaluateInterval.Std())
@@ -238,6 +248,49 @@ loop:
 	return errors.Join(errs...)
 }
 
+// watchKafka marks the daemon ready once the brokers answer, and keeps the
+// consumer-lag metric current.
+func (d *Daemon) watchKafka(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	connected := false
+	lagged := map[kafka.Partition]bool{}
+	for n := 0; ; n++ {
+		if !connected {
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := d.consumer.Ping(pctx)
+			cancel()
+			if err == nil {
+				connected = true
+				d.ready.Store(nil)
+			} else if ctx.Err() == nil {
+				d.setNotReady("kafka: " + err.Error())
+			}
+		} else if n%5 == 0 {
+			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			lags, err := d.consumer.Lag(lctx)
+			cancel()
+			if err == nil {
+				for p := range lagged {
+					if _, ok := lags[p]; !ok {
+						d.met.DeleteConsumerLag(p.Topic, p.Partition)
+						delete(lagged, p)
+					}
+				}
+				for p, l := range lags {
+					d.met.SetConsumerLag(p.Topic, p.Partition, l)
+					lagged[p] = true
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // Close releases what New acquired when Run was never called.
 func (d *Daemon) Close() error {
 	if d.consumer != nil {
@@ -250,3 +303,37 @@ func (d *Daemon) Close() error {
 func partitionKey(p kafka.Partition) string {
 	return p.Topic + "/" + strconv.Itoa(int(p.Partition))
 }
+
+// SketchMemory reports how many rules hold state in this instance's shards
+// and the bytes their sketches take (all buckets and partitions).
+func (d *Daemon) SketchMemory() (rules, bytes int) {
+	d.mu.Lock()
+	shards := make([]*shard, 0, len(d.shards))
+	for _, s := range d.shards {
+		shards = append(shards, s)
+	}
+	n := len(d.eng.Rules())
+	d.mu.Unlock()
+	used := make([]bool, n)
+	for _, s := range shards {
+		s.mu.Lock()
+		for _, acc := range s.buckets {
+			for i := range min(n, len(acc.Engine().Rules())) {
+				if sk := acc.Rule(i).Sketch; sk != nil {
+					used[i] = true
+					bytes += sk.MemSize()
+				}
+			}
+		}
+		s.mu.Unlock()
+	}
+	for _, u := range used {
+		if u {
+			rules++
+		}
+	}
+	return rules, bytes
+}
+
+// RecordsParsed is the number of flow-log records parsed so far.
+func (d *Daemon) RecordsParsed() float64 { return readCounter(d.met.RecordsParsed) }

@@ -36,6 +36,9 @@ type Traffic struct {
 	// PerSecond is how many records share one second of simulated time
 	// (0: the clock only moves with SetNow).
 	PerSecond int
+	// Jitter is how far before the clock a record's window may start
+	// (flow logs aggregate over up to 60 s; the demo uses less).
+	Jitter int
 	// AdminsUntil, when not zero, ends administrator SSH sessions at that
 	// unix time (the demo shows the rule stop matching).
 	AdminsUntil int64
@@ -46,7 +49,7 @@ type Traffic struct {
 
 // Traffic returns a generator of records starting at start.
 func (a *Account) Traffic(seed uint64, start time.Time) *Traffic {
-	return &Traffic{a: a, r: rand.New(rand.NewPCG(seed, 0x7aff1c)), PerSecond: 1000, now: start.Unix()}
+	return &Traffic{a: a, r: rand.New(rand.NewPCG(seed, 0x7aff1c)), PerSecond: 1000, Jitter: 60, now: start.Unix()}
 }
 
 // SetNow moves the simulated clock (the demo follows the wall clock).
@@ -54,7 +57,7 @@ func (t *Traffic) SetNow(now time.Time) { t.now = now.Unix() }
 
 // Next returns the next record.
 func (t *Traffic) Next() Flow {
-	if len(t.queue) == 0 {
+	for len(t.queue) == 0 {
 		t.generate()
 	}
 	f := t.queue[0]
@@ -77,8 +80,8 @@ func (t *Traffic) conn(srcENI, dstENI string, src, dst netip.Addr, proto uint8, 
 	if proto == 1 || proto == 58 {
 		sp, port = 0, 0
 	}
-	start := t.now - int64(t.r.IntN(60))
-	end := start + int64(t.r.IntN(60))
+	start := t.now - int64(t.r.IntN(max(t.Jitter, 1)))
+	end := start + int64(t.r.IntN(int(t.now-start)+1)) // a window that ends by now
 	pk := uint64(1 + t.r.IntN(40))
 	by := pk * uint64(60+t.r.IntN(1400))
 	var synFlags, ackFlags uint16

@@ -36,22 +36,24 @@ type Options struct {
 	// AdminsFor is how long administrators keep using SSH before they stop
 	// (so the SSH rules stop matching and the daemon says so).
 	AdminsFor time.Duration
+	// StoppedAfter is how long a rule must see no traffic to count as stopped.
+	StoppedAfter time.Duration
 }
 
 // DefaultOptions are what `cinch daemon --demo` uses.
 func DefaultOptions() Options {
-	return Options{Rate: 2000, Seed: 1, AdminsFor: 40 * time.Second}
+	return Options{Rate: 2000, Seed: 1, AdminsFor: 40 * time.Second, StoppedAfter: 20 * time.Second}
 }
 
 // Configure fills cfg for the demo: the fake cluster's brokers, the topic,
 // the simulated log group's format, short timers so changes show at once.
-func Configure(cfg *config.Config, brokers []string, stateDir string) {
+func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAfter time.Duration) {
 	cfg.Demo = true
 	cfg.Kafka = &config.Kafka{Brokers: brokers, Topics: []string{Topic}, Group: "cinch-demo", ClientID: "cinch-demo",
 		DeadLetterTopic: Topic + "-dlq"}
 	cfg.Formats.LogGroups = map[string]string{simulate.LogGroup: simulate.RichFormat}
 	cfg.StateDir = stateDir
-	cfg.Analysis.StoppedMatchingAfter = config.Duration(20 * time.Second)
+	cfg.Analysis.StoppedMatchingAfter = config.Duration(stoppedAfter)
 	cfg.Analysis.WildcardThreshold = 250
 	cfg.Analysis.EvaluateInterval = config.Duration(500 * time.Millisecond)
 	cfg.Checkpoint.Interval = config.Duration(5 * time.Second)
@@ -71,7 +73,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 		return err
 	}
 	defer os.RemoveAll(stateDir)
-	Configure(&cfg, cluster.ListenAddrs(), stateDir)
+	Configure(&cfg, cluster.ListenAddrs(), stateDir, opts.StoppedAfter)
 
 	acct := simulate.NewAccount(simulate.Config{Seed: opts.Seed, Apps: 3, ENIsPerTier: 2, InternetClients: 400, AccountID: "123456789012"})
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: version, OpenReads: true,
@@ -116,7 +118,7 @@ func Inventory(acct *simulate.Account) (*inventory.Inventory, error) {
 func produce(ctx context.Context, prod *kafka.Producer, acct *simulate.Account, opts Options, logger *slog.Logger) {
 	now := time.Now()
 	tr := acct.Traffic(opts.Seed, now)
-	tr.PerSecond = 0
+	tr.PerSecond, tr.Jitter = 0, 1
 	if opts.AdminsFor > 0 {
 		tr.AdminsUntil = now.Add(opts.AdminsFor).Unix()
 	}

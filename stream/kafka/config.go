@@ -139,6 +139,10 @@ type Config struct {
 	// HeartbeatInterval is the group heartbeat interval (0 = franz-go's 3s);
 	// it also bounds how quickly a member notices a rebalance.
 	HeartbeatInterval time.Duration
+	// Concurrency is how many partitions of one poll are handled at once
+	// (0 or 1: one after another). Handle is then called concurrently for
+	// different partitions, never for the same one.
+	Concurrency int
 }
 
 // LogValue implements slog.LogValuer: the configuration without secrets.
@@ -387,13 +391,13 @@ func (s SASLConfig) mechanism() (sasl.Mechanism, error) {
 type kgoLogger struct{ l *slog.Logger }
 
 // Level reports the most verbose franz-go level the slog handler accepts.
+// franz-go's info lines (metadata refreshes, group joins) are chatty, so
+// they are logged at debug level.
 func (k kgoLogger) Level() kgo.LogLevel {
 	ctx := context.Background()
 	switch {
 	case k.l.Enabled(ctx, slog.LevelDebug):
 		return kgo.LogLevelDebug
-	case k.l.Enabled(ctx, slog.LevelInfo):
-		return kgo.LogLevelInfo
 	case k.l.Enabled(ctx, slog.LevelWarn):
 		return kgo.LogLevelWarn
 	case k.l.Enabled(ctx, slog.LevelError):
@@ -411,8 +415,6 @@ func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 		l = slog.LevelError
 	case kgo.LogLevelWarn:
 		l = slog.LevelWarn
-	case kgo.LogLevelInfo:
-		l = slog.LevelInfo
 	default:
 		l = slog.LevelDebug
 	}

@@ -96,7 +96,9 @@ type Handler interface {
 	// (session expiry, fatal group errors): the handler drops their state.
 	Lost(ctx context.Context, ps []Partition)
 	// Handle processes records of one partition in offset order (one poll's
-	// worth). It reports its own errors; they never stop the stream.
+	// worth). It reports its own errors; they never stop the stream. With
+	// Config.Concurrency > 1 it is called concurrently for different
+	// partitions (never for the same one).
 	Handle(ctx context.Context, p Partition, recs []Record)
 }
 
@@ -302,20 +304,49 @@ func (c *Consumer) dispatch(ctx context.Context, fetches kgo.Fetches) (handled, 
 		return 0, fetchErrs
 	}
 	c.polls.Add(1)
-	for _, p := range order {
+	handle := func(p Partition) int {
 		if ctx.Err() != nil {
 			// Unhandled records are consumed again from the checkpoint.
-			break
+			return 0
 		}
 		recs := byPart[p]
 		c.h.Handle(ctx, p, recs)
-		handled += len(recs)
 		c.records.Add(int64(len(recs)))
 		c.mu.Lock()
 		c.positions[p] = recs[len(recs)-1].Offset + 1
 		delete(c.pending, p)
 		c.mu.Unlock()
+		return len(recs)
 	}
+	workers := min(max(c.cfg.Concurrency, 1), len(order))
+	if workers == 1 {
+		for _, p := range order {
+			handled += handle(p)
+		}
+		return handled, fetchErrs
+	}
+	// Partitions are independent: handle them on several goroutines, each
+	// partition on one, in offset order.
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+		sum  atomic.Int64
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(order) {
+					return
+				}
+				sum.Add(int64(handle(order[i])))
+			}
+		}()
+	}
+	wg.Wait()
+	handled = int(sum.Load())
 	return handled, fetchErrs
 }
 
