@@ -131,3 +131,38 @@ func TestAnalyzeZeroAllocsSteadyState(t *testing.T) {
 		t.Fatalf("parse+attribute+sketch allocates %.2f per record once warm", allocs)
 	}
 }
+
+// BenchmarkMemory100kRules reports the sketch memory of an account of about
+// 100,000 rules after 3 million records (run with -benchtime 1x).
+func BenchmarkMemory100kRules(b *testing.B) {
+	cfg := simulate.DefaultConfig()
+	cfg.Apps, cfg.ENIsPerTier, cfg.InternetClients = 8334, 1, 500
+	acct := simulate.NewAccount(cfg)
+	inv := loadAccount(b, acct)
+	eng := NewEngine(inv)
+	fm := flowlog.DefaultFormat()
+	p := flowlog.NewParser(fm)
+	tr := acct.Traffic(1, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	for i := 0; i < b.N; i++ {
+		acc := NewAccumulator(eng, sketch.DefaultConfig())
+		var rec flowlog.Record
+		for range 30 {
+			for _, l := range splitLines(tr.Lines(100_000, fm)) {
+				if p.Parse(l, &rec) == nil {
+					acc.Observe(&rec)
+				}
+			}
+		}
+		total, used := 0, 0
+		for r := range eng.Rules() {
+			if sk := acc.Rule(r).Sketch; sk != nil {
+				total += sk.MemSize()
+				used++
+			}
+		}
+		b.ReportMetric(float64(len(eng.Rules())), "rules")
+		b.ReportMetric(float64(used), "rules-with-traffic")
+		b.ReportMetric(float64(total)/float64(max(used, 1)), "bytes/rule")
+		b.ReportMetric(float64(total)/(1<<20), "MiB-total")
+	}
+}

@@ -355,7 +355,7 @@ func unwrap(obj map[string]json.RawMessage) (map[string]json.RawMessage, error) 
 	if ev, ok := obj["invokingEvent"]; ok {
 		inner, err := objectOrString(ev)
 		if err != nil {
-			return nil, fmt.Errorf("Config rule event: invokingEvent: %w", err)
+			return nil, fmt.Errorf("config rule event: invokingEvent: %w", err)
 		}
 		return inner, nil
 	}
@@ -436,30 +436,31 @@ func isStringArray(raw json.RawMessage) bool {
 	return json.Unmarshal(raw, &ss) == nil
 }
 
+// classifyArray classifies a bare array by its first element.
 func classifyArray(arr []json.RawMessage) Kind {
-	for _, el := range arr {
-		var obj map[string]json.RawMessage
-		if json.Unmarshal(el, &obj) != nil || obj == nil {
-			return KindUnknown
-		}
-		has := func(k string) bool { _, ok := obj[k]; return ok }
-		switch {
-		case has("SecurityGroupRuleId"):
-			return KindSecurityGroupRules
-		case has("NetworkInterfaceId"):
-			return KindNetworkInterfaces
-		case has("GroupId") && (has("IpPermissions") || has("IpPermissionsEgress") || has("GroupName")):
-			return KindSecurityGroups
-		case has("Instances"), has("InstanceId") && has("NetworkInterfaces"):
-			return KindInstances
-		case has("PrefixListId"):
-			return KindPrefixLists
-		case has("Cidr"):
-			return KindPrefixListEntries
-		case has("resourceType") && (has("configuration") || has("configurationItemStatus")):
-			return KindConfig
-		}
+	if len(arr) == 0 {
 		return KindUnknown
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(arr[0], &obj) != nil || obj == nil {
+		return KindUnknown
+	}
+	has := func(k string) bool { _, ok := obj[k]; return ok }
+	switch {
+	case has("SecurityGroupRuleId"):
+		return KindSecurityGroupRules
+	case has("NetworkInterfaceId"):
+		return KindNetworkInterfaces
+	case has("GroupId") && (has("IpPermissions") || has("IpPermissionsEgress") || has("GroupName")):
+		return KindSecurityGroups
+	case has("Instances"), has("InstanceId") && has("NetworkInterfaces"):
+		return KindInstances
+	case has("PrefixListId"):
+		return KindPrefixLists
+	case has("Cidr"):
+		return KindPrefixListEntries
+	case has("resourceType") && (has("configuration") || has("configurationItemStatus")):
+		return KindConfig
 	}
 	return KindUnknown
 }

@@ -154,7 +154,7 @@ func TestConformanceBeatsGolden(t *testing.T) {
 				}
 				fl, ecs := beatsECSFields[key]
 				if !ecs {
-					aws, ok := strings.CutPrefix(key, "aws.vpcflow.")
+					aws, _ := strings.CutPrefix(key, "aws.vpcflow.")
 					if fl, ok = FieldByName(aws); !ok {
 						t.Errorf("%s[%d]: unmapped golden key %s", name, n, key)
 						continue
