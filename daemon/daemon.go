@@ -73,6 +73,7 @@ type Daemon struct {
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	stopped  map[string]bool        // rule keys flagged as stopped matching
 	lastEval time.Time
+	lastEng  *analysis.Engine // the engine of the last evaluation
 }
 
 // New prepares a daemon: it loads the inventory and opens the listener.

@@ -48,7 +48,8 @@ func (d *Daemon) evaluate() {
 	dedupe := int64(d.cfg.Analysis.DedupeWindow.Std().Seconds())
 
 	merged := analysis.NewAccumulator(eng, d.scfg)
-	changed := d.lastEval.IsZero()
+	changed := d.lastEval.IsZero() || eng != d.lastEng
+	d.lastEng = eng
 	for _, s := range shards {
 		s.mu.Lock()
 		if s.eng != eng {
