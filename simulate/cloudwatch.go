@@ -2,9 +2,9 @@ package simulate
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	gzip "github.com/klauspost/compress/gzip"
 	"strconv"
 
 	"github.com/cinch-sg/cinch/stream/flowlog"

@@ -7,12 +7,14 @@ package envelope
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	gzip "github.com/klauspost/compress/gzip"
 	"io"
+	"slices"
+	"strings"
 )
 
 // Kind names the outermost envelope of a payload. Compression (gzip) and base64
@@ -51,8 +53,14 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// Meta is what the envelope says about a line. It is reused between calls: copy
-// what must outlive the callback.
+// Meta is what the envelope says about a line. The Meta itself is reused
+// between calls and only valid during the callback: copy what must outlive it.
+// Its strings are ordinary immutable strings that may be kept, but they may be
+// shared: the owner, log group and log stream are shared by all the events of
+// a payload (and by later payloads with the same values), and the event ids of
+// a CloudWatch payload decoded by the fast path are substrings of one string,
+// so keeping one EventID keeps all of that payload's ids in memory (clone it
+// with strings.Clone to keep just one).
 type Meta struct {
 	Owner     string // CloudWatch owner account
 	LogGroup  string
@@ -83,10 +91,14 @@ type Decoder struct {
 	MaxDecompressed int64
 
 	gz    *gzip.Reader
+	gzIn  bytes.Reader // gz's input
 	bufs  [maxDepth][]byte
 	line  []byte
 	meta  Meta
 	stats Stats
+	fast  fastState
+	// slowOnly disables the CloudWatch fast path (tests compare both paths).
+	slowOnly bool
 }
 
 // NewDecoder returns a Decoder.
@@ -102,7 +114,9 @@ func Decode(payload []byte, fn func(line []byte, m *Meta) error) (Kind, error) {
 
 // Decode unwraps one payload (a Kafka record value, an HTTP body, a small file)
 // and calls fn for every flow-log line with its metadata; the line and Meta are
-// only valid during the call. Empty lines are skipped. It returns the detected
+// only valid during the call, and fn must not modify the line: it may point
+// into payload or into the Decoder's buffers (appending to it is safe). Empty
+// lines are skipped. It returns the detected
 // outer Kind. An error returned by fn stops decoding and is returned unchanged;
 // malformed envelopes give errors starting with "envelope: ".
 func (d *Decoder) Decode(payload []byte, fn func(line []byte, m *Meta) error) (Kind, error) {
@@ -136,10 +150,11 @@ func IsGzip(p []byte) bool { return len(p) >= 2 && p[0] == 0x1f && p[1] == 0x8b 
 
 func (d *Decoder) gunzip(p []byte, depth int) ([]byte, error) {
 	var err error
+	d.gzIn.Reset(p)
 	if d.gz == nil {
-		d.gz, err = gzip.NewReader(bytes.NewReader(p))
+		d.gz, err = gzip.NewReader(&d.gzIn)
 	} else {
-		err = d.gz.Reset(bytes.NewReader(p))
+		err = d.gz.Reset(&d.gzIn) // reuses the inflater and its window
 	}
 	if err != nil {
 		return nil, fmt.Errorf("envelope: gzip: %w", err)
@@ -148,17 +163,32 @@ func (d *Decoder) gunzip(p []byte, depth int) ([]byte, error) {
 	if limit <= 0 {
 		limit = DefaultMaxDecompressed
 	}
-	buf := bytes.NewBuffer(d.bufs[depth][:0])
-	n, err := buf.ReadFrom(io.LimitReader(d.gz, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("envelope: gzip: %w", err)
+	// Read up to limit+1 bytes into the reused buffer of this depth.
+	buf := d.bufs[depth][:0]
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, max(len(buf), 4096))
+		}
+		room := buf[len(buf):cap(buf)]
+		if rem := limit - int64(len(buf)); rem < int64(len(room)) {
+			room = room[:rem+1]
+		}
+		n, err := d.gz.Read(room)
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			d.bufs[depth] = buf
+			return nil, fmt.Errorf("envelope: gzip: %w", err)
+		}
 	}
-	if n > limit {
+	d.bufs[depth] = buf
+	if int64(len(buf)) > limit {
 		return nil, fmt.Errorf("envelope: gzip: decompressed size exceeds %d bytes", limit)
 	}
-	d.bufs[depth] = buf.Bytes()
 	d.stats.Gzip++
-	return d.bufs[depth], nil
+	return buf, nil
 }
 
 // maybeBase64 decodes t when it is one base64 token whose content is gzip or JSON.
@@ -252,9 +282,30 @@ type object struct {
 }
 
 func (d *Decoder) decodeJSON(t []byte, depth int, fn func([]byte, *Meta) error) (Kind, error) {
-	dec := json.NewDecoder(bytes.NewReader(t))
 	kind := KindPlain
-	for n := 0; ; n++ {
+	n := 0
+	// Well-formed CloudWatch DATA_MESSAGEs, one after the other, without
+	// encoding/json; the first other object and all that follow take the
+	// general path below.
+	for !d.slowOnly && len(t) > 0 && t[0] == '{' {
+		rest, ok, err := d.fastCloudWatch(t, fn)
+		if !ok {
+			break
+		}
+		if n == 0 {
+			kind = KindCloudWatch
+		}
+		n++
+		if err != nil {
+			return kind, err
+		}
+		t = bytes.TrimLeft(rest, " \t\r\n")
+		if len(t) == 0 {
+			return kind, nil
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(t))
+	for ; ; n++ {
 		var o object
 		if err := dec.Decode(&o); err == io.EOF {
 			break
@@ -295,6 +346,9 @@ func (d *Decoder) object(o *object, depth int, fn func([]byte, *Meta) error) (Ki
 		return d.records(o, depth, fn)
 	case o.Message != nil:
 		d.meta = Meta{}
+		if strings.TrimSpace(*o.Message) == "" {
+			return KindJSONMessage, nil // empty lines are skipped
+		}
 		d.stats.Lines++
 		d.line = append(d.line[:0], *o.Message...)
 		return KindJSONMessage, fn(d.line, &d.meta)

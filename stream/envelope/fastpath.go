@@ -55,13 +55,14 @@ type fastEvent struct {
 
 // fastState is what the fast path reuses between payloads.
 type fastState struct {
-	events []fastEvent
-	ids    []byte // the payload's event ids, concatenated
-	idEnds []int  // end of each event's id in ids
+	events  []fastEvent
+	ids     []byte // the payload's event ids, concatenated
+	idEnds  []int  // end of each event's id in ids
 	scratch []byte
 	// The previous payload's owner, log group and log stream, reused when the
 	// next payload has the same (no allocation per payload for a stream).
 	owner, group, stream string
+	objects              int // objects decoded by the fast path (for tests)
 }
 
 // fastCloudWatch decodes t, which starts with '{', when it is a well-formed
@@ -77,6 +78,7 @@ func (d *Decoder) fastCloudWatch(t []byte, fn func([]byte, *Meta) error) (rest [
 	f.owner = f.intern(t, owner, f.owner)
 	f.group = f.intern(t, group, f.group)
 	f.stream = f.intern(t, stream, f.stream)
+	f.objects++
 
 	// One string holds every event id: one allocation per payload, and the
 	// ids stay valid (immutable) however long a callback keeps them.
@@ -228,10 +230,12 @@ var objectKeys = []string{"messageType", "owner", "logGroup", "logStream", "logE
 // eventKeys are logEvent's JSON names.
 var eventKeys = []string{"id", "timestamp", "message"}
 
-// foldsToAny reports whether the ASCII key equals one of names ignoring case.
-func foldsToAny(key []byte, names []string) bool {
+// foldsToAny reports whether key equals one of names under Unicode simple
+// case folding, as encoding/json matches keys to fields (foldName(x) ==
+// foldName(y) iff bytes.EqualFold(x, y); the Kelvin sign matches k).
+func foldsToAny(key []byte, ascii bool, names []string) bool {
 	for _, n := range names {
-		if len(n) == len(key) && bytes.EqualFold(key, []byte(n)) {
+		if (!ascii || len(n) == len(key)) && bytes.EqualFold(key, []byte(n)) {
 			return true
 		}
 	}
@@ -256,8 +260,9 @@ func (d *Decoder) scanCloudWatch(t []byte) (end int, owner, group, stream fspan,
 			return
 		}
 		ks := i + 1
-		i, kflags, kok := scanString(t, i)
-		if !kok || kflags != 0 {
+		var kflags uint8
+		var kok bool
+		if i, kflags, kok = scanString(t, i); !kok || kflags&strEscaped != 0 {
 			return
 		}
 		key := t[ks : i-1]
@@ -280,7 +285,7 @@ func (d *Decoder) scanCloudWatch(t []byte) (end int, owner, group, stream fspan,
 		case "logEvents":
 			bit = keyLogEvents
 		default:
-			if foldsToAny(key, objectKeys) {
+			if foldsToAny(key, kflags == 0, objectKeys) {
 				return
 			}
 			var vok bool
@@ -357,7 +362,7 @@ func (d *Decoder) scanEvents(t []byte, i int) (int, bool) {
 				ks := i + 1
 				var kflags uint8
 				var ok bool
-				if i, kflags, ok = scanString(t, i); !ok || kflags != 0 {
+				if i, kflags, ok = scanString(t, i); !ok || kflags&strEscaped != 0 {
 					return i, false
 				}
 				key := t[ks : i-1]
@@ -396,7 +401,7 @@ func (d *Decoder) scanEvents(t []byte, i int) (int, bool) {
 						return i, false
 					}
 				default:
-					if foldsToAny(key, eventKeys) {
+					if foldsToAny(key, kflags == 0, eventKeys) {
 						return i, false
 					}
 					if i, ok = skipValue(t, i, 1); !ok {
@@ -460,6 +465,30 @@ const (
 func scanString(t []byte, i int) (int, uint8, bool) {
 	var flags uint8
 	i++
+	// Keys and other short plain strings.
+	for k := i; k < len(t) && k < i+16; k++ {
+		c := t[k]
+		if c == '"' {
+			return k + 1, 0, true
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	// A longer string without escapes: find the closing quote and check what
+	// lies before it, with the assembly of IndexByte.
+	if j := bytes.IndexByte(t[i:], '"'); j >= 0 {
+		s := t[i : i+j]
+		if bytes.IndexByte(s, '\\') < 0 {
+			switch checkPlain(s) {
+			case 0:
+				return i + j + 1, 0, true
+			case strNonASCII:
+				return i + j + 1, strNonASCII, true
+			}
+			return i, 0, false // a control character
+		}
+	}
 	for {
 		// Eight bytes at a time while none is a quote, a backslash, a
 		// control character or non-ASCII.
@@ -506,6 +535,41 @@ func scanString(t []byte, i int) (int, uint8, bool) {
 	}
 }
 
+// checkPlain returns strNonASCII when s holds a byte >= 0x80, or 0xff when it
+// holds a control character (invalid in a JSON string), or else 0.
+func checkPlain(s []byte) uint8 {
+	var acc uint64
+	r := s
+	for len(r) >= 16 {
+		x, y := binary.LittleEndian.Uint64(r), binary.LittleEndian.Uint64(r[8:])
+		// A byte < 0x20 borrows into its top bit; a byte >= 0x80 has it set.
+		// (Borrows only spread upwards from such a byte.)
+		acc |= x - 0x20*lsb | x | y - 0x20*lsb | y
+		r = r[16:]
+	}
+	if len(r) >= 8 {
+		x := binary.LittleEndian.Uint64(r)
+		acc |= x - 0x20*lsb | x
+		r = r[8:]
+	}
+	for _, c := range r {
+		acc |= uint64(c-0x20) | uint64(c)
+	}
+	if acc&msb == 0 {
+		return 0
+	}
+	var flags uint8
+	for _, c := range s {
+		if c < 0x20 {
+			return 0xff
+		}
+		if c >= utf8.RuneSelf {
+			flags = strNonASCII
+		}
+	}
+	return flags
+}
+
 // scanInt64 reads the JSON number at t[i] when it is an integer literal that
 // fits an int64 and is followed by a delimiter, as encoding/json accepts for an
 // int64 field.
@@ -531,8 +595,8 @@ func scanInt64(t []byte, i int) (int64, int, bool) {
 	if i < len(t) && (t[i] == '.' || t[i] == 'e' || t[i] == 'E') {
 		return 0, i, false
 	}
-	if n == 19 && u > 1<<63 || !neg && u > 1<<63-1 {
-		return 0, i, false // 19 digits may exceed 1<<63 without wrapping
+	if u > 1<<63 || !neg && u > 1<<63-1 {
+		return 0, i, false // out of range (19 digits do not wrap a uint64)
 	}
 	if neg {
 		return -int64(u), i, true
