@@ -33,6 +33,8 @@ fi
 services_pid=""
 kafka_log=$CINCH_WORK/kafka-start.log
 cleanup() {
+  # A broker still starting would outlive the stop: let the start finish first.
+  if [ -n "$services_pid" ]; then wait "$services_pid" 2>/dev/null || true; fi
   bash .ci/kafka/stop.sh "$CINCH_WORK/kafka" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
