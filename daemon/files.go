@@ -49,11 +49,10 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 		d.mu.Unlock()
 		return nil
 	}
-	if next >= 0 {
-		// The file changed since it was read: start over.
-		s = newShard(key, s.eng, d.scfg, s.bucket)
-		s.dec = newDecoder(d.formats)
-	}
+	// Not read whole yet (or changed since): start over from an empty state,
+	// whatever a checkpoint taken halfway through held.
+	s = newShard(key, s.eng, d.scfg, s.bucket)
+	s.dec = newDecoder(d.formats)
 	d.mu.Lock()
 	d.shards[key] = s
 	d.mu.Unlock()
