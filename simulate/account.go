@@ -9,11 +9,15 @@
 package simulate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/netip"
+
+	"github.com/cinch-sg/cinch/inventory"
+	"github.com/cinch-sg/cinch/inventory/awsjson"
 )
 
 // Config sizes an account.
@@ -268,4 +272,24 @@ func writeJSON(w io.Writer, v any) error {
 		return fmt.Errorf("simulate: write json: %w", err)
 	}
 	return nil
+}
+
+// Inventory loads the account through the same AWS CLI JSON loaders that
+// `cinch analyze` uses on real exports.
+func (a *Account) Inventory() (*inventory.Inventory, error) {
+	inv := inventory.New()
+	var sg, eni bytes.Buffer
+	if err := a.WriteSecurityGroups(&sg); err != nil {
+		return nil, err
+	}
+	if err := a.WriteNetworkInterfaces(&eni); err != nil {
+		return nil, err
+	}
+	if err := awsjson.LoadSecurityGroups(inv, &sg); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
+	if err := awsjson.LoadNetworkInterfaces(inv, &eni); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
+	return inv, nil
 }

@@ -6,7 +6,6 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/cinch-sg/cinch/daemon"
 	"github.com/cinch-sg/cinch/daemon/config"
-	"github.com/cinch-sg/cinch/inventory"
-	"github.com/cinch-sg/cinch/inventory/awsjson"
 	"github.com/cinch-sg/cinch/simulate"
 	"github.com/cinch-sg/cinch/stream/flowlog"
 	"github.com/cinch-sg/cinch/stream/kafka"
@@ -77,7 +74,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 
 	acct := simulate.NewAccount(simulate.Config{Seed: opts.Seed, Apps: 3, ENIsPerTier: 2, InternetClients: 400, AccountID: "123456789012"})
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: version, OpenReads: true,
-		LoadInventory: func() (*inventory.Inventory, error) { return Inventory(acct) }})
+		LoadInventory: acct.Inventory})
 	if err != nil {
 		return err
 	}
@@ -93,25 +90,6 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 	defer stop()
 	go produce(pctx, prod, acct, opts, logger)
 	return d.Run(ctx)
-}
-
-// Inventory loads a simulated account through the AWS CLI JSON loaders.
-func Inventory(acct *simulate.Account) (*inventory.Inventory, error) {
-	inv := inventory.New()
-	var sg, eni bytes.Buffer
-	if err := acct.WriteSecurityGroups(&sg); err != nil {
-		return nil, err
-	}
-	if err := acct.WriteNetworkInterfaces(&eni); err != nil {
-		return nil, err
-	}
-	if err := awsjson.LoadSecurityGroups(inv, &sg); err != nil {
-		return nil, err
-	}
-	if err := awsjson.LoadNetworkInterfaces(inv, &eni); err != nil {
-		return nil, err
-	}
-	return inv, nil
 }
 
 // produce sends live traffic every 100 ms until ctx is done.
