@@ -1,12 +1,14 @@
 package analysis
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"sort"
 	"time"
 
 	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/flowlog"
 )
@@ -42,6 +44,11 @@ type Accumulator struct {
 	rules   []RuleState
 	unknown map[string]*uint64
 	stats   Stats
+
+	// The segments of the interface last attributed (records of one interface
+	// often come in runs), keyed by a copy of its id; lastSegs is nil when unset.
+	lastENI  []byte
+	lastSegs []segment
 }
 
 // NewAccumulator returns an empty accumulator for eng.
@@ -90,8 +97,15 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 	if t == 0 {
 		t = rec.End
 	}
-	seg, ok := a.eng.segmentAt(rec.InterfaceID, t)
-	if !ok {
+	segs := a.lastSegs
+	if segs == nil || string(rec.InterfaceID) != string(a.lastENI) {
+		var ok bool
+		if segs, ok = a.eng.segmentsOf(rec.InterfaceID); ok {
+			a.lastENI = append(a.lastENI[:0], rec.InterfaceID...)
+			a.lastSegs = segs
+		}
+	}
+	if segs == nil {
 		a.stats.Unattributed++
 		if p := a.unknown[string(rec.InterfaceID)]; p != nil {
 			*p++
@@ -101,6 +115,7 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 		}
 		return Unattributed
 	}
+	seg := pickSegment(segs, t)
 	src, dst := rec.SrcAddr, rec.DstAddr
 	if rec.PktSrcAddr.IsValid() {
 		src = rec.PktSrcAddr
@@ -133,10 +148,38 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 		a.stats.Outbound++
 		rules, remote = seg.egress, dst
 	}
+	// Per-record work shared by every rule: the remote as an IPv4 integer and
+	// its group memberships (looked up at the first group rule).
+	r4, is4 := uint32(0), remote.Is4()
+	if is4 {
+		b := remote.As4()
+		r4 = binary.BigEndian.Uint32(b[:])
+	}
+	var mems []membership
+	memsDone := false
 	matched := false
 	for i := range rules {
 		c := &rules[i]
-		if !c.matches(a.eng, rec.Protocol, rec.DstPort, remote, t) {
+		if !c.matchesPort(rec.Protocol, rec.DstPort) {
+			continue
+		}
+		var ok bool
+		switch c.kind {
+		case inventory.SourceCIDR:
+			if c.is4 {
+				ok = is4 && (r4^c.net4)&c.mask4 == 0
+			} else {
+				ok = c.prefix.Contains(remote)
+			}
+		case inventory.SourceGroup:
+			if !memsDone {
+				mems, memsDone = a.eng.addrIdx[remote], true
+			}
+			ok = inGroup(mems, c.group, t)
+		default:
+			ok = c.matchesList(remote)
+		}
+		if !ok {
 			continue
 		}
 		rs := &a.rules[c.idx]

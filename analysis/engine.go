@@ -10,6 +10,7 @@
 package analysis
 
 import (
+	"encoding/binary"
 	"math"
 	"net/netip"
 	"sort"
@@ -50,10 +51,14 @@ type compiled struct {
 	from, to int32
 	kind     inventory.SourceKind
 	prefix   netip.Prefix
-	group    string
-	entries  []netip.Prefix // prefix list entries; nil with known = false means unknown list
-	known    bool
-	rankSize float64
+	// For an IPv4 CIDR source: the masked network and the mask as integers, so
+	// an IPv4 remote matches with one comparison.
+	is4         bool
+	net4, mask4 uint32
+	group       string
+	entries     []netip.Prefix // prefix list entries; nil with known = false means unknown list
+	known       bool
+	rankSize    float64
 }
 
 // NewEngine compiles inv. The inventory must not change afterwards.
@@ -171,6 +176,12 @@ func (e *Engine) compile(r inventory.Rule) compiled {
 	case inventory.SourceCIDR:
 		c.prefix = r.Source.Prefix.Masked()
 		c.rankSize = math.Ldexp(1, c.prefix.Addr().BitLen()-c.prefix.Bits())
+		if c.prefix.IsValid() && c.prefix.Addr().Is4() {
+			b := c.prefix.Addr().As4()
+			c.is4 = true
+			c.net4 = binary.BigEndian.Uint32(b[:])
+			c.mask4 = uint32(uint64(0xffffffff) << (32 - c.prefix.Bits()))
+		}
 	case inventory.SourceGroup:
 		c.group = r.Source.ID
 	case inventory.SourcePrefixList:
@@ -223,24 +234,29 @@ func sortByRank(cs []compiled) {
 	})
 }
 
-// segmentAt returns the interface's segment in force at t (unix seconds),
-// the nearest one when t falls outside every segment, and false when the
-// interface is unknown.
-func (e *Engine) segmentAt(eni []byte, t int64) (*segment, bool) {
+// segmentsOf returns the segments of an interface, false when it is unknown.
+func (e *Engine) segmentsOf(eni []byte) ([]segment, bool) {
 	segs, ok := e.enis[string(eni)]
-	if !ok || len(segs) == 0 {
-		return nil, false
+	return segs, ok && len(segs) > 0
+}
+
+// pickSegment returns the segment of segs (sorted, not empty) in force at t,
+// the nearest one when t falls outside every segment.
+func pickSegment(segs []segment, t int64) *segment {
+	if len(segs) == 1 {
+		return &segs[0]
 	}
 	i := sort.Search(len(segs), func(i int) bool { return segs[i].to > t })
 	if i == len(segs) {
 		i = len(segs) - 1
 	}
-	return &segs[i], true
+	return &segs[i]
 }
 
-// inGroup reports whether address a belonged, at t, to an interface in group g.
-func (e *Engine) inGroup(a netip.Addr, g string, t int64) bool {
-	for _, m := range e.addrIdx[a] {
+// inGroup reports whether one of the memberships ms (of one address) puts it,
+// at t, on an interface in group g.
+func inGroup(ms []membership, g string, t int64) bool {
+	for _, m := range ms {
 		if t < m.from || t >= m.to {
 			continue
 		}
@@ -253,7 +269,8 @@ func (e *Engine) inGroup(a netip.Addr, g string, t int64) bool {
 	return false
 }
 
-func (c *compiled) matches(e *Engine, proto uint8, port uint16, addr netip.Addr, t int64) bool {
+// matchesPort reports whether the rule's protocol and port range allow proto/port.
+func (c *compiled) matchesPort(proto uint8, port uint16) bool {
 	if c.proto != -1 && c.proto != int16(proto) {
 		return false
 	}
@@ -262,22 +279,20 @@ func (c *compiled) matches(e *Engine, proto uint8, port uint16, addr netip.Addr,
 			return false
 		}
 	}
-	switch c.kind {
-	case inventory.SourceCIDR:
-		return c.prefix.Contains(addr)
-	case inventory.SourceGroup:
-		return e.inGroup(addr, c.group, t)
-	default:
-		if !c.known {
-			return true // an unknown prefix list: assume it allowed the flow
-		}
-		for _, p := range c.entries {
-			if p.Contains(addr) {
-				return true
-			}
-		}
-		return false
+	return true
+}
+
+// matchesList reports whether a prefix-list source allows addr.
+func (c *compiled) matchesList(addr netip.Addr) bool {
+	if !c.known {
+		return true // an unknown prefix list: assume it allowed the flow
 	}
+	for _, p := range c.entries {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasAddr reports whether a is one of the segment's interface addresses.

@@ -96,7 +96,7 @@ func (c Config) normalize() Config {
 //	  pointers and N HLLs of at most hll.MaxBytes(p)
 //	+ 256 protocols × (entry header + 128 bytes of ports).
 //
-// On 64-bit platforms the default config gives 332,532 bytes: 282,624 for 2·128 dense
+// On 64-bit platforms the default config gives 332,548 bytes: 282,624 for 2·128 dense
 // p=10 HLLs (what millions of random sources produce), 43,008 for 256 protocols with
 // coarse port sets, the rest items. Real rules stay far below: a hundred sources take
 // 2–3.6 KB.
@@ -134,6 +134,13 @@ type Sketch struct {
 	fam4   family[v4]
 	fam6   family[v6]
 	protos []protoPorts // sorted by proto
+
+	// Caches of the last IPv4 source (1<<32 | address) and the last protocol and
+	// port (1<<24 | proto<<16 | port) observed, zero when none. Observing a source
+	// or port seen before leaves the sketch unchanged (its form depends only on the
+	// set of sources and ports), so a repeat skips the lookup.
+	last4    uint64
+	lastPort uint32
 }
 
 // New returns an empty sketch with configuration cfg (normalised, see [Config]).
@@ -154,14 +161,21 @@ func (s *Sketch) Observe(src netip.Addr, proto uint8, port uint16, packets, byte
 	s.Bytes += bytes
 	s.seen(start, end)
 	s.observeAddr(src)
-	s.portSet(proto).Add(port)
+	if pp := 1<<24 | uint32(proto)<<16 | uint32(port); pp != s.lastPort {
+		s.portSet(proto).Add(port)
+		s.lastPort = pp
+	}
 }
 
 func (s *Sketch) observeAddr(src netip.Addr) {
 	switch {
 	case src.Is4() || src.Is4In6():
 		b := src.Unmap().As4()
-		s.fam4.observe(v4(binary.BigEndian.Uint32(b[:])), s.cfg.MaxNodes, s.cfg.HLLPrecision)
+		a := binary.BigEndian.Uint32(b[:])
+		if k := 1<<32 | uint64(a); k != s.last4 {
+			s.fam4.observe(v4(a), s.cfg.MaxNodes, s.cfg.HLLPrecision)
+			s.last4 = k
+		}
 	case src.Is6():
 		b := src.As16()
 		a := v6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}

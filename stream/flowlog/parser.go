@@ -48,6 +48,7 @@ func (e *ParseError) Error() string {
 // shared by goroutines that each use their own Record.
 type Parser struct {
 	format *Format
+	fast   bool // the format decodes as the default one (see parseDefault)
 }
 
 // NewParser returns a parser for f (DefaultFormat when f is nil).
@@ -55,7 +56,7 @@ func NewParser(f *Format) *Parser {
 	if f == nil {
 		f = DefaultFormat()
 	}
-	return &Parser{format: f}
+	return &Parser{format: f, fast: isDefaultOps(f.ops)}
 }
 
 // Format returns the parser's format.
@@ -93,6 +94,13 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 	}
 	cols = cols[:n]
 	*r = Record{format: f, present: f.present}
+	if p.fast && len(line) > 0 {
+		if parseDefault(line, r, cols) {
+			r.cols = cols
+			return nil
+		}
+		*r = Record{format: f, present: f.present}
+	}
 	k, i := 0, 0
 	for ; k < n && i < len(line); k++ {
 		// line[i] starts a column: it is neither a space nor a tab. Find its
