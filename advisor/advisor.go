@@ -68,10 +68,19 @@ type Usage struct {
 	Estimated       bool
 	// Ports lists, per IANA protocol number, the destination ports used.
 	Ports map[uint8][]PortRange
+	// ByProtocol, for rules of protocol -1, splits the sources and ports by
+	// protocol so that each protocol is narrowed on its own traffic.
+	ByProtocol map[uint8]ProtocolUsage
 	// PrimaryFlows counts the flows for which this rule was the one credited
 	// first among all rules that allowed them; a rule with flows but no primary
 	// flow is redundant.
 	PrimaryFlows uint64
+}
+
+// ProtocolUsage is the part of a -1 rule's usage of one protocol.
+type ProtocolUsage struct {
+	Sources []netip.Prefix
+	Ports   []PortRange
 }
 
 // RuleSpec is a rule in the suggestions JSON.
@@ -154,6 +163,9 @@ func Evaluate(r inventory.Rule, u *Usage, cfg Config) Suggestion {
 		return s
 	}
 
+	if r.Protocol == -1 && len(u.ByProtocol) > 0 {
+		return evaluatePerProtocol(s, r, u, cfg)
+	}
 	var reasons []string
 	sources := []string{r.Source.String()}
 	switch r.Source.Kind {
@@ -230,14 +242,78 @@ func Evaluate(r inventory.Rule, u *Usage, cfg Config) Suggestion {
 	return s
 }
 
+// evaluatePerProtocol narrows a -1 rule protocol by protocol: each protocol
+// used gets its own narrowed sources and ports, so a source is allowed only
+// the protocols and ports it used.
+func evaluatePerProtocol(s Suggestion, r inventory.Rule, u *Usage, cfg Config) Suggestion {
+	protos := make([]int, 0, len(u.ByProtocol))
+	for p := range u.ByProtocol {
+		protos = append(protos, int(p))
+	}
+	sort.Ints(protos)
+	keepSource := r.Source.Kind != inventory.SourceCIDR ||
+		(isWildcard(r.Source.Prefix) && u.DistinctSources >= cfg.WildcardThreshold)
+	seen := map[string]bool{}
+	var reasons []string
+	addReason := func(x string) {
+		if !seen[x] {
+			seen[x] = true
+			reasons = append(reasons, x)
+		}
+	}
+	switch {
+	case r.Source.Kind == inventory.SourceGroup:
+		addReason(ReasonGroupReference)
+	case keepSource && r.Source.Kind == inventory.SourceCIDR && isWildcard(r.Source.Prefix):
+		addReason(ReasonEnoughSources)
+	}
+	s.Proposed = nil
+	for _, p := range protos {
+		pu := u.ByProtocol[uint8(p)]
+		sources := []string{r.Source.String()}
+		if !keepSource {
+			if narrowed, reason := narrowSourceFrom(r.Source.Prefix, pu.Sources, u.DistinctSources, cfg); narrowed != nil {
+				sources = narrowed
+				addReason(reason)
+			}
+		}
+		name := inventory.ProtocolName(int16(p))
+		type span struct{ from, to int32 }
+		spans := []span{{-1, -1}}
+		if p == 6 || p == 17 {
+			spans = nil
+			for _, pr := range NarrowPorts(pu.Ports, 0, 65535, cfg.MaxPortRanges) {
+				spans = append(spans, span{int32(pr.From), int32(pr.To)})
+			}
+			if len(spans) == 0 {
+				spans = []span{{0, 65535}}
+			}
+		}
+		for _, src := range sources {
+			for _, sp := range spans {
+				s.Proposed = append(s.Proposed, RuleSpec{Protocol: name, FromPort: sp.from, ToPort: sp.to, Source: src})
+			}
+		}
+	}
+	addReason(ReasonWideProtocol)
+	s.Verdict, s.Reasons = VerdictNarrow, reasons
+	return s
+}
+
 // narrowSource returns the replacement sources of a CIDR rule and the reason,
 // or nil when the rule's source should stay as it is.
 func narrowSource(orig netip.Prefix, u *Usage, cfg Config) ([]string, string) {
-	if isWildcard(orig) && u.DistinctSources >= cfg.WildcardThreshold {
+	return narrowSourceFrom(orig, u.Sources, u.DistinctSources, cfg)
+}
+
+// narrowSourceFrom narrows orig to cover sources; distinct is the rule's
+// distinct source count (for the wildcard threshold).
+func narrowSourceFrom(orig netip.Prefix, sources []netip.Prefix, distinct uint64, cfg Config) ([]string, string) {
+	if isWildcard(orig) && distinct >= cfg.WildcardThreshold {
 		return nil, ""
 	}
 	var in []netip.Prefix
-	for _, p := range u.Sources {
+	for _, p := range sources {
 		if p.Addr().Is4() == orig.Addr().Is4() && orig.Overlaps(p) {
 			if p.Bits() < orig.Bits() {
 				// An aggregate wider than the rule: only the rule's part was seen.

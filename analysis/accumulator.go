@@ -34,6 +34,41 @@ type RuleState struct {
 	Sketch *sketch.Sketch
 	// Primary counts flows this rule was credited for first.
 	Primary uint64
+	// ByProtocol holds, for rules of protocol -1 only, one sketch per
+	// protocol seen, so that narrowing such a rule keeps which sources used
+	// which protocol and ports instead of their cross product.
+	ByProtocol []ProtocolSketch
+}
+
+// ProtocolSketch is the part of a -1 rule's usage of one protocol.
+type ProtocolSketch struct {
+	Protocol uint8
+	Sketch   *sketch.Sketch
+}
+
+// protocolSketch returns the sketch of protocol p, creating it.
+func (rs *RuleState) protocolSketch(p uint8, cfg sketch.Config) *sketch.Sketch {
+	for i := range rs.ByProtocol {
+		if rs.ByProtocol[i].Protocol == p {
+			return rs.ByProtocol[i].Sketch
+		}
+	}
+	sk := sketch.New(cfg)
+	rs.ByProtocol = append(rs.ByProtocol, ProtocolSketch{Protocol: p, Sketch: sk})
+	return sk
+}
+
+// merge adds o's usage to rs.
+func (rs *RuleState) merge(o *RuleState, cfg sketch.Config) {
+	if rs.Sketch == nil {
+		rs.Sketch = o.Sketch.Clone()
+	} else {
+		rs.Sketch.Merge(o.Sketch)
+	}
+	rs.Primary += o.Primary
+	for _, ps := range o.ByProtocol {
+		rs.protocolSketch(ps.Protocol, cfg).Merge(ps.Sketch)
+	}
 }
 
 // Accumulator holds per-rule sketches for one engine. It is not safe for
@@ -187,6 +222,9 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 			rs.Sketch = sketch.New(a.cfg)
 		}
 		rs.Sketch.Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
+		if c.proto == -1 {
+			rs.protocolSketch(rec.Protocol, a.cfg).Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
+		}
 		if !matched {
 			rs.Primary++
 			matched = true
@@ -215,13 +253,7 @@ func (a *Accumulator) Merge(o *Accumulator) error {
 		if or.Sketch == nil {
 			continue
 		}
-		r := &a.rules[i]
-		if r.Sketch == nil {
-			r.Sketch = or.Sketch.Clone()
-		} else {
-			r.Sketch.Merge(or.Sketch)
-		}
-		r.Primary += or.Primary
+		a.rules[i].merge(or, a.cfg)
 	}
 	for k, v := range o.unknown {
 		if p := a.unknown[k]; p != nil {
@@ -275,8 +307,7 @@ func (rs *RuleState) Usage() *advisor.Usage {
 	if s == nil || s.Flows == 0 {
 		return nil
 	}
-	u := &advisor.Usage{Flows: s.Flows, Packets: s.Packets, Bytes: s.Bytes, PrimaryFlows: rs.Primary,
-		Ports: map[uint8][]advisor.PortRange{}}
+	u := &advisor.Usage{Flows: s.Flows, Packets: s.Packets, Bytes: s.Bytes, PrimaryFlows: rs.Primary}
 	if s.FirstSeen != 0 {
 		u.FirstSeen = time.Unix(s.FirstSeen, 0).UTC()
 	}
@@ -287,12 +318,30 @@ func (rs *RuleState) Usage() *advisor.Usage {
 		u.Sources = append(u.Sources, it.Prefix)
 	}
 	u.DistinctSources, u.Estimated = s.DistinctSources()
-	for _, p := range s.Protocols() {
-		for _, r := range s.Ports(p).Ranges() {
-			u.Ports[p] = append(u.Ports[p], advisor.PortRange{From: r.From, To: r.To})
+	u.Ports = portRanges(s)
+	if len(rs.ByProtocol) > 0 {
+		u.ByProtocol = make(map[uint8]advisor.ProtocolUsage, len(rs.ByProtocol))
+		for _, ps := range rs.ByProtocol {
+			var pu advisor.ProtocolUsage
+			for _, it := range ps.Sketch.Items() {
+				pu.Sources = append(pu.Sources, it.Prefix)
+			}
+			pu.Ports = portRanges(ps.Sketch)[ps.Protocol]
+			u.ByProtocol[ps.Protocol] = pu
 		}
 	}
 	return u
+}
+
+// portRanges lists the destination ports a sketch saw, per protocol.
+func portRanges(s *sketch.Sketch) map[uint8][]advisor.PortRange {
+	out := map[uint8][]advisor.PortRange{}
+	for _, p := range s.Protocols() {
+		for _, r := range s.Ports(p).Ranges() {
+			out[p] = append(out[p], advisor.PortRange{From: r.From, To: r.To})
+		}
+	}
+	return out
 }
 
 // Report judges every rule of the engine and returns the suggestions.

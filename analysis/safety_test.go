@@ -281,6 +281,7 @@ func exactUsage(w *world, eng *Engine, acc *Accumulator, parser *flowlog.Parser)
 	out := map[int]*advisor.Usage{}
 	srcs := map[int]map[netip.Addr]bool{}
 	ports := map[int]map[uint8]map[uint16]bool{}
+	protoSrcs := map[int]map[uint8]map[netip.Addr]bool{}
 	var rec flowlog.Record
 	for i := range w.records {
 		if parser.Parse(w.records[i], &rec) != nil {
@@ -309,6 +310,15 @@ func exactUsage(w *world, eng *Engine, acc *Accumulator, parser *flowlog.Parser)
 			u.Packets += f.Packets
 			u.Bytes += f.Bytes
 			srcs[idx][remote] = true
+			if rule.Protocol == -1 {
+				if protoSrcs[idx] == nil {
+					protoSrcs[idx] = map[uint8]map[netip.Addr]bool{}
+				}
+				if protoSrcs[idx][f.Protocol] == nil {
+					protoSrcs[idx][f.Protocol] = map[netip.Addr]bool{}
+				}
+				protoSrcs[idx][f.Protocol][remote] = true
+			}
 			if ports[idx][f.Protocol] == nil {
 				ports[idx][f.Protocol] = map[uint16]bool{}
 			}
@@ -326,6 +336,17 @@ func exactUsage(w *world, eng *Engine, acc *Accumulator, parser *flowlog.Parser)
 			}
 		}
 		u.PrimaryFlows = acc.Rule(idx).Primary
+		if ps := protoSrcs[idx]; ps != nil {
+			u.ByProtocol = map[uint8]advisor.ProtocolUsage{}
+			for p, set := range ps {
+				var pu advisor.ProtocolUsage
+				for a := range set {
+					pu.Sources = append(pu.Sources, netip.PrefixFrom(a, a.BitLen()))
+				}
+				pu.Ports = u.Ports[p]
+				u.ByProtocol[p] = pu
+			}
+		}
 	}
 	return out
 }

@@ -9,9 +9,16 @@ import (
 // RuleSnapshot is one rule's usage in serialized form, keyed by the rule's
 // stable key so it survives inventory reloads.
 type RuleSnapshot struct {
-	Key     string
-	Sketch  []byte
-	Primary uint64
+	Key        string
+	Sketch     []byte
+	Primary    uint64
+	ByProtocol []ProtocolSnapshot // -1 rules only
+}
+
+// ProtocolSnapshot is one protocol's sketch of a -1 rule, serialized.
+type ProtocolSnapshot struct {
+	Protocol uint8
+	Sketch   []byte
 }
 
 // Snapshot is an accumulator in serialized form (checkpoints).
@@ -33,7 +40,15 @@ func (a *Accumulator) Snapshot() (Snapshot, error) {
 		if err != nil {
 			return Snapshot{}, fmt.Errorf("analysis: snapshot rule %s: %w", a.eng.rules[i].Key(), err)
 		}
-		s.Rules = append(s.Rules, RuleSnapshot{Key: a.eng.rules[i].Key(), Sketch: b, Primary: rs.Primary})
+		snap := RuleSnapshot{Key: a.eng.rules[i].Key(), Sketch: b, Primary: rs.Primary}
+		for _, ps := range rs.ByProtocol {
+			pb, err := ps.Sketch.MarshalBinary()
+			if err != nil {
+				return Snapshot{}, fmt.Errorf("analysis: snapshot rule %s: %w", a.eng.rules[i].Key(), err)
+			}
+			snap.ByProtocol = append(snap.ByProtocol, ProtocolSnapshot{Protocol: ps.Protocol, Sketch: pb})
+		}
+		s.Rules = append(s.Rules, snap)
 	}
 	for k, v := range a.unknown {
 		s.Unknown[k] = *v
@@ -50,17 +65,18 @@ func (a *Accumulator) Restore(s Snapshot) (dropped int, err error) {
 			dropped++
 			continue
 		}
-		sk := sketch.New(a.cfg)
-		if err := sk.UnmarshalBinary(r.Sketch); err != nil {
+		o := RuleState{Sketch: sketch.New(a.cfg), Primary: r.Primary}
+		if err := o.Sketch.UnmarshalBinary(r.Sketch); err != nil {
 			return dropped, fmt.Errorf("analysis: restore rule %s: %w", r.Key, err)
 		}
-		rs := &a.rules[i]
-		if rs.Sketch == nil {
-			rs.Sketch = sk
-		} else {
-			rs.Sketch.Merge(sk)
+		for _, ps := range r.ByProtocol {
+			sk := sketch.New(a.cfg)
+			if err := sk.UnmarshalBinary(ps.Sketch); err != nil {
+				return dropped, fmt.Errorf("analysis: restore rule %s protocol %d: %w", r.Key, ps.Protocol, err)
+			}
+			o.ByProtocol = append(o.ByProtocol, ProtocolSketch{Protocol: ps.Protocol, Sketch: sk})
 		}
-		rs.Primary += r.Primary
+		a.rules[i].merge(&o, a.cfg)
 	}
 	o := &Accumulator{eng: a.eng, rules: nil, unknown: map[string]*uint64{}, stats: s.Stats}
 	for k, v := range s.Unknown {

@@ -142,7 +142,7 @@ type bucketSnapshot struct {
 	State analysis.Snapshot
 }
 
-const checkpointVersion = 1
+const checkpointVersion = 2 // 2: per-protocol sketches of -1 rules
 
 // snapshot serializes the shard. The caller holds mu.
 func (s *shard) snapshot() ([]byte, error) {
