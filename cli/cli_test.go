@@ -254,3 +254,20 @@ func TestGenerateThenAnalyze(t *testing.T) {
 		}
 	}
 }
+
+func TestDaemonFlags(t *testing.T) {
+	if code, _, errs := run(t, "", "daemon"); code == 0 || !strings.Contains(errs, "--config") {
+		t.Errorf("no config: exit %d %q", code, errs)
+	}
+	if code, _, errs := run(t, "", "daemon", "--demo", "--listen", "0.0.0.0:8080"); code == 0 || !strings.Contains(errs, "loopback") {
+		t.Errorf("demo on a public address must be refused: exit %d %q", code, errs)
+	}
+	if code, _, errs := run(t, "", "daemon", "--config", filepath.Join(t.TempDir(), "nope.yaml")); code == 0 || !strings.Contains(errs, "nope.yaml") {
+		t.Errorf("missing config: exit %d %q", code, errs)
+	}
+	dir := t.TempDir()
+	bad := write(t, dir, "bad.yaml", "listen: 127.0.0.1:1\nfiles: [a.log]\nlistn: x\n")
+	if code, _, errs := run(t, "", "daemon", "--config", bad); code == 0 || !strings.Contains(errs, "listn") {
+		t.Errorf("unknown key: exit %d %q", code, errs)
+	}
+}
