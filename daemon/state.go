@@ -33,6 +33,11 @@ type shard struct {
 	dirty     bool             // changed since the last evaluation
 	unsaved   bool             // changed since the last checkpoint
 	dec       *decoder         // used under mu
+	// closed caches the merge of every bucket older than closedTo (the
+	// newest bucket), so an evaluation merges one accumulator per shard
+	// plus the open bucket instead of every bucket of the window.
+	closed   *analysis.Accumulator
+	closedTo int64
 }
 
 func newShard(key string, eng *analysis.Engine, scfg sketch.Config, bucket int64) *shard {
@@ -49,6 +54,9 @@ func (s *shard) observe(rec *flowlog.Record) analysis.Outcome {
 		t = s.watermark
 	}
 	b := t - mod(t, s.bucket)
+	if s.closed != nil && b < s.closedTo {
+		s.closed = nil // a late record changed a closed bucket
+	}
 	acc := s.buckets[b]
 	if acc == nil {
 		acc = analysis.NewAccumulator(s.eng, s.scfg)
@@ -88,6 +96,7 @@ func (s *shard) expire(now, window, dedupe int64) {
 		if b+s.bucket <= now-window {
 			delete(s.buckets, b)
 			s.dirty, s.unsaved = true, true
+			s.closed = nil
 		}
 	}
 	for h, t := range s.seen {
@@ -104,16 +113,36 @@ func (s *shard) rebind(eng *analysis.Engine) {
 	}
 	s.eng = eng
 	s.dirty = true
+	s.closed = nil
 }
 
 // mergeInto adds every bucket to dst. The caller holds mu.
 func (s *shard) mergeInto(dst *analysis.Accumulator) error {
-	for _, acc := range s.buckets {
-		if err := dst.Merge(acc); err != nil {
-			return err
+	var newest int64
+	first := true
+	for b := range s.buckets {
+		if first || b > newest {
+			newest, first = b, false
 		}
 	}
-	return nil
+	if first {
+		return nil
+	}
+	if s.closed == nil || s.closedTo != newest || s.closed.Engine() != s.eng {
+		c := analysis.NewAccumulator(s.eng, s.scfg)
+		for b, acc := range s.buckets {
+			if b < newest {
+				if err := c.Merge(acc); err != nil {
+					return err
+				}
+			}
+		}
+		s.closed, s.closedTo = c, newest
+	}
+	if err := dst.Merge(s.closed); err != nil {
+		return err
+	}
+	return dst.Merge(s.buckets[newest])
 }
 
 // idHash is FNV-1a over an event id: stable across restarts, unlike maphash.
