@@ -7,28 +7,16 @@ import (
 
 	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/inventory"
-	"github.com/cinch-sg/cinch/inventory/awsjson"
 	"github.com/cinch-sg/cinch/simulate"
 	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/flowlog"
 )
 
-// loadAccount turns a simulated account into an inventory through the same
-// loaders `cinch analyze` uses.
+// loadAccount loads a simulated account through the AWS CLI JSON loaders.
 func loadAccount(tb testing.TB, a *simulate.Account) *inventory.Inventory {
 	tb.Helper()
-	inv := inventory.New()
-	var sg, eni bytes.Buffer
-	if err := a.WriteSecurityGroups(&sg); err != nil {
-		tb.Fatal(err)
-	}
-	if err := a.WriteNetworkInterfaces(&eni); err != nil {
-		tb.Fatal(err)
-	}
-	if err := awsjson.LoadSecurityGroups(inv, &sg); err != nil {
-		tb.Fatal(err)
-	}
-	if err := awsjson.LoadNetworkInterfaces(inv, &eni); err != nil {
+	inv, err := a.Inventory()
+	if err != nil {
 		tb.Fatal(err)
 	}
 	return inv

@@ -1,17 +1,19 @@
 package daemon
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	gzip "github.com/klauspost/compress/gzip"
-	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/cinch-sg/cinch/stream/envelope"
+	"github.com/cinch-sg/cinch/stream/flowlog"
+	"github.com/cinch-sg/cinch/stream/input"
 )
+
+// fileLockBatch is how many records a file shard takes per hold of its lock,
+// so an evaluation is never kept waiting for a whole file.
+const fileLockBatch = 1 << 16
 
 // readFiles replays the configured local files through the pipeline. Each
 // file is a shard; once read whole it is checkpointed as done (offset = its
@@ -31,8 +33,7 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 	key := "file:" + path
 	var size int64 = -1
 	if path != "-" {
-		abs, err := filepath.Abs(path)
-		if err == nil {
+		if abs, err := filepath.Abs(path); err == nil {
 			key = "file:" + abs
 		}
 		st, err := os.Stat(path)
@@ -42,133 +43,61 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 		size = st.Size()
 	}
 	s, next := d.newShardFor(key)
-	if path != "-" && next == size {
-		d.log.Info("file already read", "file", path)
-		d.mu.Lock()
-		d.shards[key] = s
-		d.mu.Unlock()
-		return nil
+	if path == "-" || next != size {
+		// Not read whole yet (or changed since): start over from an empty
+		// state, whatever a checkpoint taken halfway through held.
+		s = newShard(key, s.eng, d.scfg, s.bucket)
+		s.dec = newDecoder(d.formats)
 	}
-	// Not read whole yet (or changed since): start over from an empty state,
-	// whatever a checkpoint taken halfway through held.
-	s = newShard(key, s.eng, d.scfg, s.bucket)
-	s.dec = newDecoder(d.formats)
 	d.mu.Lock()
 	d.shards[key] = s
 	d.mu.Unlock()
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r = f
+	if path != "-" && next == size {
+		d.log.Info("file already read", "file", path)
+		return nil
 	}
-	br := bufio.NewReaderSize(r, 1<<20)
-	if head, _ := br.Peek(2); envelope.IsGzip(head) {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 1<<20)
-	}
-	if first := firstNonSpace(br); first == '{' {
-		// JSON envelopes (CloudWatch, Firehose): decode the file as one payload.
-		data, err := io.ReadAll(br)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		d.met.RecordsConsumed.Inc()
-		s.mu.Lock()
-		sk := shardSink{d: d, s: s, onBad: func(l []byte, reason string) {
-			d.log.Warn("malformed line", "file", path, "reason", reason)
-		}}
-		s.dec.reset()
-		if err := s.dec.decode(data, &sk); err != nil {
-			d.log.Warn("undecodable input", "file", path, "err", err)
-		}
-		d.met.RecordsParsed.Add(float64(sk.parsed))
-		s.mu.Unlock()
-		return d.finishFile(s, path, size, 1)
-	}
-	// Feed the pipeline in chunks of whole lines so the shard lock is not held
-	// long; a header line's format holds for the whole file.
-	s.dec.reset()
-	line := 0
-	buf := make([]byte, 0, 1<<20)
-	flush := func() {
-		if len(buf) == 0 {
-			return
-		}
-		s.mu.Lock()
-		sk := shardSink{d: d, s: s, onBad: func(l []byte, reason string) {
-			d.log.Warn("malformed line", "file", path, "reason", reason)
-		}}
-		if err := s.dec.decode(buf, &sk); err != nil {
-			d.log.Warn("undecodable input", "file", path, "err", err)
-		}
-		d.met.RecordsParsed.Add(float64(sk.parsed))
-		s.unsaved = true
-		s.mu.Unlock()
-		buf = buf[:0]
-	}
-	for {
-		l, err := br.ReadSlice('\n')
-		if len(l) > 0 {
-			line++
-			d.met.RecordsConsumed.Inc()
-			buf = append(buf, l...)
-			if len(buf) >= 1<<20-4096 {
-				flush()
-			}
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-	}
-	flush()
-	return d.finishFile(s, path, size, line)
-}
 
-// finishFile marks a file read (its size as the offset) and checkpoints it.
-func (d *Daemon) finishFile(s *shard, path string, size int64, lines int) error {
+	// stream/input detects gzip, envelopes and header lines, and reports
+	// malformed lines with their numbers; the shard attributes the records.
+	rd := input.NewReader(input.Options{Format: d.formats.def, FormatByLogGroup: d.formats.logGroup},
+		func(file string, line int, err error) {
+			if line > 0 {
+				reason := "malformed"
+				var pe *flowlog.ParseError
+				if errors.As(err, &pe) {
+					reason = pe.Reason
+				}
+				d.met.RecordsFailed.WithLabelValues(reason).Inc()
+			}
+			d.log.Warn("file input", "file", file, "line", line, "err", err)
+		})
+	sk := shardSink{d: d, s: s}
+	n := 0
 	s.mu.Lock()
-	s.next = size
+	err := rd.ReadFile(ctx, path, func(rec *flowlog.Record, m *envelope.Meta) error {
+		d.met.RecordsConsumed.Inc()
+		sk.record(rec, m)
+		if n++; n%fileLockBatch == 0 {
+			s.unsaved = true
+			s.mu.Unlock()
+			s.mu.Lock()
+		}
+		return nil
+	})
+	d.met.RecordsParsed.Add(float64(sk.parsed))
 	s.unsaved = true
+	if err == nil {
+		s.next = size
+	}
 	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if path != "-" {
 		if _, err := d.checkpointShard(s); err != nil {
 			return err
 		}
 	}
-	d.log.Info("file read", "file", path, "lines", lines)
+	d.log.Info("file read", "file", path, "records", n)
 	return nil
-}
-
-// firstNonSpace peeks at the first byte that is not white space.
-func firstNonSpace(br *bufio.Reader) byte {
-	for n := 1; n <= 4096; n++ {
-		b, err := br.Peek(n)
-		if len(b) < n {
-			return 0
-		}
-		if c := b[n-1]; c != ' ' && c != '\t' && c != '\n' && c != '\r' {
-			return c
-		}
-		if err != nil {
-			return 0
-		}
-	}
-	return 0
 }

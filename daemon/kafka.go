@@ -113,7 +113,6 @@ func (h *kafkaHandler) Handle(ctx context.Context, p kafka.Partition, recs []kaf
 		sk := shardSink{d: d, s: s, onBad: func(line []byte, reason string) {
 			d.deadLetter(ctx, kafka.Record{Partition: r.Partition, Offset: r.Offset, Key: r.Key, Value: append([]byte(nil), line...)}, reason)
 		}}
-		s.dec.reset()
 		if err := s.dec.decode(r.Value, &sk); err != nil {
 			d.met.RecordsFailed.WithLabelValues("envelope").Inc()
 			d.deadLetter(ctx, *r, "envelope: "+err.Error())

@@ -62,13 +62,11 @@ type sink interface {
 	malformed(line []byte, m *envelope.Meta, reason string, err error)
 }
 
-// reset forgets the header-line format of the previous payload.
-func (d *decoder) reset() { d.header = nil }
-
 // decode unwraps a payload and parses every line in it. It returns an error
 // only when the payload itself is broken (the caller dead-letters it). A
-// header line's format holds until reset.
+// header line's format holds for the rest of the payload.
 func (d *decoder) decode(payload []byte, s sink) error {
+	d.header = nil
 	_, err := d.dec.Decode(payload, func(line []byte, m *envelope.Meta) error {
 		p := d.def
 		if m.LogGroup != "" {

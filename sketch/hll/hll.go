@@ -140,9 +140,9 @@ func (s *Sketch) set(idx uint32, rho uint8) {
 
 type entry interface{ ~uint16 | ~uint32 }
 
-// sparseSet raises register idx to rho in a sorted entry slice. It reports full, leaving
-// es unchanged, when a new entry would exceed limit.
-func sparseSet[T entry](es []T, idx uint32, rho uint8, limit int) ([]T, bool) {
+// sparseSearch returns the position of register idx in a sorted entry slice,
+// or where it would be inserted.
+func sparseSearch[T entry](es []T, idx uint32) int {
 	lo, hi := 0, len(es)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
@@ -152,6 +152,13 @@ func sparseSet[T entry](es []T, idx uint32, rho uint8, limit int) ([]T, bool) {
 			hi = m
 		}
 	}
+	return lo
+}
+
+// sparseSet raises register idx to rho in a sorted entry slice. It reports full, leaving
+// es unchanged, when a new entry would exceed limit.
+func sparseSet[T entry](es []T, idx uint32, rho uint8, limit int) ([]T, bool) {
+	lo := sparseSearch(es, idx)
 	if lo < len(es) && uint32(es[lo])>>6 == idx {
 		if uint8(es[lo]&63) < rho {
 			es[lo] = T(idx<<6 | uint32(rho))
@@ -210,15 +217,7 @@ func (s *Sketch) get(idx uint32) uint8 {
 }
 
 func sparseGet[T entry](es []T, idx uint32) uint8 {
-	lo, hi := 0, len(es)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if uint32(es[m])>>6 < idx {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
+	lo := sparseSearch(es, idx)
 	if lo < len(es) && uint32(es[lo])>>6 == idx {
 		return uint8(es[lo] & 63)
 	}

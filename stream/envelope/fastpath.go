@@ -300,13 +300,7 @@ func (d *Decoder) scanCloudWatch(t []byte) (end int, owner, group, stream fspan,
 			seen |= bit
 			var vok bool
 			if dst != nil {
-				if i >= len(t) || t[i] != '"' {
-					return
-				}
-				s := i + 1
-				var fl uint8
-				i, fl, vok = scanString(t, i)
-				*dst = fspan{s, i - 1, fl}
+				*dst, i, vok = stringSpan(t, i)
 			} else {
 				i, vok = d.scanEvents(t, i)
 			}
@@ -375,26 +369,14 @@ func (d *Decoder) scanEvents(t []byte, i int) (int, bool) {
 				switch string(key) {
 				case "message":
 					bit = 1
-					if i >= len(t) || t[i] != '"' {
+					if ev.msg, i, ok = stringSpan(t, i); !ok {
 						return i, false
 					}
-					s := i + 1
-					var fl uint8
-					if i, fl, ok = scanString(t, i); !ok {
-						return i, false
-					}
-					ev.msg = fspan{s, i - 1, fl}
 				case "id":
 					bit = 2
-					if i >= len(t) || t[i] != '"' {
+					if ev.id, i, ok = stringSpan(t, i); !ok {
 						return i, false
 					}
-					s := i + 1
-					var fl uint8
-					if i, fl, ok = scanString(t, i); !ok {
-						return i, false
-					}
-					ev.id = fspan{s, i - 1, fl}
 				case "timestamp":
 					bit = 4
 					if ev.ts, i, ok = scanInt64(t, i); !ok {
@@ -458,6 +440,17 @@ const (
 	lsb = 0x0101010101010101
 	msb = 0x8080808080808080
 )
+
+// stringSpan scans the JSON string value starting at t[i] (its opening
+// quote) and returns where its contents lie and the index after it.
+func stringSpan(t []byte, i int) (fspan, int, bool) {
+	if i >= len(t) || t[i] != '"' {
+		return fspan{}, i, false
+	}
+	s := i + 1
+	i, fl, ok := scanString(t, i)
+	return fspan{s, i - 1, fl}, i, ok
+}
 
 // scanString validates the JSON string literal at t[i] (t[i] == '"') and
 // returns the index past its closing quote and whether it holds escapes or
