@@ -24,6 +24,7 @@ type Stats struct {
 	Responses    uint64 `json:"responses"`    // return traffic: never needs a rule
 	Inbound      uint64 `json:"inbound"`      // remote-initiated, entering the interface
 	Outbound     uint64 `json:"outbound"`     // interface-initiated, leaving it
+	Ambiguous    uint64 `json:"ambiguous"`    // of those, initiator unknown and credited because a rule allows them
 	Unmatched    uint64 `json:"unmatched"`    // inbound/outbound flows no rule of the inventory allows
 	WindowFrom   int64  `json:"window_from"`  // earliest start of an attributed record (unix s)
 	WindowTo     int64  `json:"window_to"`    // latest end
@@ -170,17 +171,16 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 			return Undetermined
 		}
 	}
-	if SenderRole(rec) != RoleInitiator {
+	role := SenderRole(rec)
+	if role == RoleResponder {
 		a.stats.Responses++
 		return Response
 	}
 	var rules []compiled
 	var remote netip.Addr
 	if dir == flowlog.DirectionIngress {
-		a.stats.Inbound++
 		rules, remote = seg.ingress, src
 	} else {
-		a.stats.Outbound++
 		rules, remote = seg.egress, dst
 	}
 	// Per-record work shared by every rule: the remote as an IPv4 integer and
@@ -230,9 +230,23 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 			matched = true
 		}
 	}
+	if !matched && role == RoleUnknown {
+		// Accepted, and no rule would have let it in as a new connection:
+		// it answers one the interface opened (security groups are stateful).
+		a.stats.Responses++
+		return Response
+	}
+	if dir == flowlog.DirectionIngress {
+		a.stats.Inbound++
+	} else {
+		a.stats.Outbound++
+	}
 	if !matched {
 		a.stats.Unmatched++
 		return Unmatched
+	}
+	if role == RoleUnknown {
+		a.stats.Ambiguous++
 	}
 	if a.stats.WindowFrom == 0 || (rec.Start != 0 && rec.Start < a.stats.WindowFrom) {
 		a.stats.WindowFrom = rec.Start
@@ -273,6 +287,7 @@ func (a *Accumulator) Merge(o *Accumulator) error {
 	s.Responses += os.Responses
 	s.Inbound += os.Inbound
 	s.Outbound += os.Outbound
+	s.Ambiguous += os.Ambiguous
 	s.Unmatched += os.Unmatched
 	if os.WindowFrom != 0 && (s.WindowFrom == 0 || os.WindowFrom < s.WindowFrom) {
 		s.WindowFrom = os.WindowFrom

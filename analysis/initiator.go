@@ -12,11 +12,32 @@ const (
 	RoleInitiator Role = iota
 	// RoleResponder: the sender answers a connection the other side opened.
 	RoleResponder
+	// RoleUnknown: the record does not say. The accumulator then lets the
+	// security group decide: the record counts as a request when a rule of its
+	// direction allows it, and as return traffic otherwise.
+	RoleUnknown
 )
 
-// EphemeralPortMin is the lowest port the heuristic treats as ephemeral
-// (Linux uses 32768–60999, Windows and the IANA range 49152–65535).
-const EphemeralPortMin = 32768
+// String names the role.
+func (r Role) String() string {
+	switch r {
+	case RoleInitiator:
+		return "initiator"
+	case RoleResponder:
+		return "responder"
+	default:
+		return "unknown"
+	}
+}
+
+// Port classes of the heuristic.
+const (
+	// WellKnownPortMax is the highest well-known (system) port.
+	WellKnownPortMax = 1023
+	// EphemeralPortMin is the lowest port the heuristic treats as ephemeral
+	// (Linux uses 32768–60999, Windows, macOS and the IANA range 49152–65535).
+	EphemeralPortMin = 32768
+)
 
 const (
 	tcpSYN    = 0x02
@@ -27,11 +48,8 @@ const (
 // connection. With TCP flags (format version ≥ 3) the handshake says it: a
 // record with SYN and without SYN-ACK was sent by the initiator, one with
 // SYN-ACK by the responder. Without them (default format, long-lived flows,
-// UDP) a port heuristic decides: a flow from an ephemeral port to a
-// non-ephemeral one is a request; the reverse is a reply; otherwise the lower
-// port is taken as the service port, and equal ports count as a request.
-// ICMP has no ports in flow logs: its sender counts as the initiator, which
-// errs on the side of keeping rules.
+// UDP) the ports decide, by PortRole. Other protocols (ICMP, whose type is not
+// in flow logs, GRE, ESP…) give RoleUnknown.
 func SenderRole(rec *flowlog.Record) Role {
 	if rec.Protocol == 6 && rec.Has(flowlog.FieldTCPFlags) {
 		switch rec.TCPFlags & tcpSYNACK {
@@ -42,22 +60,28 @@ func SenderRole(rec *flowlog.Record) Role {
 		}
 	}
 	if rec.Protocol != 6 && rec.Protocol != 17 {
-		return RoleInitiator
+		return RoleUnknown
 	}
 	return PortRole(rec.SrcPort, rec.DstPort)
 }
 
-// PortRole is the port heuristic of SenderRole for a flow from port sp to dp.
+// PortRole is the port heuristic for a flow from port sp to port dp. A flow
+// from an ephemeral port (≥ 32768) to a lower one, or from a port ≥ 1024 to a
+// well-known one (< 1024), is a request; the mirror images are replies. Any
+// other pair — both ephemeral (a service on a high port such as 50051), both
+// in 1024–32767 (a client behind a NAT that maps source ports anywhere), both
+// well-known, equal ports — is RoleUnknown: guessing "the lower port is the
+// service" there would, for a client on port 5000 reaching a service on 8080,
+// call the request a reply and propose removing a rule in use.
 func PortRole(sp, dp uint16) Role {
-	spEph, dpEph := sp >= EphemeralPortMin, dp >= EphemeralPortMin
 	switch {
-	case spEph && !dpEph:
+	case sp >= EphemeralPortMin && dp < EphemeralPortMin,
+		sp > WellKnownPortMax && dp <= WellKnownPortMax:
 		return RoleInitiator
-	case dpEph && !spEph:
+	case dp >= EphemeralPortMin && sp < EphemeralPortMin,
+		dp > WellKnownPortMax && sp <= WellKnownPortMax:
 		return RoleResponder
-	case dp <= sp:
-		return RoleInitiator
 	default:
-		return RoleResponder
+		return RoleUnknown
 	}
 }

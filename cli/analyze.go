@@ -117,9 +117,12 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	if err := checkRead(env, rd.Stats(), ff.quiet); err != nil {
 		return err
 	}
-	if st := acc.Stats(); !ff.quiet && st.Unattributed > 0 {
-		fmt.Fprintf(env.Stderr, "cinch: %d accepted records from %d interfaces not in the inventory were not attributed\n",
-			st.Unattributed, len(acc.Unattributed()))
+	if st := acc.Stats(); !ff.quiet {
+		fmt.Fprintln(env.Stderr, summary(st))
+		if st.Unattributed > 0 {
+			fmt.Fprintf(env.Stderr, "cinch: %d accepted records from %d interfaces not in the inventory were not attributed\n",
+				st.Unattributed, len(acc.Unattributed()))
+		}
 	}
 	rep := acc.Report(acfg)
 	out := bufio.NewWriter(env.Stdout)
@@ -127,4 +130,12 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	return out.Flush()
+}
+
+// summary says in one line what the analysis did with the records.
+func summary(st analysis.Stats) string {
+	return fmt.Sprintf("cinch: %d records: %d inbound and %d outbound requests (%d of unknown initiator, credited where a rule allows them), "+
+		"%d replies, %d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d requests no rule allows",
+		st.Records, st.Inbound, st.Outbound, st.Ambiguous, st.Responses, st.Rejected, st.NoData+st.SkipData,
+		st.Undetermined, st.Unattributed, st.Unmatched)
 }

@@ -271,3 +271,25 @@ func TestDaemonFlags(t *testing.T) {
 		t.Errorf("unknown key: exit %d %q", code, errs)
 	}
 }
+
+func TestAnalyzeSummaryLine(t *testing.T) {
+	dir, args := account(t)
+	flows := filepath.Join(dir, "flows.log")
+	raw, err := os.ReadFile(flows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Count(strings.TrimSpace(string(raw)), "\n") + 1
+	code, _, errs := run(t, "", append(args, flows)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := "cinch: " + strconv.Itoa(n) + " records: "
+	if !strings.Contains(errs, want) || !strings.Contains(errs, ", 1 of unknown interfaces,") {
+		t.Errorf("stderr lacks the summary %q…: %q", want, errs)
+	}
+	_, _, quiet := run(t, "", append(args, "--quiet", flows)...)
+	if quiet != "" {
+		t.Errorf("--quiet printed %q", quiet)
+	}
+}
