@@ -537,12 +537,12 @@ func checkPlain(s []byte) uint8 {
 		x, y := binary.LittleEndian.Uint64(r), binary.LittleEndian.Uint64(r[8:])
 		// A byte < 0x20 borrows into its top bit; a byte >= 0x80 has it set.
 		// (Borrows only spread upwards from such a byte.)
-		acc |= x - 0x20*lsb | x | y - 0x20*lsb | y
+		acc |= (x - 0x20*lsb) | x | (y - 0x20*lsb) | y
 		r = r[16:]
 	}
 	if len(r) >= 8 {
 		x := binary.LittleEndian.Uint64(r)
-		acc |= x - 0x20*lsb | x
+		acc |= (x - 0x20*lsb) | x
 		r = r[8:]
 	}
 	for _, c := range r {

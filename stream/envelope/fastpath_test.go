@@ -527,3 +527,35 @@ func FuzzFastPathMatchesSlow(f *testing.F) {
 		compareFastSlow(t, p, int(stop%8))
 	})
 }
+
+// TestCheckPlain puts one control character, or one non-ASCII byte, at every
+// position of plain strings of every length up to 40, so that each of the
+// 16-, 8- and 1-byte steps of checkPlain sees it (a fuzzer found a control
+// character in the second word of a 16-byte step going unnoticed).
+func TestCheckPlain(t *testing.T) {
+	for n := 0; n <= 40; n++ {
+		s := bytes.Repeat([]byte{'0'}, n)
+		if got := checkPlain(s); got != 0 {
+			t.Fatalf("len %d plain: %#x", n, got)
+		}
+		for i := range n {
+			for _, c := range []byte{0x00, 0x1f, '\t', '\n'} {
+				s[i] = c
+				if got := checkPlain(s); got != 0xff {
+					t.Fatalf("len %d, %#x at %d: %#x, want 0xff", n, c, i, got)
+				}
+			}
+			for _, c := range []byte{0x80, 0xc3, 0xff} {
+				s[i] = c
+				if got := checkPlain(s); got != strNonASCII {
+					t.Fatalf("len %d, %#x at %d: %#x, want strNonASCII", n, c, i, got)
+				}
+			}
+			s[i] = ' ' // 0x20: the smallest plain byte
+			if got := checkPlain(s); got != 0 {
+				t.Fatalf("len %d, space at %d: %#x", n, i, got)
+			}
+			s[i] = '0'
+		}
+	}
+}
