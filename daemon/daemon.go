@@ -265,7 +265,7 @@ func (d *Daemon) watchKafka(ctx context.Context) {
 				connected = true
 				d.ready.Store(nil)
 			} else if ctx.Err() == nil {
-				d.setNotReady("kafka: " + err.Error())
+				d.setNotReady(err.Error())
 			}
 		} else if n%5 == 0 {
 			lctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -58,6 +58,11 @@ if ! wait "$services_pid"; then
   exit 1
 fi
 export CINCH_KAFKA_BROKERS=$(cat "$CINCH_WORK/kafka.addr")
+# The broker's second listener: SASL_SSL with SCRAM-SHA-512 (see .ci/kafka/start.sh).
+# shellcheck disable=SC1091
+. "$CINCH_WORK/kafka/env"
+export CINCH_KAFKA_SASL_BROKERS=$KAFKA_SASL_BOOTSTRAP CINCH_KAFKA_CA_FILE=$KAFKA_CA_FILE \
+  CINCH_KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER CINCH_KAFKA_SCRAM_PASSWORD=$KAFKA_SCRAM_PASSWORD
 export CINCH_KAFKA_RESTART="bash $root/.ci/kafka/restart.sh $CINCH_WORK/kafka"
 export CINCH_BIN=$CINCH_WORK/cinch
 log "Kafka at $CINCH_KAFKA_BROKERS"
