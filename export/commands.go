@@ -83,7 +83,7 @@ func CLI(w io.Writer, rep *advisor.Report) error {
 			if s.Direction == "egress" {
 				verb = "egress"
 			}
-			fmt.Fprintf(&b, "\n# %s %s %s: %s (%s)\n", s.GroupID, s.Direction, ruleText(s.Rule), s.Verdict, strings.Join(s.Reasons, ", "))
+			fmt.Fprintf(&b, "\n# %s %s %s: %s (%s)\n", s.GroupID, s.Direction, ruleText(s.Direction, s.Rule), s.Verdict, strings.Join(s.Reasons, ", "))
 			if s.Verdict == advisor.VerdictNarrow {
 				var ps []ipPermission
 				for _, p := range s.Proposed {
@@ -113,7 +113,7 @@ func Terraform(w io.Writer, rep *advisor.Report) error {
 		fmt.Fprintf(&b, "\n# ---- %s ----\n", g[0].GroupID)
 		for _, s := range g {
 			if s.Verdict == advisor.VerdictRemove {
-				fmt.Fprintf(&b, "# removed: %s %s (%s)\n", s.Direction, ruleText(s.Rule), strings.Join(s.Reasons, ", "))
+				fmt.Fprintf(&b, "# removed: %s %s (%s)\n", s.Direction, ruleText(s.Direction, s.Rule), strings.Join(s.Reasons, ", "))
 				continue
 			}
 			for _, p := range s.Proposed {
@@ -158,7 +158,7 @@ func writeResource(b *strings.Builder, s advisor.Suggestion, p advisor.RuleSpec,
 	}
 	desc := "cinch: in use"
 	if s.Verdict == advisor.VerdictNarrow {
-		desc = "cinch: narrowed from " + ruleText(s.Rule)
+		desc = "cinch: narrowed from " + ruleText(s.Direction, s.Rule)
 	}
 	fmt.Fprintf(b, "  description       = %q\n}\n", desc)
 }

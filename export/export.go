@@ -103,8 +103,14 @@ func byGroup(rep *advisor.Report) [][]advisor.Suggestion {
 	return groups
 }
 
-func ruleText(r advisor.RuleSpec) string {
-	return fmt.Sprintf("%s %s from %s", r.Protocol, portText(r), r.Source)
+// ruleText renders a rule for people: "tcp 22 from 203.0.113.7/32" for an
+// ingress rule, "tcp 5432 to 10.0.3.0/24" for an egress one.
+func ruleText(direction string, r advisor.RuleSpec) string {
+	peer := "from"
+	if direction == "egress" {
+		peer = "to"
+	}
+	return fmt.Sprintf("%s %s %s %s", r.Protocol, portText(r), peer, r.Source)
 }
 
 func portText(r advisor.RuleSpec) string {
@@ -132,7 +138,7 @@ func Table(w io.Writer, rep *advisor.Report) error {
 		for _, s := range g {
 			var prop []string
 			for _, p := range s.Proposed {
-				prop = append(prop, ruleText(p))
+				prop = append(prop, ruleText(s.Direction, p))
 			}
 			proposed := strings.Join(prop, "; ")
 			switch s.Verdict {
@@ -145,7 +151,7 @@ func Table(w io.Writer, rep *advisor.Report) error {
 			if s.Evidence.DistinctSourcesEstimated {
 				srcs = "~" + srcs
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Direction, ruleText(s.Rule), s.Verdict, proposed,
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Direction, ruleText(s.Direction, s.Rule), s.Verdict, proposed,
 				strings.Join(s.Reasons, ","), s.Evidence.Flows, srcs, orDash(s.Evidence.LastSeen))
 		}
 	}
