@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime/pprof"
 	"strings"
 
 	"github.com/cinch-sg/cinch/daemon/loadtest"
@@ -25,7 +24,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&o.Samples, "samples", o.Samples, "verdict-change latencies to measure")
 	fs.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	var profile string
-	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file")
+	fs.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the consuming phase (not the topic fill) to this file")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
@@ -38,10 +37,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		o.Profile = f
 	}
 	res, err := loadtest.Run(ctx, o)
 	if err != nil {

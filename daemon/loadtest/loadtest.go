@@ -14,8 +14,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -38,6 +40,9 @@ type Options struct {
 	// Samples is the number of verdict-change latencies to measure.
 	Samples int
 	Logger  *slog.Logger
+	// Profile, when set, receives a CPU profile of the consuming phase only
+	// (daemon start to the last record), without the topic fill.
+	Profile io.Writer
 }
 
 // Result holds the measurements.
@@ -143,6 +148,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err != nil {
 		return res, err
 	}
+	stopProfile := func() {}
+	if o.Profile != nil {
+		if err := pprof.StartCPUProfile(o.Profile); err != nil {
+			return res, err
+		}
+		stopProfile = sync.OnceFunc(pprof.StopCPUProfile)
+		defer stopProfile()
+	}
 	dctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	t1 := time.Now()
@@ -166,6 +179,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	stopProfile()
 	res.StartupSeconds = first.Sub(t1).Seconds()
 	res.ConsumeSeconds = time.Since(first).Seconds()
 	res.RecordsPerSecond = (float64(res.Records) - firstN) / res.ConsumeSeconds
