@@ -85,6 +85,8 @@ type Accumulator struct {
 	// often come in runs), keyed by a copy of its id; lastSegs is nil when unset.
 	lastENI  []byte
 	lastSegs []segment
+
+	track *RuleSet // rules credited since tracking began (nil: not tracked)
 }
 
 // NewAccumulator returns an empty accumulator for eng.
@@ -229,6 +231,9 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 			rs.Primary++
 			matched = true
 		}
+		if a.track != nil {
+			a.track.Add(int(c.idx))
+		}
 	}
 	if !matched && role == RoleUnknown {
 		// Accepted, and no rule would have let it in as a new connection:
@@ -258,13 +263,16 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 }
 
 // Merge adds o's usage to a. Both must share the engine.
-func (a *Accumulator) Merge(o *Accumulator) error {
+func (a *Accumulator) Merge(o *Accumulator) error { return a.merge(o, nil) }
+
+// merge adds o's usage of the rules in set (all when set is nil) to a.
+func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 	if a.eng != o.eng {
 		return fmt.Errorf("analysis: merge of accumulators of different engines")
 	}
 	for i := range o.rules {
 		or := &o.rules[i]
-		if or.Sketch == nil {
+		if or.Sketch == nil || (set != nil && !set.Has(i)) {
 			continue
 		}
 		a.rules[i].merge(or, a.cfg)
@@ -315,6 +323,8 @@ func (a *Accumulator) Unattributed() []advisor.Unattributed {
 	})
 	return out
 }
+
+func unixUTC(t int64) time.Time { return time.Unix(t, 0).UTC() }
 
 // Usage converts a rule's sketch to the advisor's input (nil when unused).
 func (rs *RuleState) Usage() *advisor.Usage {
@@ -368,22 +378,13 @@ func (a *Accumulator) Report(cfg advisor.Config) advisor.Report {
 // ReportKeys is Report with the stable key of each suggestion's rule.
 func (a *Accumulator) ReportKeys(cfg advisor.Config) (advisor.Report, []string) {
 	rules := a.eng.rules
-	order := make([]int, len(rules))
-	for i := range order {
-		order[i] = i
-	}
-	sort.Slice(order, func(i, j int) bool { return ruleLess(rules[order[i]], rules[order[j]]) })
+	order := a.eng.ReportOrder()
 	rep := advisor.Report{Suggestions: make([]advisor.Suggestion, 0, len(rules)), Unattributed: a.Unattributed()}
 	keys := make([]string, 0, len(rules))
 	for _, i := range order {
 		rep.Suggestions = append(rep.Suggestions, advisor.Evaluate(rules[i], a.rules[i].Usage(), cfg))
 		keys = append(keys, rules[i].Key())
 	}
-	if a.stats.WindowFrom != 0 {
-		rep.Window.From = time.Unix(a.stats.WindowFrom, 0).UTC()
-	}
-	if a.stats.WindowTo != 0 {
-		rep.Window.To = time.Unix(a.stats.WindowTo, 0).UTC()
-	}
+	rep.Window = a.Window()
 	return rep, keys
 }

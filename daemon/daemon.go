@@ -73,7 +73,15 @@ type Daemon struct {
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	stopped  map[string]bool        // rule keys flagged as stopped matching
 	lastEval time.Time
-	lastEng  *analysis.Engine // the engine of the last evaluation
+	// The state of the last evaluation (used by the evaluate goroutine only):
+	// its engine and shards, each rule's suggestion and last match by rule
+	// index, the rules' keys, and the report order of the rules.
+	lastEng    *analysis.Engine
+	lastShards map[*shard]bool
+	sugs       []advisor.Suggestion
+	lastSeen   []int64
+	keys       []string
+	order      []int
 }
 
 // New prepares a daemon: it loads the inventory and opens the listener.

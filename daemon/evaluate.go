@@ -18,8 +18,10 @@ func (d *Daemon) now(watermark int64) int64 {
 	return wall
 }
 
-// evaluate merges every shard, judges the rules, and publishes what changed:
-// verdicts, and rules that stopped (or resumed) matching traffic.
+// evaluate judges the rules whose usage changed since the last evaluation
+// and publishes what changed: verdicts, and rules that stopped (or resumed)
+// matching traffic. Every rule is judged again after an inventory reload and
+// when the set of partitions (own or peers') changes.
 func (d *Daemon) evaluate() {
 	start := time.Now()
 	d.mu.Lock()
@@ -47,9 +49,18 @@ func (d *Daemon) evaluate() {
 	window := int64(d.cfg.Analysis.Window.Std().Seconds())
 	dedupe := int64(d.cfg.Analysis.DedupeWindow.Std().Seconds())
 
-	merged := analysis.NewAccumulator(eng, d.scfg)
-	changed := d.lastEval.IsZero() || eng != d.lastEng
-	d.lastEng = eng
+	// First the rules to judge: those the shards changed, or all of them.
+	full := d.lastEval.IsZero() || eng != d.lastEng || len(shards) != len(d.lastShards)
+	current := make(map[*shard]bool, len(shards))
+	for _, s := range shards {
+		current[s] = true
+		if !d.lastShards[s] {
+			full = true
+		}
+	}
+	d.lastShards, d.lastEng = current, eng
+	changed := full
+	var set analysis.RuleSet
 	for _, s := range shards {
 		s.mu.Lock()
 		if s.eng != eng {
@@ -60,47 +71,82 @@ func (d *Daemon) evaluate() {
 			changed = true
 			s.dirty = false
 		}
-		err := s.mergeInto(merged)
+		if s.takeChanged(&set) {
+			full = true
+		}
+		s.mu.Unlock()
+	}
+	n := len(eng.Rules())
+	if full {
+		set.AddAll(n)
+		d.sugs = make([]advisor.Suggestion, n)
+		d.lastSeen = make([]int64, n)
+		d.order = eng.ReportOrder()
+		d.keys = make([]string, n)
+		for i, r := range eng.Rules() {
+			d.keys[i] = r.Key()
+		}
+		d.met.SetRules(d.keys)
+	}
+	merged := analysis.NewAccumulator(eng, d.scfg)
+	for _, s := range shards {
+		s.mu.Lock()
+		err := s.mergeRulesInto(merged, &set)
 		s.mu.Unlock()
 		if err != nil {
 			d.log.Error("merge failed", "shard", s.key, "err", err)
 		}
 	}
+	judged := 0
+	set.Each(func(i int) {
+		if i >= n {
+			return
+		}
+		d.sugs[i] = merged.Suggestion(i, d.acfg)
+		d.lastSeen[i] = 0
+		if sk := merged.Rule(i).Sketch; sk != nil {
+			d.lastSeen[i] = sk.LastSeen
+		}
+		judged++
+	})
 	// Stopped matching is a matter of time passing, so check it every time.
-	d.checkStopped(eng, merged, now)
+	d.checkStopped(eng, now, &set)
 	if !changed {
 		return
 	}
-	rep, keys := merged.ReportKeys(d.acfg)
+	rep := advisor.Report{Window: merged.Window(), Suggestions: make([]advisor.Suggestion, 0, n), Unattributed: merged.Unattributed()}
+	keys := make([]string, 0, n)
+	for _, i := range d.order {
+		rep.Suggestions = append(rep.Suggestions, d.sugs[i])
+		keys = append(keys, d.keys[i])
+	}
 	d.hub.Update(rep, keys, time.Unix(now, 0))
 	d.lastEval = start
-	d.met.AdvisorEvaluations.Inc()
-	d.met.AdvisorDuration.Observe(time.Since(start).Seconds())
+	d.met.AdvisorEvaluated(time.Since(start), judged)
 	counts := map[string]float64{advisor.VerdictKeep: 0, advisor.VerdictNarrow: 0, advisor.VerdictRemove: 0}
 	for _, s := range rep.Suggestions {
 		counts[s.Verdict]++
 	}
-	for v, n := range counts {
-		d.met.RulesByVerdict.WithLabelValues(v).Set(n)
+	for v, c := range counts {
+		d.met.RulesByVerdict.WithLabelValues(v).Set(c)
 	}
 }
 
 // checkStopped emits an event and sets a metric when a rule that matched
 // traffic has not matched for Analysis.StoppedMatchingAfter, and again when
 // it resumes.
-func (d *Daemon) checkStopped(eng *analysis.Engine, merged *analysis.Accumulator, now int64) {
+func (d *Daemon) checkStopped(eng *analysis.Engine, now int64, judged *analysis.RuleSet) {
 	after := int64(d.cfg.Analysis.StoppedMatchingAfter.Std().Seconds())
 	rules := eng.Rules()
-	keys := make([]string, 0, len(rules))
 	for i, r := range rules {
-		key := r.Key()
-		keys = append(keys, key)
-		rs := merged.Rule(i)
-		if rs.Sketch == nil || rs.Sketch.LastSeen == 0 {
+		last := d.lastSeen[i]
+		if last == 0 {
 			continue
 		}
-		last := rs.Sketch.LastSeen
-		d.met.RuleLastMatch.WithLabelValues(r.GroupID, r.ID, key).Set(float64(last))
+		key := d.keys[i]
+		if judged.Has(i) {
+			d.met.RuleLastMatch.WithLabelValues(r.GroupID, r.ID, key).Set(float64(last))
+		}
 		stopped := now-last > after
 		if stopped == d.stopped[key] {
 			continue
@@ -118,5 +164,4 @@ func (d *Daemon) checkStopped(eng *analysis.Engine, merged *analysis.Accumulator
 		d.hub.Publish(ev)
 		d.log.Info("rule "+typ, "rule", key, "last_seen", time.Unix(last, 0).UTC())
 	}
-	d.met.SetRules(keys)
 }

@@ -42,12 +42,10 @@ type scenario struct {
 
 var richFormat = flowlog.MustParseFormat(simulate.RichFormat)
 
-func newScenario(t testing.TB, records int, seed uint64) *scenario {
+// writeInventory writes the account's security groups and interfaces as the
+// AWS CLI prints them, to sg.json and eni.json in sc.dir.
+func (sc *scenario) writeInventory(t testing.TB) {
 	t.Helper()
-	sc := &scenario{dir: t.TempDir(), topic: fmt.Sprintf("flows-%d-%d", seed, time.Now().UnixNano())}
-	cfg := simulate.DefaultConfig()
-	cfg.Seed = seed
-	sc.acct = simulate.NewAccount(cfg)
 	for name, w := range map[string]func(io.Writer) error{"sg.json": sc.acct.WriteSecurityGroups, "eni.json": sc.acct.WriteNetworkInterfaces} {
 		f, err := os.Create(filepath.Join(sc.dir, name))
 		if err != nil {
@@ -58,6 +56,15 @@ func newScenario(t testing.TB, records int, seed uint64) *scenario {
 		}
 		f.Close()
 	}
+}
+
+func newScenario(t testing.TB, records int, seed uint64) *scenario {
+	t.Helper()
+	sc := &scenario{dir: t.TempDir(), topic: fmt.Sprintf("flows-%d-%d", seed, time.Now().UnixNano())}
+	cfg := simulate.DefaultConfig()
+	cfg.Seed = seed
+	sc.acct = simulate.NewAccount(cfg)
+	sc.writeInventory(t)
 	tr := sc.acct.Traffic(seed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC))
 	enc := simulate.NewEnvelopes(richFormat, "123456789012", seed<<32)
 	for sc.records < records {

@@ -31,8 +31,13 @@ type shard struct {
 	next      int64            // next offset; -1 when unknown
 	watermark int64            // latest record end seen
 	dirty     bool             // changed since the last evaluation
-	unsaved   bool             // changed since the last checkpoint
-	dec       *decoder         // used under mu
+	// changed holds the rules whose usage changed since the last
+	// evaluation: every bucket's accumulator tracks into it, and expiry adds
+	// the rules of the buckets it drops. all says every rule may have.
+	changed analysis.RuleSet
+	all     bool
+	unsaved bool     // changed since the last checkpoint
+	dec     *decoder // used under mu
 	// closed caches the merge of every bucket older than closedTo (the
 	// newest bucket), so an evaluation merges one accumulator per shard
 	// plus the open bucket instead of every bucket of the window.
@@ -59,7 +64,7 @@ func (s *shard) observe(rec *flowlog.Record) analysis.Outcome {
 	}
 	acc := s.buckets[b]
 	if acc == nil {
-		acc = analysis.NewAccumulator(s.eng, s.scfg)
+		acc = s.newBucket()
 		s.buckets[b] = acc
 	}
 	out := acc.Observe(rec)
@@ -68,6 +73,23 @@ func (s *shard) observe(rec *flowlog.Record) analysis.Outcome {
 	}
 	s.dirty, s.unsaved = true, true
 	return out
+}
+
+// newBucket returns an empty accumulator that tracks the rules it credits
+// into s.changed.
+func (s *shard) newBucket() *analysis.Accumulator {
+	acc := analysis.NewAccumulator(s.eng, s.scfg)
+	acc.Track(&s.changed)
+	return acc
+}
+
+// takeChanged adds the rules changed since the last call to set and reports
+// whether every rule may have changed; it resets both. The caller holds mu.
+func (s *shard) takeChanged(set *analysis.RuleSet) (all bool) {
+	set.Union(&s.changed)
+	s.changed.Clear()
+	all, s.all = s.all, false
+	return all
 }
 
 func mod(a, b int64) int64 {
@@ -92,8 +114,9 @@ func (s *shard) duplicate(id string, t int64) bool {
 // dedupe window before the newest record (event time: redeliveries come
 // with the records' own times). The caller holds mu.
 func (s *shard) expire(now, window, dedupe int64) {
-	for b := range s.buckets {
+	for b, acc := range s.buckets {
 		if b+s.bucket <= now-window {
+			acc.AddUsed(&s.changed)
 			delete(s.buckets, b)
 			s.dirty, s.unsaved = true, true
 			s.closed = nil
@@ -109,15 +132,21 @@ func (s *shard) expire(now, window, dedupe int64) {
 // rebind moves the shard's state to a new engine (inventory reload). The caller holds mu.
 func (s *shard) rebind(eng *analysis.Engine) {
 	for b, acc := range s.buckets {
-		s.buckets[b] = acc.Rebind(eng)
+		n := acc.Rebind(eng)
+		n.Track(&s.changed)
+		s.buckets[b] = n
 	}
 	s.eng = eng
-	s.dirty = true
+	s.dirty, s.all = true, true
 	s.closed = nil
 }
 
 // mergeInto adds every bucket to dst. The caller holds mu.
-func (s *shard) mergeInto(dst *analysis.Accumulator) error {
+func (s *shard) mergeInto(dst *analysis.Accumulator) error { return s.mergeRulesInto(dst, nil) }
+
+// mergeRulesInto adds every bucket's usage of the rules in set (all when set
+// is nil) to dst. The caller holds mu.
+func (s *shard) mergeRulesInto(dst *analysis.Accumulator, set *analysis.RuleSet) error {
 	var newest int64
 	first := true
 	for b := range s.buckets {
@@ -139,10 +168,16 @@ func (s *shard) mergeInto(dst *analysis.Accumulator) error {
 		}
 		s.closed, s.closedTo = c, newest
 	}
-	if err := dst.Merge(s.closed); err != nil {
+	if set == nil {
+		if err := dst.Merge(s.closed); err != nil {
+			return err
+		}
+		return dst.Merge(s.buckets[newest])
+	}
+	if err := dst.MergeRules(s.closed, set); err != nil {
 		return err
 	}
-	return dst.Merge(s.buckets[newest])
+	return dst.MergeRules(s.buckets[newest], set)
 }
 
 // idHash is FNV-1a over an event id: stable across restarts, unlike maphash.
@@ -212,13 +247,13 @@ func (s *shard) restore(data []byte) error {
 		s.seen = cp.Seen
 	}
 	for _, b := range cp.Buckets {
-		acc := analysis.NewAccumulator(s.eng, s.scfg)
+		acc := s.newBucket()
 		if _, err := acc.Restore(b.State); err != nil {
 			return fmt.Errorf("checkpoint %s: %w", s.key, err)
 		}
 		s.buckets[b.Start] = acc
 	}
-	s.dirty = true
+	s.dirty, s.all = true, true
 	return nil
 }
 

@@ -49,6 +49,9 @@ type Metrics struct {
 	RuleStoppedMatching *prometheus.GaugeVec
 	// AdvisorEvaluations counts advisor passes over the rules.
 	AdvisorEvaluations prometheus.Counter
+	// AdvisorRulesJudged counts rules judged by advisor passes (a pass
+	// judges only the rules whose usage changed).
+	AdvisorRulesJudged prometheus.Counter
 	// AdvisorDuration observes the duration of one advisor pass.
 	AdvisorDuration prometheus.Histogram
 	// CheckpointLastSuccess is the Unix time of the last successful
@@ -136,6 +139,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "advisor_evaluations_total",
 		Help: "Advisor passes over the rules.",
 	})
+	m.AdvisorRulesJudged = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "advisor_rules_judged_total",
+		Help: "Rules judged by advisor passes; a pass judges only the rules whose usage changed.",
+	})
 	m.AdvisorDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Namespace: namespace, Name: "advisor_evaluation_duration_seconds",
 		Help:    "Duration of one advisor pass over the rules.",
@@ -166,7 +173,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
 		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
-		m.AdvisorDuration, m.CheckpointLastSuccess, m.CheckpointAge,
+		m.AdvisorRulesJudged, m.AdvisorDuration, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,
 	)
 	return m
@@ -190,9 +197,10 @@ func (m *Metrics) CheckpointSucceeded(t time.Time, d time.Duration) {
 	m.CheckpointDuration.Observe(d.Seconds())
 }
 
-// AdvisorEvaluated records one advisor pass that took d.
-func (m *Metrics) AdvisorEvaluated(d time.Duration) {
+// AdvisorEvaluated records one advisor pass that judged rules and took d.
+func (m *Metrics) AdvisorEvaluated(d time.Duration, rules int) {
 	m.AdvisorEvaluations.Inc()
+	m.AdvisorRulesJudged.Add(float64(rules))
 	m.AdvisorDuration.Observe(d.Seconds())
 }
 

@@ -25,7 +25,7 @@ func TestLintAndRegistration(t *testing.T) {
 	m.SetRules([]string{"k1"})
 	m.RuleMatched("sg-1", "sgr-1", "k1", time.Unix(100, 0))
 	m.RuleStopped("sg-1", "k1", true)
-	m.AdvisorEvaluated(time.Millisecond)
+	m.AdvisorEvaluated(time.Millisecond, 5)
 	m.CheckpointSucceeded(time.Unix(200, 0), 2*time.Second)
 	m.Events.WithLabelValues("review").Inc()
 	m.WebsocketClients.Inc()
@@ -41,8 +41,8 @@ func TestLintAndRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 17 {
-		t.Errorf("gathered %d metric families, want 17", len(mfs))
+	if len(mfs) != 18 {
+		t.Errorf("gathered %d metric families, want 18", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "cinch_") {
@@ -79,10 +79,13 @@ func TestValues(t *testing.T) {
 	if n := testutil.CollectAndCount(m.ConsumerLag); n != 0 {
 		t.Errorf("lag series after delete = %d", n)
 	}
-	m.AdvisorEvaluated(20 * time.Millisecond)
-	m.AdvisorEvaluated(30 * time.Millisecond)
+	m.AdvisorEvaluated(20*time.Millisecond, 100)
+	m.AdvisorEvaluated(30*time.Millisecond, 7)
 	if got := testutil.ToFloat64(m.AdvisorEvaluations); got != 2 {
 		t.Errorf("evaluations = %v", got)
+	}
+	if got := testutil.ToFloat64(m.AdvisorRulesJudged); got != 107 {
+		t.Errorf("rules judged = %v", got)
 	}
 	if n := testutil.CollectAndCount(m.AdvisorDuration, "cinch_advisor_evaluation_duration_seconds"); n != 1 {
 		t.Errorf("histogram count = %d", n)

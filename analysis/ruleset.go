@@ -1,0 +1,113 @@
+package analysis
+
+import (
+	"math/bits"
+	"sort"
+
+	"github.com/cinch-sg/cinch/advisor"
+)
+
+// RuleSet is a set of rule indexes of one engine (a bitset). The zero value
+// is empty; Add grows it.
+type RuleSet struct{ w []uint64 }
+
+// Add puts rule i in the set.
+func (s *RuleSet) Add(i int) {
+	k := i >> 6
+	if k >= len(s.w) {
+		s.w = append(s.w, make([]uint64, k+1-len(s.w))...)
+	}
+	s.w[k] |= 1 << (uint(i) & 63)
+}
+
+// Has reports whether rule i is in the set.
+func (s *RuleSet) Has(i int) bool {
+	k := i >> 6
+	return k < len(s.w) && s.w[k]&(1<<(uint(i)&63)) != 0
+}
+
+// AddAll puts rules 0 to n-1 in the set.
+func (s *RuleSet) AddAll(n int) {
+	for i := range n {
+		s.Add(i)
+	}
+}
+
+// Union adds o's rules to s.
+func (s *RuleSet) Union(o *RuleSet) {
+	if len(o.w) > len(s.w) {
+		s.w = append(s.w, make([]uint64, len(o.w)-len(s.w))...)
+	}
+	for k, x := range o.w {
+		s.w[k] |= x
+	}
+}
+
+// Clear empties the set, keeping its storage.
+func (s *RuleSet) Clear() { clear(s.w) }
+
+// Len returns the number of rules in the set.
+func (s *RuleSet) Len() int {
+	n := 0
+	for _, x := range s.w {
+		n += bits.OnesCount64(x)
+	}
+	return n
+}
+
+// Each calls fn for every rule of the set, in increasing order.
+func (s *RuleSet) Each(fn func(i int)) {
+	for k, x := range s.w {
+		for x != 0 {
+			fn(k<<6 + bits.TrailingZeros64(x))
+			x &= x - 1
+		}
+	}
+}
+
+// Track makes Observe add every rule it credits to set, so that an
+// incremental evaluation re-judges only those rules (nil stops tracking).
+func (a *Accumulator) Track(set *RuleSet) { a.track = set }
+
+// AddUsed adds every rule a holds usage of to set.
+func (a *Accumulator) AddUsed(set *RuleSet) {
+	for i := range a.rules {
+		if a.rules[i].Sketch != nil {
+			set.Add(i)
+		}
+	}
+}
+
+// MergeRules is Merge for the rules in set only: o's usage of other rules is
+// left out; statistics and unknown interfaces are merged whole.
+func (a *Accumulator) MergeRules(o *Accumulator, set *RuleSet) error {
+	return a.merge(o, set)
+}
+
+// Suggestion judges rule i (Engine().Rules()[i]) on a's usage.
+func (a *Accumulator) Suggestion(i int, cfg advisor.Config) advisor.Suggestion {
+	return advisor.Evaluate(a.eng.rules[i], a.rules[i].Usage(), cfg)
+}
+
+// Window returns the observation window of the usage a holds.
+func (a *Accumulator) Window() advisor.Window {
+	var w advisor.Window
+	if a.stats.WindowFrom != 0 {
+		w.From = unixUTC(a.stats.WindowFrom)
+	}
+	if a.stats.WindowTo != 0 {
+		w.To = unixUTC(a.stats.WindowTo)
+	}
+	return w
+}
+
+// ReportOrder returns the rule indexes in the order of a report's
+// suggestions (by group, ingress first, then rule key).
+func (e *Engine) ReportOrder() []int {
+	order := make([]int, len(e.rules))
+	for i := range order {
+		order[i] = i
+	}
+	sort.Slice(order, func(i, j int) bool { return ruleLess(e.rules[order[i]], e.rules[order[j]]) })
+	return order
+}

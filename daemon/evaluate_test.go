@@ -1,0 +1,159 @@
+package daemon
+
+import (
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/analysis"
+	"github.com/cinch-sg/cinch/simulate"
+	"github.com/cinch-sg/cinch/stream/flowlog"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// An evaluation judges only the rules whose usage changed, yet its report
+// always equals judging every rule on the merge of every bucket — through
+// new traffic on some partitions only, late records into closed buckets,
+// expiry, a partition that moves away and one that arrives.
+func TestIncrementalEvaluationEqualsFull(t *testing.T) {
+	sc := newScenario(t, 10, 51)
+	cfg := sc.config(nil, t.TempDir(), "")
+	cfg.Kafka = nil
+	cfg.Analysis.Window = 6 * 3600 * 1e9
+	d, err := New(Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), OpenReads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.ln.Close()
+	eng := d.eng
+	r := rand.New(rand.NewPCG(5, 5))
+	tr := sc.acct.Traffic(9, time.Now().Add(-3*time.Hour))
+	tr.PerSecond = 3
+	p := flowlog.NewParser(flowlog.MustParseFormat(simulate.RichFormat))
+	var rec flowlog.Record
+	shards := []*shard{}
+	for k := range 3 {
+		s := newShard("t/"+string(rune('0'+k)), eng, d.scfg, 3600)
+		shards = append(shards, s)
+		d.shards[s.key] = s
+	}
+	full := func() advisor.Report {
+		acc := analysis.NewAccumulator(eng, d.scfg)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		for _, s := range d.shards {
+			for _, b := range s.buckets {
+				if err := acc.Merge(b); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		return acc.Report(d.acfg)
+	}
+	judgedBefore := 0.0
+	for round := range 30 {
+		// Traffic into one or two partitions only.
+		for range 1 + r.IntN(2) {
+			s := shards[r.IntN(len(shards))]
+			late := round%7 == 6
+			s.mu.Lock()
+			for range r.IntN(300) {
+				f := tr.Next()
+				if late {
+					f.Start -= 2 * 3600
+					f.End -= 2 * 3600
+				}
+				if err := p.Parse(simulate.AppendLine(nil, &f, p.Format()), &rec); err != nil {
+					t.Fatal(err)
+				}
+				s.observe(&rec)
+			}
+			s.mu.Unlock()
+		}
+		switch round {
+		case 12: // a partition is revoked
+			d.mu.Lock()
+			delete(d.shards, shards[2].key)
+			d.mu.Unlock()
+		case 20: // and assigned again, with its state
+			d.mu.Lock()
+			d.shards[shards[2].key] = shards[2]
+			d.mu.Unlock()
+		}
+		if round == 25 {
+			// Time passes: older buckets leave the window.
+			tr.SetNow(time.Now().Add(4 * time.Hour))
+			cfg.Analysis.Window = 3600 * 1e9
+			d.cfg.Analysis.Window = cfg.Analysis.Window
+		}
+		d.evaluate()
+		got, _ := d.hub.Report()
+		want := full()
+		got.Window, want.Window = advisor.Window{}, advisor.Window{}
+		if !reflect.DeepEqual(got.Suggestions, want.Suggestions) {
+			for i := range want.Suggestions {
+				if i < len(got.Suggestions) && !reflect.DeepEqual(got.Suggestions[i], want.Suggestions[i]) {
+					t.Fatalf("round %d: rule %d:\n got %+v\nwant %+v", round, i, got.Suggestions[i], want.Suggestions[i])
+				}
+			}
+			t.Fatalf("round %d: %d suggestions, want %d", round, len(got.Suggestions), len(want.Suggestions))
+		}
+		judged := testutil.ToFloat64(d.met.AdvisorRulesJudged)
+		if round > 0 && round != 12 && round != 20 && judged-judgedBefore >= float64(len(eng.Rules())) {
+			t.Errorf("round %d judged %v rules, all %d of them: not incremental", round, judged-judgedBefore, len(eng.Rules()))
+		}
+		judgedBefore = judged
+	}
+}
+
+// BenchmarkEvaluate measures one evaluation of ~12,000 rules after 200 new
+// records, judging only the changed rules or, for comparison, all of them.
+func BenchmarkEvaluate(b *testing.B) {
+	for _, mode := range []string{"incremental", "full"} {
+		b.Run(mode, func(b *testing.B) {
+			dir := b.TempDir()
+			acct := simulate.NewAccount(simulate.Config{Seed: 3, Apps: 1000, ENIsPerTier: 2, InternetClients: 2000, AccountID: "123456789012"})
+			sc := &scenario{dir: dir, acct: acct}
+			sc.writeInventory(b)
+			cfg := sc.config(nil, dir, "")
+			cfg.Kafka = nil
+			d, err := New(Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), OpenReads: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.ln.Close()
+			s := newShard("t/0", d.eng, d.scfg, 3600)
+			d.shards[s.key] = s
+			tr := acct.Traffic(1, time.Now().Add(-time.Hour))
+			p := flowlog.NewParser(flowlog.MustParseFormat(simulate.RichFormat))
+			var rec flowlog.Record
+			feed := func(n int) {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				for range n {
+					f := tr.Next()
+					if err := p.Parse(simulate.AppendLine(nil, &f, p.Format()), &rec); err != nil {
+						b.Fatal(err)
+					}
+					s.observe(&rec)
+				}
+			}
+			feed(300000)
+			d.evaluate()
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				feed(200)
+				if mode == "full" {
+					d.lastEval = time.Time{}
+				}
+				b.StartTimer()
+				d.evaluate()
+			}
+			b.ReportMetric(float64(len(d.eng.Rules())), "rules")
+		})
+	}
+}
