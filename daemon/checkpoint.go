@@ -124,7 +124,7 @@ func (d *Daemon) loadPeers() {
 		if err != nil {
 			continue
 		}
-		s := newShard(f, eng, d.scfg, int64(d.cfg.Analysis.Bucket.Std().Seconds()))
+		s := d.newShard(f, eng, int64(d.cfg.Analysis.Bucket.Std().Seconds()))
 		if err := s.restore(data); err != nil {
 			d.log.Warn("cannot read a peer checkpoint", "file", f, "err", err)
 			continue

@@ -61,12 +61,18 @@ func (d *Daemon) evaluate() {
 	d.lastShards, d.lastEng = current, eng
 	changed := full
 	var set analysis.RuleSet
+	batches := 0
 	for _, s := range shards {
 		s.mu.Lock()
 		if s.eng != eng {
 			s.rebind(eng)
 		}
 		s.expire(now, window, dedupe)
+		if owned[checkpointPath(d.cfg.StateDir, s.key)] {
+			batches += s.batches.len()
+			d.met.DedupeEvicted.Add(float64(s.batches.evicted))
+			s.batches.evicted = 0
+		}
 		if s.dirty {
 			changed = true
 			s.dirty = false
@@ -76,6 +82,7 @@ func (d *Daemon) evaluate() {
 		}
 		s.mu.Unlock()
 	}
+	d.met.DedupeBatches.Set(float64(batches))
 	n := len(eng.Rules())
 	if full {
 		set.AddAll(n)

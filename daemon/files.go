@@ -46,7 +46,7 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 	if path == "-" || next != size {
 		// Not read whole yet (or changed since): start over from an empty
 		// state, whatever a checkpoint taken halfway through held.
-		s = newShard(key, s.eng, d.scfg, s.bucket)
+		s = d.newShard(key, s.eng, s.bucket)
 		s.dec = newDecoder(d.formats)
 	}
 	d.mu.Lock()

@@ -18,7 +18,7 @@ func (d *Daemon) newShardFor(key string) (*shard, int64) {
 	d.mu.Lock()
 	eng := d.eng
 	d.mu.Unlock()
-	s := newShard(key, eng, d.scfg, int64(d.cfg.Analysis.Bucket.Std().Seconds()))
+	s := d.newShard(key, eng, int64(d.cfg.Analysis.Bucket.Std().Seconds()))
 	s.dec = newDecoder(d.formats)
 	data, err := os.ReadFile(checkpointPath(d.cfg.StateDir, key))
 	switch {
@@ -30,7 +30,7 @@ func (d *Daemon) newShardFor(key string) (*shard, int64) {
 	}
 	if err := s.restore(data); err != nil {
 		d.log.Error("cannot restore checkpoint; starting the partition from the committed offset with empty state", "shard", key, "err", err)
-		s = newShard(key, eng, d.scfg, s.bucket)
+		s = d.newShard(key, eng, s.bucket)
 		s.dec = newDecoder(d.formats)
 		return s, -1
 	}

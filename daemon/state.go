@@ -16,7 +16,7 @@ import (
 )
 
 // shard is the analysis state of one input partition (a Kafka partition or a
-// local file): per time bucket an accumulator, the event ids seen recently
+// local file): per time bucket an accumulator, the CloudWatch batches seen recently
 // (for at-least-once delivery) and the next offset to read. A shard is the
 // unit of checkpointing: its state and the offset it includes are written
 // together, so a restart resumes exactly where the state ends.
@@ -27,10 +27,10 @@ type shard struct {
 	scfg      sketch.Config
 	bucket    int64 // seconds
 	buckets   map[int64]*analysis.Accumulator
-	seen      map[uint64]int64 // event id hash -> event time (unix s)
-	next      int64            // next offset; -1 when unknown
-	watermark int64            // latest record end seen
-	dirty     bool             // changed since the last evaluation
+	batches   *batchSet // CloudWatch batches counted recently
+	next      int64     // next offset; -1 when unknown
+	watermark int64     // latest record end seen
+	dirty     bool      // changed since the last evaluation
 	// changed holds the rules whose usage changed since the last
 	// evaluation: every bucket's accumulator tracks into it, and expiry adds
 	// the rules of the buckets it drops. all says every rule may have.
@@ -46,7 +46,14 @@ type shard struct {
 }
 
 func newShard(key string, eng *analysis.Engine, scfg sketch.Config, bucket int64) *shard {
-	return &shard{key: key, eng: eng, scfg: scfg, bucket: bucket, buckets: map[int64]*analysis.Accumulator{}, seen: map[uint64]int64{}, next: -1}
+	return &shard{key: key, eng: eng, scfg: scfg, bucket: bucket, buckets: map[int64]*analysis.Accumulator{}, batches: newBatchSet(0), next: -1}
+}
+
+// newShard returns an empty shard with the daemon's sketch and dedupe settings.
+func (d *Daemon) newShard(key string, eng *analysis.Engine, bucket int64) *shard {
+	s := newShard(key, eng, d.scfg, bucket)
+	s.batches.max = d.cfg.Analysis.DedupeMaxBatches
+	return s
 }
 
 // observe adds one record to its time bucket. The caller holds mu.
@@ -100,17 +107,17 @@ func mod(a, b int64) int64 {
 	return m
 }
 
-// duplicate reports whether the event id was seen, remembering it. The caller holds mu.
-func (s *shard) duplicate(id string, t int64) bool {
-	h := idHash(id)
-	if _, ok := s.seen[h]; ok {
+// duplicate reports whether CloudWatch batch k (envelope.Meta.Batch) of
+// event time t was counted already, remembering it. The caller holds mu.
+func (s *shard) duplicate(k uint64, t int64) bool {
+	if s.batches.add(k, t) {
 		return true
 	}
-	s.seen[h] = t
+	s.unsaved = true
 	return false
 }
 
-// expire drops buckets that left the window, and event ids older than the
+// expire drops buckets that left the window, and batches older than the
 // dedupe window before the newest record (event time: redeliveries come
 // with the records' own times). The caller holds mu.
 func (s *shard) expire(now, window, dedupe int64) {
@@ -122,11 +129,7 @@ func (s *shard) expire(now, window, dedupe int64) {
 			s.closed = nil
 		}
 	}
-	for h, t := range s.seen {
-		if t < s.watermark-dedupe {
-			delete(s.seen, h)
-		}
-	}
+	s.batches.expire(s.watermark - dedupe)
 }
 
 // rebind moves the shard's state to a new engine (inventory reload). The caller holds mu.
@@ -180,16 +183,6 @@ func (s *shard) mergeRulesInto(dst *analysis.Accumulator, set *analysis.RuleSet)
 	return dst.MergeRules(s.buckets[newest], set)
 }
 
-// idHash is FNV-1a over an event id: stable across restarts, unlike maphash.
-func idHash(id string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := 0; i < len(id); i++ {
-		h ^= uint64(id[i])
-		h *= 1099511628211
-	}
-	return h
-}
-
 // checkpoint is the on-disk form of a shard.
 type checkpoint struct {
 	Version   int
@@ -198,7 +191,8 @@ type checkpoint struct {
 	Watermark int64
 	Bucket    int64
 	Buckets   []bucketSnapshot
-	Seen      map[uint64]int64 // idHash of recent event ids -> event time
+	Seen      map[uint64]int64 // version 2: hashes of event ids (no longer read)
+	Batches   map[uint64]int64 // version 3: CloudWatch batches -> unix minute
 }
 
 type bucketSnapshot struct {
@@ -206,11 +200,14 @@ type bucketSnapshot struct {
 	State analysis.Snapshot
 }
 
-const checkpointVersion = 2 // 2: per-protocol sketches of -1 rules
+// checkpointVersion is the version written; 2 (per-protocol sketches of -1
+// rules, event ids) is still read, without its event ids; 3 remembers
+// CloudWatch batches instead.
+const checkpointVersion = 3
 
 // snapshot serializes the shard. The caller holds mu.
 func (s *shard) snapshot() ([]byte, error) {
-	cp := checkpoint{Version: checkpointVersion, Key: s.key, Next: s.next, Watermark: s.watermark, Bucket: s.bucket, Seen: s.seen}
+	cp := checkpoint{Version: checkpointVersion, Key: s.key, Next: s.next, Watermark: s.watermark, Bucket: s.bucket, Batches: s.batches.snapshot()}
 	starts := make([]int64, 0, len(s.buckets))
 	for b := range s.buckets {
 		starts = append(starts, b)
@@ -236,16 +233,14 @@ func (s *shard) restore(data []byte) error {
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&cp); err != nil {
 		return fmt.Errorf("checkpoint %s: decode: %w", s.key, err)
 	}
-	if cp.Version != checkpointVersion {
-		return fmt.Errorf("checkpoint %s: version %d, want %d", s.key, cp.Version, checkpointVersion)
+	if cp.Version != checkpointVersion && cp.Version != 2 {
+		return fmt.Errorf("checkpoint %s: version %d, want 2 or %d", s.key, cp.Version, checkpointVersion)
 	}
 	if cp.Bucket != s.bucket {
 		return fmt.Errorf("checkpoint %s: bucket size %ds differs from the configured %ds", s.key, cp.Bucket, s.bucket)
 	}
 	s.next, s.watermark = cp.Next, cp.Watermark
-	if cp.Seen != nil {
-		s.seen = cp.Seen
-	}
+	s.batches.restore(cp.Batches)
 	for _, b := range cp.Buckets {
 		acc := s.newBucket()
 		if _, err := acc.Restore(b.State); err != nil {

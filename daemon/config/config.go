@@ -189,8 +189,12 @@ type Analysis struct {
 	NodeBudget int `yaml:"node_budget"`
 	// EvaluateInterval is how often verdicts are recomputed.
 	EvaluateInterval Duration `yaml:"evaluate_interval"`
-	// DedupeWindow is how long an identical alert is suppressed.
+	// DedupeWindow is how long, in event time, a CloudWatch batch is
+	// remembered so that its redelivery counts once.
 	DedupeWindow Duration `yaml:"dedupe_window"`
+	// DedupeMaxBatches bounds the batches remembered per partition (the
+	// oldest minutes go first beyond it; 0: no bound).
+	DedupeMaxBatches int `yaml:"dedupe_max_batches"`
 }
 
 // Checkpoint tunes how state is saved to [Config.StateDir].
@@ -252,7 +256,8 @@ func Default() Config {
 			MaxPortRanges:        4,
 			NodeBudget:           128,
 			EvaluateInterval:     Duration(time.Second),
-			DedupeWindow:         Duration(24 * time.Hour),
+			DedupeWindow:         Duration(2 * time.Hour),
+			DedupeMaxBatches:     1_000_000,
 		},
 		Checkpoint: Checkpoint{Interval: Duration(10 * time.Second)},
 		Log:        Log{Level: "info", Format: "text"},

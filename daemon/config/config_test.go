@@ -59,7 +59,7 @@ func TestDefault(t *testing.T) {
 		Window: Duration(720 * time.Hour), Bucket: Duration(time.Hour),
 		StoppedMatchingAfter: Duration(24 * time.Hour), WildcardThreshold: 100,
 		MaxCIDRs: 4, MaxPortRanges: 4, NodeBudget: 128,
-		EvaluateInterval: Duration(time.Second), DedupeWindow: Duration(24 * time.Hour),
+		EvaluateInterval: Duration(time.Second), DedupeWindow: Duration(2 * time.Hour), DedupeMaxBatches: 1_000_000,
 	}
 	if c.Analysis != want {
 		t.Errorf("analysis defaults = %+v, want %+v", c.Analysis, want)
@@ -440,6 +440,8 @@ func TestValidateCases(t *testing.T) {
 			c.Analysis.Bucket = Duration(time.Minute)
 		}, true, ""},
 		{"negative duration", func(c *Config) { c.Checkpoint.Interval = Duration(-time.Second) }, false, "config: checkpoint.interval: must be a positive duration such as 30s, 15m, 720h or 30d, got -1s"},
+		{"dedupe max batches -1", func(c *Config) { c.Analysis.DedupeMaxBatches = -1 }, false, "config: analysis.dedupe_max_batches: must be 0 (no bound) or more, got -1"},
+		{"dedupe max batches 0", func(c *Config) { c.Analysis.DedupeMaxBatches = 0 }, true, ""},
 		{"max cidrs 50", func(c *Config) { c.Analysis.MaxCIDRs = 50 }, true, ""},
 		{"max cidrs 51", func(c *Config) { c.Analysis.MaxCIDRs = 51 }, false, "config: analysis.max_cidrs: must be between 1 and 50, got 51"},
 		{"node budget 8", func(c *Config) { c.Analysis.NodeBudget = 8 }, true, ""},

@@ -109,6 +109,9 @@ func (c *Config) Validate() error {
 	}
 	v.positive("analysis.evaluate_interval", a.EvaluateInterval)
 	v.positive("analysis.dedupe_window", a.DedupeWindow)
+	if a.DedupeMaxBatches < 0 {
+		v.add("analysis.dedupe_max_batches", fmt.Sprintf("must be 0 (no bound) or more, got %d", a.DedupeMaxBatches))
+	}
 	v.positive("checkpoint.interval", c.Checkpoint.Interval)
 
 	c.Auth.validate(v)

@@ -49,6 +49,12 @@ type Metrics struct {
 	RuleStoppedMatching *prometheus.GaugeVec
 	// AdvisorEvaluations counts advisor passes over the rules.
 	AdvisorEvaluations prometheus.Counter
+	// DedupeBatches is the number of CloudWatch batches remembered for
+	// dedupe, over this instance's partitions.
+	DedupeBatches prometheus.Gauge
+	// DedupeEvicted counts batches forgotten early to respect
+	// analysis.dedupe_max_batches.
+	DedupeEvicted prometheus.Counter
 	// AdvisorRulesJudged counts rules judged by advisor passes (a pass
 	// judges only the rules whose usage changed).
 	AdvisorRulesJudged prometheus.Counter
@@ -139,6 +145,14 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "advisor_evaluations_total",
 		Help: "Advisor passes over the rules.",
 	})
+	m.DedupeBatches = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "dedupe_batches",
+		Help: "CloudWatch batches remembered so that a redelivery counts once.",
+	})
+	m.DedupeEvicted = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "dedupe_evicted_batches_total",
+		Help: "Batches forgotten before the end of analysis.dedupe_window to respect analysis.dedupe_max_batches.",
+	})
 	m.AdvisorRulesJudged = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "advisor_rules_judged_total",
 		Help: "Rules judged by advisor passes; a pass judges only the rules whose usage changed.",
@@ -173,7 +187,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
 		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
-		m.AdvisorRulesJudged, m.AdvisorDuration, m.CheckpointLastSuccess, m.CheckpointAge,
+		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,
 	)
 	return m

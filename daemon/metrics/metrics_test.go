@@ -29,6 +29,8 @@ func TestLintAndRegistration(t *testing.T) {
 	m.CheckpointSucceeded(time.Unix(200, 0), 2*time.Second)
 	m.Events.WithLabelValues("review").Inc()
 	m.WebsocketClients.Inc()
+	m.DedupeBatches.Set(3)
+	m.DedupeEvicted.Add(2)
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -41,8 +43,8 @@ func TestLintAndRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 18 {
-		t.Errorf("gathered %d metric families, want 18", len(mfs))
+	if len(mfs) != 20 {
+		t.Errorf("gathered %d metric families, want 20", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "cinch_") {

@@ -68,6 +68,37 @@ type Meta struct {
 	EventID   string // CloudWatch logEvents[].id
 	Timestamp int64  // CloudWatch event timestamp, unix milliseconds
 	Line      int    // 1-based line number within plain text, 0 otherwise
+	// Batch identifies the CloudWatch batch (DATA_MESSAGE) the event came
+	// in: a 64-bit FNV-1a hash of its log group, log stream and every event
+	// id in order, stable across processes; 0 outside CloudWatch batches. A
+	// redelivered batch has the same Batch.
+	Batch uint64
+}
+
+// batchHash accumulates Meta.Batch.
+type batchHash uint64
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+func newBatchHash() batchHash { return fnvOffset }
+
+// add hashes s and a terminating zero byte.
+func (h batchHash) add(s string) batchHash {
+	for i := 0; i < len(s); i++ {
+		h = (h ^ batchHash(s[i])) * fnvPrime
+	}
+	return h * fnvPrime // ^ 0
+}
+
+// sum returns the hash, never 0.
+func (h batchHash) sum() uint64 {
+	if h == 0 {
+		return 1
+	}
+	return uint64(h)
 }
 
 // Stats counts what a Decoder has seen since it was created.
@@ -400,9 +431,14 @@ func (d *Decoder) cloudWatch(o *object, fn func([]byte, *Meta) error) error {
 	case o.LogEvents == nil:
 		return errors.New("envelope: cloudwatch: DATA_MESSAGE without logEvents")
 	}
+	h := newBatchHash().add(o.LogGroup).add(o.LogStream)
+	for _, ev := range *o.LogEvents {
+		h = h.add(ev.ID)
+	}
+	batch := h.sum()
 	for _, ev := range *o.LogEvents {
 		d.stats.Events++
-		d.meta = Meta{Owner: o.Owner, LogGroup: o.LogGroup, LogStream: o.LogStream, EventID: ev.ID, Timestamp: ev.Timestamp}
+		d.meta = Meta{Owner: o.Owner, LogGroup: o.LogGroup, LogStream: o.LogStream, EventID: ev.ID, Timestamp: ev.Timestamp, Batch: batch}
 		d.line = append(d.line[:0], ev.Message...)
 		if len(bytes.TrimSpace(d.line)) == 0 {
 			continue

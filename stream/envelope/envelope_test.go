@@ -18,13 +18,66 @@ type emitted struct {
 	meta Meta
 }
 
+// decodeAll collects what d emits for p. Meta.Batch is checked (set exactly
+// for CloudWatch events) and then cleared, for tests that compare metadata.
 func decodeAll(t testing.TB, d *Decoder, p []byte) (Kind, []emitted, error) {
 	var out []emitted
 	k, err := d.Decode(p, func(line []byte, m *Meta) error {
-		out = append(out, emitted{string(line), *m})
+		e := emitted{string(line), *m}
+		if (e.meta.Batch != 0) != (e.meta.LogGroup != "") {
+			t.Errorf("%q: batch %d with log group %q", line, e.meta.Batch, e.meta.LogGroup)
+		}
+		e.meta.Batch = 0
+		out = append(out, e)
 		return nil
 	})
 	return k, out, err
+}
+
+// TestBatch: every event of a CloudWatch batch carries the same Batch, a
+// redelivery the same again (through either decoding path, in any wrapping),
+// and another batch — other ids, their order, another stream — another one.
+func TestBatch(t *testing.T) {
+	batches := func(p []byte, slow bool) []uint64 {
+		d := NewDecoder()
+		d.slowOnly = slow
+		var out []uint64
+		if _, err := d.Decode(p, func(_ []byte, m *Meta) error {
+			out = append(out, m.Batch)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	msg := func(stream string, ids ...string) string {
+		var evs []string
+		for _, id := range ids {
+			evs = append(evs, `{"id":"`+id+`","timestamp":1,"message":"m `+id+`"}`)
+		}
+		return `{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"` + stream + `","logEvents":[` + strings.Join(evs, ",") + `]}`
+	}
+	a := batches([]byte(msg("s", "1", "2", "3")), false)
+	if len(a) != 3 || a[0] == 0 || a[0] != a[1] || a[1] != a[2] {
+		t.Fatalf("one batch, batches %v", a)
+	}
+	for _, again := range [][]uint64{
+		batches([]byte(msg("s", "1", "2", "3")), true),
+		batches(gz([]byte(msg("s", "1", "2", "3"))), false),
+		batches([]byte(`{"awslogs":{"data":"`+base64.StdEncoding.EncodeToString(gz([]byte(msg("s", "1", "2", "3"))))+`"}}`), false),
+	} {
+		if len(again) != 3 || again[0] != a[0] {
+			t.Errorf("redelivery: %v, want %d", again, a[0])
+		}
+	}
+	for _, other := range []string{msg("s", "1", "2"), msg("s", "1", "3", "2"), msg("t", "1", "2", "3"), msg("s", "12", "3")} {
+		if b := batches([]byte(other), false); b[0] == a[0] {
+			t.Errorf("%s: same batch as the first", other)
+		}
+	}
+	if b := batches([]byte("2 1 eni-1 - - - - - - - 1 2 - NODATA"), false); b[0] != 0 {
+		t.Errorf("plain line: batch %d", b[0])
+	}
 }
 
 func gz(b []byte) []byte {

@@ -88,13 +88,20 @@ func (d *Decoder) fastCloudWatch(t []byte, fn func([]byte, *Meta) error) (rest [
 		f.idEnds = append(f.idEnds, len(f.ids))
 	}
 	ids := string(f.ids)
-
+	h := newBatchHash().add(f.group).add(f.stream)
 	idStart := 0
+	for _, e := range f.idEnds {
+		h = h.add(ids[idStart:e])
+		idStart = e
+	}
+	batch := h.sum()
+
+	idStart = 0
 	for i := range f.events {
 		ev := &f.events[i]
 		d.stats.Events++
 		d.meta = Meta{Owner: f.owner, LogGroup: f.group, LogStream: f.stream,
-			EventID: ids[idStart:f.idEnds[i]], Timestamp: ev.ts}
+			EventID: ids[idStart:f.idEnds[i]], Timestamp: ev.ts, Batch: batch}
 		idStart = f.idEnds[i]
 		var line []byte
 		if ev.msg.flags == 0 || ev.msg.flags == strNonASCII && utf8.Valid(t[ev.msg.start:ev.msg.end]) {
