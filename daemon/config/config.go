@@ -256,7 +256,7 @@ func Default() Config {
 			MaxPortRanges:        4,
 			NodeBudget:           128,
 			EvaluateInterval:     Duration(time.Second),
-			DedupeWindow:         Duration(2 * time.Hour),
+			DedupeWindow:         Duration(24 * time.Hour),
 			DedupeMaxBatches:     1_000_000,
 		},
 		Checkpoint: Checkpoint{Interval: Duration(10 * time.Second)},

@@ -59,7 +59,7 @@ func TestDefault(t *testing.T) {
 		Window: Duration(720 * time.Hour), Bucket: Duration(time.Hour),
 		StoppedMatchingAfter: Duration(24 * time.Hour), WildcardThreshold: 100,
 		MaxCIDRs: 4, MaxPortRanges: 4, NodeBudget: 128,
-		EvaluateInterval: Duration(time.Second), DedupeWindow: Duration(2 * time.Hour), DedupeMaxBatches: 1_000_000,
+		EvaluateInterval: Duration(time.Second), DedupeWindow: Duration(24 * time.Hour), DedupeMaxBatches: 1_000_000,
 	}
 	if c.Analysis != want {
 		t.Errorf("analysis defaults = %+v, want %+v", c.Analysis, want)
