@@ -3,7 +3,6 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/internal/syncbuf"
 )
 
 // saslListener is the broker's second listener that scripts/test.sh starts:
@@ -81,7 +81,7 @@ func TestE2EKafkaAuthFailures(t *testing.T) {
 			cfg := sc.config(plain, t.TempDir(), "gf-"+sc.topic)
 			l.apply(&cfg)
 			c.mutate(&cfg)
-			var logs syncBuffer
+			var logs syncbuf.Buffer
 			d, err := New(Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})), OpenReads: true})
 			if err != nil {
 				t.Fatal(err)
@@ -136,22 +136,4 @@ func readyz(t *testing.T, addr string) string {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return strings.TrimSpace(string(b))
-}
-
-// syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
