@@ -3,10 +3,15 @@ package daemon
 import (
 	"bytes"
 	"encoding/gob"
+	"log/slog"
 	"reflect"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/cinch-sg/cinch/sketch"
+	"github.com/cinch-sg/cinch/stream/envelope"
+	"github.com/cinch-sg/cinch/stream/flowlog"
 )
 
 func TestBatchSet(t *testing.T) {
@@ -70,5 +75,53 @@ func TestRestoreVersion2Checkpoint(t *testing.T) {
 	}
 	if err := newShard("t/0", nil, sketch.DefaultConfig(), 3600).restore(buf.Bytes()); err == nil {
 		t.Fatal("a version-1 checkpoint must be refused")
+	}
+}
+
+// The sink counts a batch's events once: a batch repeated later, or again
+// within the same payload, is dropped whole; events without ids are not
+// mistaken for a repeat.
+func TestSinkDropsRedeliveredBatches(t *testing.T) {
+	sc := newScenario(t, 10, 61)
+	cfg := sc.config(nil, t.TempDir(), "")
+	cfg.Kafka = nil
+	d, err := New(Options{Config: cfg, Logger: slog.New(slog.DiscardHandler), OpenReads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.ln.Close()
+	s := d.newShard("t/0", d.eng, 3600)
+	k := &shardSink{d: d, s: s}
+	var rec flowlog.Record
+	if err := flowlog.NewParser(richFormat).Parse(sc.lines[0], &rec); err != nil {
+		t.Fatal(err)
+	}
+	feed := func(batch uint64, ids ...string) int {
+		before := k.parsed
+		for i, id := range ids {
+			k.record(&rec, &envelope.Meta{LogGroup: "g", LogStream: "s", EventID: id, Timestamp: 1700000000000, Batch: batch, First: batch != 0 && i == 0})
+		}
+		return k.parsed - before
+	}
+	for _, c := range []struct {
+		name  string
+		batch uint64
+		ids   []string
+		want  int
+	}{
+		{"new batch", 11, []string{"1", "2", "3"}, 3},
+		{"the same batch again, right after", 11, []string{"1", "2", "3"}, 0},
+		{"another batch", 12, []string{"4", "5"}, 2},
+		{"the first one, later", 11, []string{"1", "2", "3"}, 0},
+		{"a batch without ids", 13, []string{"", "", ""}, 3},
+		{"and its redelivery", 13, []string{"", "", ""}, 0},
+		{"plain lines (no batch)", 0, []string{"", ""}, 2},
+	} {
+		if got := feed(c.batch, c.ids...); got != c.want {
+			t.Errorf("%s: %d records counted, want %d", c.name, got, c.want)
+		}
+	}
+	if got := testutil.ToFloat64(d.met.DuplicatesDropped); got != 9 {
+		t.Errorf("duplicates dropped = %v, want 9", got)
 	}
 }

@@ -104,22 +104,20 @@ type shardSink struct {
 	s      *shard
 	onBad  func(line []byte, reason string)
 	parsed int
-	// The CloudWatch batch being read: its key, its first event id (seen
-	// again: the batch repeats within the payload) and whether it is a
+	// The CloudWatch batch being read: its key and whether it is a
 	// redelivery.
 	batch uint64
-	first string
 	dup   bool
 }
 
 func (k *shardSink) record(rec *flowlog.Record, m *envelope.Meta) {
 	if m.Batch != 0 {
-		if m.Batch != k.batch || m.EventID == k.first {
+		if m.First || m.Batch != k.batch {
 			t := m.Timestamp / 1000
 			if t == 0 {
 				t = rec.Start
 			}
-			k.batch, k.first = m.Batch, m.EventID
+			k.batch = m.Batch
 			k.dup = k.s.duplicate(m.Batch, t)
 		}
 		if k.dup {

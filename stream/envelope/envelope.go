@@ -73,6 +73,9 @@ type Meta struct {
 	// id in order, stable across processes; 0 outside CloudWatch batches. A
 	// redelivered batch has the same Batch.
 	Batch uint64
+	// First is set on the first line handed over from each batch (each
+	// DATA_MESSAGE, also when one payload holds the same batch twice).
+	First bool
 }
 
 // batchHash accumulates Meta.Batch.
@@ -436,6 +439,7 @@ func (d *Decoder) cloudWatch(o *object, fn func([]byte, *Meta) error) error {
 		h = h.add(ev.ID)
 	}
 	batch := h.sum()
+	first := true
 	for _, ev := range *o.LogEvents {
 		d.stats.Events++
 		d.meta = Meta{Owner: o.Owner, LogGroup: o.LogGroup, LogStream: o.LogStream, EventID: ev.ID, Timestamp: ev.Timestamp, Batch: batch}
@@ -443,6 +447,7 @@ func (d *Decoder) cloudWatch(o *object, fn func([]byte, *Meta) error) error {
 		if len(bytes.TrimSpace(d.line)) == 0 {
 			continue
 		}
+		d.meta.First, first = first, false
 		d.stats.Lines++
 		if err := fn(d.line, &d.meta); err != nil {
 			return err

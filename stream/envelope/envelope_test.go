@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -27,7 +28,10 @@ func decodeAll(t testing.TB, d *Decoder, p []byte) (Kind, []emitted, error) {
 		if (e.meta.Batch != 0) != (e.meta.LogGroup != "") {
 			t.Errorf("%q: batch %d with log group %q", line, e.meta.Batch, e.meta.LogGroup)
 		}
-		e.meta.Batch = 0
+		if e.meta.First && e.meta.Batch == 0 {
+			t.Errorf("%q: first of no batch", line)
+		}
+		e.meta.Batch, e.meta.First = 0, false
 		out = append(out, e)
 		return nil
 	})
@@ -77,6 +81,29 @@ func TestBatch(t *testing.T) {
 	}
 	if b := batches([]byte("2 1 eni-1 - - - - - - - 1 2 - NODATA"), false); b[0] != 0 {
 		t.Errorf("plain line: batch %d", b[0])
+	}
+	// First marks the first line of each batch, also of a batch repeated
+	// within one payload; an empty first message passes the mark on.
+	twice := msg("s", "1", "2") + msg("s", "1", "2")
+	empty := strings.Replace(msg("s", "1", "2"), `"m 1"`, `"  "`, 1)
+	for _, slow := range []bool{false, true} {
+		for _, c := range []struct {
+			in   string
+			want []bool
+		}{{twice, []bool{true, false, true, false}}, {empty, []bool{true}}} {
+			d := NewDecoder()
+			d.slowOnly = slow
+			var firsts []bool
+			if _, err := d.Decode([]byte(c.in), func(_ []byte, m *Meta) error {
+				firsts = append(firsts, m.First)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(firsts, c.want) {
+				t.Errorf("slow=%v %s: first marks %v, want %v", slow, c.in, firsts, c.want)
+			}
+		}
 	}
 }
 

@@ -97,6 +97,7 @@ func (d *Decoder) fastCloudWatch(t []byte, fn func([]byte, *Meta) error) (rest [
 	batch := h.sum()
 
 	idStart = 0
+	first := true
 	for i := range f.events {
 		ev := &f.events[i]
 		d.stats.Events++
@@ -113,6 +114,7 @@ func (d *Decoder) fastCloudWatch(t []byte, fn func([]byte, *Meta) error) (rest [
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
 		}
+		d.meta.First, first = first, false
 		d.stats.Lines++
 		if err := fn(line, &d.meta); err != nil {
 			return nil, true, err
