@@ -130,6 +130,14 @@ func (d *Daemon) evaluate() {
 	d.hub.Update(rep, keys, time.Unix(now, 0))
 	d.lastEval = start
 	d.met.AdvisorEvaluated(time.Since(start), judged)
+	st := merged.Stats()
+	for outcome, v := range map[string]uint64{
+		"inbound": st.Inbound, "outbound": st.Outbound, "ambiguous": st.Ambiguous, "reply": st.Responses,
+		"rejected": st.Rejected, "nodata": st.NoData, "skipdata": st.SkipData, "unknown-direction": st.Undetermined,
+		"unknown-interface": st.Unattributed, "no-rule": st.Unmatched,
+	} {
+		d.met.WindowRecords.WithLabelValues(outcome).Set(float64(v))
+	}
 	counts := map[string]float64{advisor.VerdictKeep: 0, advisor.VerdictNarrow: 0, advisor.VerdictRemove: 0}
 	for _, s := range rep.Suggestions {
 		counts[s.Verdict]++

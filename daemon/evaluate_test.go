@@ -40,8 +40,10 @@ func TestIncrementalEvaluationEqualsFull(t *testing.T) {
 		shards = append(shards, s)
 		d.shards[s.key] = s
 	}
+	var fullStats analysis.Stats
 	full := func() advisor.Report {
 		acc := analysis.NewAccumulator(eng, d.scfg)
+		defer func() { fullStats = acc.Stats() }()
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		for _, s := range d.shards {
@@ -100,6 +102,12 @@ func TestIncrementalEvaluationEqualsFull(t *testing.T) {
 				}
 			}
 			t.Fatalf("round %d: %d suggestions, want %d", round, len(got.Suggestions), len(want.Suggestions))
+		}
+		for outcome, want := range map[string]uint64{"inbound": fullStats.Inbound, "ambiguous": fullStats.Ambiguous,
+			"reply": fullStats.Responses, "unknown-interface": fullStats.Unattributed} {
+			if got := testutil.ToFloat64(d.met.WindowRecords.WithLabelValues(outcome)); got != float64(want) {
+				t.Errorf("round %d: cinch_window_records{outcome=%q} = %v, want %d", round, outcome, got, want)
+			}
 		}
 		judged := testutil.ToFloat64(d.met.AdvisorRulesJudged)
 		if round > 0 && round != 12 && round != 20 && judged-judgedBefore >= float64(len(eng.Rules())) {

@@ -40,6 +40,9 @@ type Metrics struct {
 	Unattributed prometheus.Counter
 	// RulesByVerdict is the number of rules per current verdict.
 	RulesByVerdict *prometheus.GaugeVec
+	// WindowRecords is the number of records in the observation window by
+	// what attribution made of them (inbound, outbound, ambiguous, reply, ...).
+	WindowRecords *prometheus.GaugeVec
 	// RuleLastMatch is the Unix time of the last flow credited to a rule.
 	// SetRules deletes the series of rules that left the inventory.
 	RuleLastMatch *prometheus.GaugeVec
@@ -129,6 +132,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "unattributed_records_total",
 		Help: "Flow records whose network interface the inventory does not know.",
 	})
+	m.WindowRecords = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "window_records",
+		Help: "Records in the observation window by outcome of attribution (ambiguous: of unknown initiator, counted as requests because a rule allows them; included in inbound and outbound).",
+	}, []string{"outcome"})
 	m.RulesByVerdict = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "rules",
 		Help: "Security-group rules per current verdict.",
@@ -185,7 +192,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 	})
 	reg.MustRegister(
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
-		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict,
+		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.WindowRecords,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
 		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,

@@ -30,6 +30,7 @@ func TestLintAndRegistration(t *testing.T) {
 	m.Events.WithLabelValues("review").Inc()
 	m.WebsocketClients.Inc()
 	m.DedupeBatches.Set(3)
+	m.WindowRecords.WithLabelValues("inbound").Set(5)
 	m.DedupeEvicted.Add(2)
 
 	problems, err := testutil.GatherAndLint(reg)
@@ -43,8 +44,8 @@ func TestLintAndRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 20 {
-		t.Errorf("gathered %d metric families, want 20", len(mfs))
+	if len(mfs) != 21 {
+		t.Errorf("gathered %d metric families, want 21", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "cinch_") {
