@@ -154,12 +154,7 @@ func parseDefault(line []byte, r *Record, cols [][]byte) bool {
 	if e, n, ok = nextCol(line, i); !ok || n >= len(line) {
 		return false
 	}
-	switch string(line[i:e]) {
-	case "ACCEPT":
-		r.Action = ActionAccept
-	case "REJECT":
-		r.Action = ActionReject
-	default:
+	if r.Action, ok = parseAction(line[i:e]); !ok {
 		return false
 	}
 	cols[12] = line[i:e:e]
@@ -168,14 +163,7 @@ func parseDefault(line []byte, r *Record, cols [][]byte) bool {
 	if e, n, ok = nextCol(line, i); !ok || n != len(line) {
 		return false
 	}
-	switch string(line[i:e]) {
-	case "OK":
-		r.LogStatus = StatusOK
-	case "NODATA":
-		r.LogStatus = StatusNoData
-	case "SKIPDATA":
-		r.LogStatus = StatusSkipData
-	default:
+	if r.LogStatus, ok = parseLogStatus(line[i:e]); !ok {
 		return false
 	}
 	cols[13] = line[i:e:e]

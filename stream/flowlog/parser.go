@@ -185,25 +185,9 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 			case opAddr:
 				_, ok = addrCol(line, i, e)
 			case opAction:
-				switch string(line[i:e]) {
-				case "ACCEPT":
-					r.Action = ActionAccept
-				case "REJECT":
-					r.Action = ActionReject
-				default:
-					ok = false
-				}
+				r.Action, ok = parseAction(line[i:e])
 			case opLogStatus:
-				switch string(line[i:e]) {
-				case "OK":
-					r.LogStatus = StatusOK
-				case "NODATA":
-					r.LogStatus = StatusNoData
-				case "SKIPDATA":
-					r.LogStatus = StatusSkipData
-				default:
-					ok = false
-				}
+				r.LogStatus, ok = parseLogStatus(line[i:e])
 			case opFlowDirection:
 				switch string(line[i:e]) {
 				case "ingress":

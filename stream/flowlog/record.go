@@ -16,6 +16,30 @@ const (
 	ActionReject
 )
 
+// parseAction reads an action column.
+func parseAction(b []byte) (Action, bool) {
+	switch string(b) {
+	case "ACCEPT":
+		return ActionAccept, true
+	case "REJECT":
+		return ActionReject, true
+	}
+	return ActionNone, false
+}
+
+// parseLogStatus reads a log-status column.
+func parseLogStatus(b []byte) (LogStatus, bool) {
+	switch string(b) {
+	case "OK":
+		return StatusOK, true
+	case "NODATA":
+		return StatusNoData, true
+	case "SKIPDATA":
+		return StatusSkipData, true
+	}
+	return StatusNone, false
+}
+
 // String returns "ACCEPT", "REJECT" or "-".
 func (a Action) String() string {
 	switch a {
