@@ -70,6 +70,10 @@ log "Kafka at $CINCH_KAFKA_BROKERS"
 log "go test"
 go test -tags e2e -count=1 -timeout 25m ./...
 
+# The concurrent parts once more under the race detector (on kfake: fast).
+log "go test -race (daemon, Kafka consumer)"
+go test -race -count=1 -timeout 10m ./daemon/... ./stream/kafka
+
 # Each fuzz target a short while beyond its seeds (the seeds ran above), with
 # the broker stopped so that the fuzzers have the machine's cores.
 bash .ci/kafka/stop.sh "$CINCH_WORK/kafka" >/dev/null 2>&1 || true
