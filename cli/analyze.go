@@ -6,7 +6,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/analysis"
@@ -16,6 +20,7 @@ import (
 	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/envelope"
 	"github.com/cinch-sg/cinch/stream/flowlog"
+	"github.com/cinch-sg/cinch/stream/input"
 )
 
 // inventoryFlags name the inventory exports.
@@ -83,6 +88,8 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&acfg.MaxPortRanges, "max-port-ranges", acfg.MaxPortRanges, "at most this many port ranges replace one")
 	fs.IntVar(&scfg.MaxNodes, "node-budget", scfg.MaxNodes, "exact sources kept per rule and address family before aggregation")
 	fs.StringVar(&output, "output", "json", "output: json, table, cli or terraform")
+	jobs := runtime.GOMAXPROCS(0)
+	fs.IntVar(&jobs, "jobs", jobs, "files read in parallel (the result does not depend on it)")
 	files, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -102,19 +109,12 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "cinch: inventory: %v\n", w)
 		}
 	}
-	rd, err := ff.reader(env)
+	eng := analysis.NewEngine(inv)
+	acc, st, err := analyzeFiles(ctx, env, &ff, eng, scfg, files, jobs)
 	if err != nil {
 		return err
 	}
-	eng := analysis.NewEngine(inv)
-	acc := analysis.NewAccumulator(eng, scfg)
-	if _, err := readAll(ctx, env, rd, files, ff.quiet, func(r *flowlog.Record, _ *envelope.Meta) error {
-		acc.Observe(r)
-		return nil
-	}); err != nil {
-		return err
-	}
-	if err := checkRead(env, rd.Stats(), ff.quiet); err != nil {
+	if err := checkRead(env, st, ff.quiet); err != nil {
 		return err
 	}
 	if st := acc.Stats(); !ff.quiet {
@@ -138,4 +138,86 @@ func summary(st analysis.Stats) string {
 		"%d replies, %d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d requests no rule allows",
 		st.Records, st.Inbound, st.Outbound, st.Ambiguous, st.Responses, st.Rejected, st.NoData+st.SkipData,
 		st.Undetermined, st.Unattributed, st.Unmatched)
+}
+
+// analyzeFiles reads files (stdin for none or "-") with up to jobs workers,
+// each with its own reader and accumulator over the shared engine, and
+// merges them. Sketches merge exactly, so the result is the same for any
+// jobs; only the order of the messages on stderr may differ.
+func analyzeFiles(ctx context.Context, env *Env, ff *flowFlags, eng *analysis.Engine, scfg sketch.Config,
+	files []string, jobs int) (*analysis.Accumulator, input.Stats, error) {
+	if len(files) == 0 {
+		files = []string{"-"}
+	}
+	jobs = max(1, min(jobs, len(files)))
+	if slices.Contains(files, "-") {
+		jobs = 1 // stdin is read by the one worker, in order
+	}
+	wenv := *env
+	wenv.Stderr = &lockedWriter{w: env.Stderr}
+	prog := newProgress(&wenv, ff.quiet, len(files))
+	defer prog.done()
+	type worker struct {
+		rd  *input.Reader
+		acc *analysis.Accumulator
+	}
+	ws := make([]worker, jobs)
+	for i := range ws {
+		rd, err := ff.reader(&wenv)
+		if err != nil {
+			return nil, input.Stats{}, err
+		}
+		ws[i] = worker{rd, analysis.NewAccumulator(eng, scfg)}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(func() {
+			h := func(r *flowlog.Record, _ *envelope.Meta) error {
+				prog.tick()
+				w.acc.Observe(r)
+				return nil
+			}
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(files) || ctx.Err() != nil {
+					return
+				}
+				var err error
+				if files[k] == "-" {
+					err = w.rd.ReadStream(ctx, "stdin", env.Stdin, h)
+				} else {
+					err = w.rd.ReadFile(ctx, files[k], h)
+				}
+				if err != nil && ctx.Err() == nil {
+					fmt.Fprintf(wenv.Stderr, "cinch: %v\n", err)
+				}
+				prog.fileDone()
+			}
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, input.Stats{}, err
+	}
+	acc, st := ws[0].acc, ws[0].rd.Stats()
+	for _, w := range ws[1:] {
+		if err := acc.Merge(w.acc); err != nil {
+			return nil, input.Stats{}, err
+		}
+		st.Add(w.rd.Stats())
+	}
+	return acc, st, nil
+}
+
+// lockedWriter serializes writes (each message is one Write).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

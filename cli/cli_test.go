@@ -2,8 +2,11 @@ package cli
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -291,5 +294,63 @@ func TestAnalyzeSummaryLine(t *testing.T) {
 	_, _, quiet := run(t, "", append(args, "--quiet", flows)...)
 	if quiet != "" {
 		t.Errorf("--quiet printed %q", quiet)
+	}
+}
+
+// Reading files in parallel gives exactly what one reader gives: the same
+// report, the same summary, the same malformed lines reported.
+func TestAnalyzeJobsDoNotChangeTheResult(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "", "generate", "--out", dir, "--records", "40000"); code != 0 {
+		t.Fatalf("generate: %s", errs)
+	}
+	f, err := os.Open(filepath.Join(dir, "flows.log.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(zr)
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(strings.TrimSpace(string(raw)), "\n")
+	var files []string
+	for k := range 5 {
+		part := slices.Clip(lines[k*len(lines)/5 : (k+1)*len(lines)/5])
+		if k == 2 {
+			part = append(part, "\n2 123456789012 eni-broken too few fields\n")
+		}
+		files = append(files, write(t, dir, fmt.Sprintf("part%d.log", k), strings.Join(part, "")))
+	}
+	args := []string{"analyze", "--security-groups", filepath.Join(dir, "security-groups.json"),
+		"--network-interfaces", filepath.Join(dir, "network-interfaces.json")}
+	var outs, summaries []string
+	for _, jobs := range []string{"1", "3", "8"} {
+		code, out, errs := run(t, "", append(append(args, "--jobs", jobs), files...)...)
+		if code != 0 {
+			t.Fatalf("--jobs %s: exit %d: %s", jobs, code, errs)
+		}
+		if !strings.Contains(errs, "part2.log:") || !strings.Contains(errs, "1 malformed lines skipped") {
+			t.Errorf("--jobs %s: the malformed line is not reported: %s", jobs, errs)
+		}
+		outs = append(outs, out)
+		for _, l := range strings.Split(errs, "\n") {
+			if strings.Contains(l, " records: ") {
+				summaries = append(summaries, l)
+			}
+		}
+	}
+	if len(summaries) != 3 || summaries[0] != summaries[1] || summaries[0] != summaries[2] {
+		t.Errorf("summaries differ: %q", summaries)
+	}
+	if outs[0] != outs[1] || outs[0] != outs[2] {
+		t.Errorf("reports differ between --jobs 1, 3 and 8")
+	}
+	if !strings.Contains(summaries[0], "cinch: 40000 records: ") {
+		t.Errorf("summary %q: want the 40000 generated records", summaries[0])
 	}
 }

@@ -53,7 +53,7 @@ func readAll(ctx context.Context, env *Env, rd *input.Reader, files []string, qu
 	}
 	prog := newProgress(env, quiet, len(files))
 	defer prog.done()
-	for i, f := range files {
+	for _, f := range files {
 		h := func(r *flowlog.Record, m *envelope.Meta) error {
 			prog.tick()
 			return fn(r, m)
@@ -71,7 +71,7 @@ func readAll(ctx context.Context, env *Env, rd *input.Reader, files []string, qu
 			fmt.Fprintf(env.Stderr, "cinch: %v\n", err)
 			failed++
 		}
-		prog.fileDone(i + 1)
+		prog.fileDone()
 	}
 	return failed, nil
 }

@@ -2,20 +2,25 @@ package cli
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // progress prints a progress line on a terminal's stderr for inputs that
-// take more than a second: records per second and files done.
+// take more than a second: records per second and files done. Its methods
+// are safe for concurrent use.
 type progress struct {
 	env       *Env
 	on        bool
 	files     int
-	filesDone int
-	n         uint64
+	filesDone atomic.Int64
+	n         atomic.Uint64
 	start     time.Time
-	next      time.Time
-	printed   bool
+
+	mu      sync.Mutex // guards next, printed and the writes
+	next    time.Time
+	printed bool
 }
 
 func newProgress(env *Env, quiet bool, files int) *progress {
@@ -24,25 +29,32 @@ func newProgress(env *Env, quiet bool, files int) *progress {
 }
 
 func (p *progress) tick() {
-	p.n++
-	if !p.on || p.n&0x3fff != 0 {
+	n := p.n.Add(1)
+	if !p.on || n&0x3fff != 0 {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if now := time.Now(); now.After(p.next) {
 		p.next = now.Add(time.Second)
 		p.print(now)
 	}
 }
 
-func (p *progress) fileDone(n int) { p.filesDone = n }
+// fileDone counts one more file done.
+func (p *progress) fileDone() { p.filesDone.Add(1) }
 
+// print writes the line; the caller holds mu.
 func (p *progress) print(now time.Time) {
-	rate := float64(p.n) / now.Sub(p.start).Seconds()
-	fmt.Fprintf(p.env.Stderr, "\r%d records, %.0f records/s, %d/%d files", p.n, rate, p.filesDone, p.files)
+	n := p.n.Load()
+	rate := float64(n) / now.Sub(p.start).Seconds()
+	fmt.Fprintf(p.env.Stderr, "\r%d records, %.0f records/s, %d/%d files", n, rate, p.filesDone.Load(), p.files)
 	p.printed = true
 }
 
 func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.printed {
 		p.print(time.Now())
 		fmt.Fprintln(p.env.Stderr)

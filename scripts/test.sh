@@ -71,8 +71,8 @@ log "go test"
 go test -tags e2e -count=1 -timeout 25m ./...
 
 # The concurrent parts once more under the race detector (on kfake: fast).
-log "go test -race (daemon, Kafka consumer)"
-go test -race -count=1 -timeout 10m ./daemon/... ./stream/kafka
+log "go test -race (daemon, Kafka consumer, parallel analyze)"
+go test -race -count=1 -timeout 10m ./daemon/... ./stream/kafka ./cli
 
 # Each fuzz target a short while beyond its seeds (the seeds ran above), with
 # the broker stopped so that the fuzzers have the machine's cores.

@@ -50,6 +50,30 @@ type Stats struct {
 	UnknownFields     []string         // unknown field names met in formats, sorted
 }
 
+// Add adds o's counts to s (for readers that shared the work).
+func (s *Stats) Add(o Stats) {
+	s.Files += o.Files
+	s.Lines += o.Lines
+	s.Records += o.Records
+	s.Malformed += o.Malformed
+	s.NoData += o.NoData
+	s.SkipData += o.SkipData
+	s.ControlMessages += o.ControlMessages
+	s.Headers += o.Headers
+	if len(o.MalformedByReason) > 0 && s.MalformedByReason == nil {
+		s.MalformedByReason = map[string]int64{}
+	}
+	for k, v := range o.MalformedByReason {
+		s.MalformedByReason[k] += v
+	}
+	for _, f := range o.UnknownFields {
+		if !slices.Contains(s.UnknownFields, f) {
+			s.UnknownFields = append(s.UnknownFields, f)
+		}
+	}
+	slices.Sort(s.UnknownFields)
+}
+
 // ReasonEnvelope counts payloads whose envelope could not be decoded.
 const ReasonEnvelope = "envelope"
 
