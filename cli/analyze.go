@@ -183,13 +183,7 @@ func analyzeFiles(ctx context.Context, env *Env, ff *flowFlags, eng *analysis.En
 				if k >= len(files) || ctx.Err() != nil {
 					return
 				}
-				var err error
-				if files[k] == "-" {
-					err = w.rd.ReadStream(ctx, "stdin", env.Stdin, h)
-				} else {
-					err = w.rd.ReadFile(ctx, files[k], h)
-				}
-				if err != nil && ctx.Err() == nil {
+				if err := readInput(ctx, env, w.rd, files[k], h); err != nil && ctx.Err() == nil {
 					fmt.Fprintf(wenv.Stderr, "cinch: %v\n", err)
 				}
 				prog.fileDone()

@@ -45,6 +45,14 @@ func (f *flowFlags) reader(env *Env) (*input.Reader, error) {
 	}), nil
 }
 
+// readInput reads one file, or stdin for "-".
+func readInput(ctx context.Context, env *Env, rd *input.Reader, f string, h input.Handler) error {
+	if f == "-" {
+		return rd.ReadStream(ctx, "stdin", env.Stdin, h)
+	}
+	return rd.ReadFile(ctx, f, h)
+}
+
 // readAll reads every file (stdin for none or "-"), with a progress line.
 func readAll(ctx context.Context, env *Env, rd *input.Reader, files []string, quiet bool,
 	fn func(*flowlog.Record, *envelope.Meta) error) (failed int, err error) {
@@ -58,13 +66,7 @@ func readAll(ctx context.Context, env *Env, rd *input.Reader, files []string, qu
 			prog.tick()
 			return fn(r, m)
 		}
-		var err error
-		if f == "-" {
-			err = rd.ReadStream(ctx, "stdin", env.Stdin, h)
-		} else {
-			err = rd.ReadFile(ctx, f, h)
-		}
-		if err != nil {
+		if err := readInput(ctx, env, rd, f, h); err != nil {
 			if ctx.Err() != nil {
 				return failed, ctx.Err()
 			}
