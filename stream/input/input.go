@@ -29,6 +29,8 @@ type Options struct {
 	// FormatByLogGroup gives the format of CloudWatch events per log group; groups
 	// not listed use Format.
 	FormatByLogGroup map[string]*flowlog.Format
+	// MaxObject bounds one JSON object of a stream (DefaultMaxObject when 0).
+	MaxObject int
 }
 
 // Handler receives each parsed record (NODATA and SKIPDATA included: check
@@ -77,8 +79,17 @@ func (s *Stats) Add(o Stats) {
 // ReasonEnvelope counts payloads whose envelope could not be decoded.
 const ReasonEnvelope = "envelope"
 
-// maxLine bounds one text line.
-const maxLine = 4 << 20
+// MaxLine bounds one text line: a longer line is malformed (a flow-log line,
+// even with every field, is well under 1 KiB).
+const MaxLine = 64 << 10
+
+// ReasonLineTooLong counts lines longer than MaxLine.
+const ReasonLineTooLong = "line-too-long"
+
+// DefaultMaxObject bounds one top-level JSON object of a stream, whitespace
+// outside strings aside (the largest AWS envelope, a Firehose HTTP request, is
+// at most 64 MiB of base64 records).
+const DefaultMaxObject = 128 << 20
 
 // Reader reads inputs and accumulates Stats. It is not safe for concurrent use.
 type Reader struct {
@@ -89,6 +100,7 @@ type Reader struct {
 	stats   Stats
 	rec     flowlog.Record
 	dec     *envelope.Decoder
+	obj     []byte // the JSON object being read from a stream
 }
 
 // NewReader returns a Reader. errLog (may be nil) receives every malformed line
@@ -98,6 +110,9 @@ type Reader struct {
 func NewReader(opts Options, errLog func(file string, line int, err error)) *Reader {
 	if opts.Format == nil {
 		opts.Format = flowlog.DefaultFormat()
+	}
+	if opts.MaxObject <= 0 {
+		opts.MaxObject = DefaultMaxObject
 	}
 	if errLog == nil {
 		errLog = func(string, int, error) {}
@@ -136,46 +151,168 @@ func (r *Reader) ReadFile(ctx context.Context, path string, fn Handler) error {
 
 // ReadStream reads one stream named name. Plain text is read line by line;
 // gzip is detected by its magic bytes; a stream whose first non-space byte is '{'
-// is read whole and decoded as JSON envelopes.
+// is read as a sequence of JSON envelopes, one top-level object at a time.
+//
+// A line longer than MaxLine is one malformed line (reason ReasonLineTooLong)
+// and reading goes on after it; a JSON object larger than Options.MaxObject (whitespace
+// outside strings aside) is one malformed envelope, skipped. Memory therefore
+// does not depend on the size of the stream. ReadStream fails when the stream
+// could not be read whole (a read error, a truncated or corrupt gzip stream):
+// the records handed over until then are only part of the input.
 func (r *Reader) ReadStream(ctx context.Context, name string, rd io.Reader, fn Handler) error {
 	r.stats.Files++
-	br := bufio.NewReaderSize(rd, 64<<10)
+	br := bufio.NewReaderSize(rd, MaxLine)
 	if magic, _ := br.Peek(2); envelope.IsGzip(magic) {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return fmt.Errorf("input: %s: gzip: %w", name, err)
 		}
 		defer zr.Close()
-		br = bufio.NewReaderSize(zr, 64<<10)
+		br = bufio.NewReaderSize(zr, MaxLine)
 	}
 	first, err := firstByte(br)
 	if err != nil {
-		return fmt.Errorf("input: %s: %w", name, err)
+		return fmt.Errorf("input: %s: %w", name, readErr(err))
 	}
 	if first == '{' {
-		payload, err := io.ReadAll(br)
-		if err != nil {
-			return fmt.Errorf("input: %s: %w", name, err)
-		}
-		return r.payload(ctx, name, payload, fn)
+		return r.jsonStream(ctx, name, br, fn)
 	}
 	st := r.newFile(name)
-	sc := bufio.NewScanner(br)
-	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	var meta envelope.Meta
-	for n := 1; sc.Scan(); n++ {
+	for n := 1; ; n++ {
 		if n&4095 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
-		meta.Line = n
-		if err := r.line(st, sc.Bytes(), &meta, fn); err != nil {
-			return err
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// Longer than MaxLine: one malformed line; skip to its end.
+			st.lastLine = n
+			r.stats.Lines++
+			st.seen = true
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = br.ReadSlice('\n')
+			}
+			r.malformed(name, n, ReasonLineTooLong, fmt.Errorf("line longer than %d bytes", MaxLine))
+			if err == nil {
+				continue
+			}
+			line = nil
+		}
+		if len(line) > 0 {
+			line = bytes.TrimSuffix(line, []byte{'\n'})
+			line = bytes.TrimSuffix(line, []byte{'\r'})
+			meta.Line = n
+			if e := r.line(st, line, &meta, fn); e != nil {
+				return e
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("input: %s: after line %d: %w", name, st.lastLine, readErr(err))
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("input: %s: line %d: %w", name, st.lastLine+1, err)
+}
+
+// readErr makes a cut-short compressed stream say so.
+func readErr(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("the input ends early (truncated file?): %w", err)
+	}
+	return err
+}
+
+// jsonStream reads concatenated JSON objects, each handed whole (with runs of
+// whitespace outside strings squeezed to one space) to the envelope decoder.
+func (r *Reader) jsonStream(ctx context.Context, name string, br *bufio.Reader, fn Handler) error {
+	var (
+		obj           = r.obj[:0]
+		depth         int
+		inStr, esc    bool
+		skip          bool // the object is over MaxObject: drop it
+		objects       int
+		read int64
+	)
+	defer func() { r.obj = obj[:0] }()
+	flush := func() error {
+		objects++
+		if skip {
+			skip = false
+			obj = obj[:0]
+			r.malformed(name, 0, ReasonEnvelope, fmt.Errorf("input: JSON object %d is larger than %d bytes: skipped", objects, r.opts.MaxObject))
+			return nil
+		}
+		err := r.payload(ctx, name, obj, fn)
+		obj = obj[:0]
+		return err
+	}
+	for {
+		chunk, err := br.ReadSlice('\n')
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) && err != io.EOF {
+			return fmt.Errorf("input: %s: JSON object %d: %w", name, objects+1, readErr(err))
+		}
+		read += int64(len(chunk))
+		for _, c := range chunk {
+			if inStr {
+				if !skip {
+					obj = append(obj, c)
+				}
+				switch {
+				case esc:
+					esc = false
+				case c == '\\':
+					esc = true
+				case c == '"':
+					inStr = false
+				}
+				continue
+			}
+			if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+				if depth > 0 && !skip && obj[len(obj)-1] != ' ' {
+					obj = append(obj, ' ')
+				}
+				continue
+			}
+			if depth == 0 && c != '{' {
+				r.malformed(name, 0, ReasonEnvelope, fmt.Errorf("input: after JSON object %d: %q where an object should start: the rest of the input is skipped", objects, c))
+				return nil
+			}
+			if !skip {
+				obj = append(obj, c)
+			}
+			switch c {
+			case '"':
+				inStr = true
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			if !skip && len(obj) > r.opts.MaxObject {
+				skip = true
+				obj = obj[:0]
+			}
+			if depth == 0 {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err == io.EOF {
+			break
+		}
+		if objects&63 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	if depth > 0 || inStr {
+		obj = obj[:0]
+		r.malformed(name, 0, ReasonEnvelope, fmt.Errorf("input: JSON object %d ends early (at byte %d of the input)", objects+1, read))
 	}
 	return nil
 }
