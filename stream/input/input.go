@@ -229,12 +229,12 @@ func readErr(err error) error {
 // whitespace outside strings squeezed to one space) to the envelope decoder.
 func (r *Reader) jsonStream(ctx context.Context, name string, br *bufio.Reader, fn Handler) error {
 	var (
-		obj           = r.obj[:0]
-		depth         int
-		inStr, esc    bool
-		skip          bool // the object is over MaxObject: drop it
-		objects       int
-		read int64
+		obj        = r.obj[:0]
+		depth      int
+		inStr, esc bool
+		skip       bool // the object is over MaxObject: drop it
+		objects    int
+		read       int64
 	)
 	defer func() { r.obj = obj[:0] }()
 	flush := func() error {
