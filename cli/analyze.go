@@ -29,12 +29,13 @@ type inventoryFlags struct {
 }
 
 func (f *inventoryFlags) register(fs *flag.FlagSet) {
-	fs.Var(&f.groups, "security-groups", "JSON of `aws ec2 describe-security-groups` (repeatable)")
-	fs.Var(&f.rules, "security-group-rules", "JSON of `aws ec2 describe-security-group-rules` (repeatable)")
-	fs.Var(&f.enis, "network-interfaces", "JSON of `aws ec2 describe-network-interfaces` (repeatable)")
-	fs.Var(&f.config, "config-snapshot", "AWS Config snapshot, history or API file, plain or gzip (repeatable)")
-	fs.Var(&f.prefixLists, "prefix-lists", "JSON of describe-managed-prefix-lists, or get-managed-prefix-list-entries saved as pl-ID.json (repeatable)")
-	fs.Var(&f.any, "inventory", "any of the files above, kind detected from the content (repeatable)")
+	// A backquoted word is the value's placeholder in --help (flag.UnquoteUsage).
+	fs.Var(&f.groups, "security-groups", "output of aws ec2 describe-security-groups saved as JSON in `FILE` (repeatable)")
+	fs.Var(&f.rules, "security-group-rules", "output of aws ec2 describe-security-group-rules saved as JSON in `FILE` (repeatable)")
+	fs.Var(&f.enis, "network-interfaces", "output of aws ec2 describe-network-interfaces saved as JSON in `FILE` (repeatable)")
+	fs.Var(&f.config, "config-snapshot", "AWS Config snapshot, history or API `FILE`, plain or gzip (repeatable)")
+	fs.Var(&f.prefixLists, "prefix-lists", "JSON `FILE` of describe-managed-prefix-lists, or get-managed-prefix-list-entries saved as pl-ID.json (repeatable)")
+	fs.Var(&f.any, "inventory", "any of the files above (`FILE`), kind detected from the content (repeatable)")
 }
 
 // load reads every named file into one inventory; each file must be of the
@@ -73,7 +74,7 @@ func (f *inventoryFlags) load() (*inventory.Inventory, error) {
 }
 
 func runAnalyze(ctx context.Context, env *Env, args []string) error {
-	fs := newFlagSet(env, "analyze", "--security-groups F [--security-group-rules F] --network-interfaces F [--config-snapshot F...] [flags] FLOWFILE...")
+	fs := newFlagSet(env, "analyze", "--security-groups FILE [--security-group-rules FILE] --network-interfaces FILE [--config-snapshot FILE...] [flags] [FLOWFILE...]")
 	var (
 		ff     flowFlags
 		invf   inventoryFlags
@@ -106,22 +107,28 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	}
 	if !ff.quiet {
 		for _, w := range inv.Validate() {
-			fmt.Fprintf(env.Stderr, "cinch: inventory: %v\n", w)
+			fmt.Fprintf(env.Stderr, "%s: inventory: %v\n", ff.prefix, w)
 		}
 	}
 	eng := analysis.NewEngine(inv)
-	acc, st, err := analyzeFiles(ctx, env, &ff, eng, scfg, files, jobs)
+	acc, st, failed, err := analyzeFiles(ctx, env, &ff, eng, scfg, files, jobs)
 	if err != nil {
 		return err
 	}
-	if err := checkRead(env, st, ff.quiet); err != nil {
+	if failed > 0 {
+		// Verdicts from part of the input could call a rule unused that the
+		// unread part shows in use: no report.
+		return fmt.Errorf("%s could not be read whole (see above): no report, since the part that was read "+
+			"could show a used rule as unused; fix the input or leave it out", plural(failed, "input", "inputs"))
+	}
+	if err := checkRead(env, ff.prefix, st, ff.quiet); err != nil {
 		return err
 	}
 	if st := acc.Stats(); !ff.quiet {
-		fmt.Fprintln(env.Stderr, summary(st))
+		fmt.Fprintln(env.Stderr, summary(ff.prefix, st))
 		if st.Unattributed > 0 {
-			fmt.Fprintf(env.Stderr, "cinch: %d accepted records from %d interfaces not in the inventory were not attributed\n",
-				st.Unattributed, len(acc.Unattributed()))
+			fmt.Fprintf(env.Stderr, "%s: %d accepted records from %d interfaces not in the inventory were not attributed\n",
+				ff.prefix, st.Unattributed, len(acc.Unattributed()))
 		}
 	}
 	rep := acc.Report(acfg)
@@ -133,19 +140,21 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 }
 
 // summary says in one line what the analysis did with the records.
-func summary(st analysis.Stats) string {
-	return fmt.Sprintf("cinch: %d records: %d inbound and %d outbound requests (%d of unknown initiator, credited where a rule allows them), "+
+func summary(prefix string, st analysis.Stats) string {
+	return fmt.Sprintf("%s: %d records: %d inbound and %d outbound requests (%d of unknown initiator, credited where a rule allows them), "+
 		"%d replies, %d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d requests no rule allows",
-		st.Records, st.Inbound, st.Outbound, st.Ambiguous, st.Responses, st.Rejected, st.NoData+st.SkipData,
+		prefix, st.Records, st.Inbound, st.Outbound, st.Ambiguous, st.Responses, st.Rejected, st.NoData+st.SkipData,
 		st.Undetermined, st.Unattributed, st.Unmatched)
 }
 
 // analyzeFiles reads files (stdin for none or "-") with up to jobs workers,
 // each with its own reader and accumulator over the shared engine, and
 // merges them. Sketches merge exactly, so the result is the same for any
-// jobs; only the order of the messages on stderr may differ.
+// jobs; only the order of the messages on stderr may differ. failed counts
+// the inputs that could not be read whole.
 func analyzeFiles(ctx context.Context, env *Env, ff *flowFlags, eng *analysis.Engine, scfg sketch.Config,
-	files []string, jobs int) (*analysis.Accumulator, input.Stats, error) {
+	files []string, jobs int) (_ *analysis.Accumulator, _ input.Stats, failed int, _ error) {
+	stdinNote(env, ff.prefix, files)
 	if len(files) == 0 {
 		files = []string{"-"}
 	}
@@ -155,6 +164,7 @@ func analyzeFiles(ctx context.Context, env *Env, ff *flowFlags, eng *analysis.En
 	}
 	wenv := *env
 	wenv.Stderr = &lockedWriter{w: env.Stderr}
+	ff.rep = &reporter{w: wenv.Stderr, prefix: ff.prefix, quiet: ff.quiet}
 	prog := newProgress(&wenv, ff.quiet, len(files))
 	defer prog.done()
 	type worker struct {
@@ -165,11 +175,11 @@ func analyzeFiles(ctx context.Context, env *Env, ff *flowFlags, eng *analysis.En
 	for i := range ws {
 		rd, err := ff.reader(&wenv)
 		if err != nil {
-			return nil, input.Stats{}, err
+			return nil, input.Stats{}, 0, err
 		}
 		ws[i] = worker{rd, analysis.NewAccumulator(eng, scfg)}
 	}
-	var next atomic.Int64
+	var next, nfailed atomic.Int64
 	var wg sync.WaitGroup
 	for _, w := range ws {
 		wg.Go(func() {
@@ -183,8 +193,9 @@ func analyzeFiles(ctx context.Context, env *Env, ff *flowFlags, eng *analysis.En
 				if k >= len(files) || ctx.Err() != nil {
 					return
 				}
-				if err := readInput(ctx, env, w.rd, files[k], h); err != nil && ctx.Err() == nil {
-					fmt.Fprintf(wenv.Stderr, "cinch: %v\n", err)
+				if err := readInput(ctx, env, ff, w.rd, files[k], h); err != nil && ctx.Err() == nil {
+					nfailed.Add(1)
+					fmt.Fprintf(wenv.Stderr, "%s: %v\n", ff.prefix, err)
 				}
 				prog.fileDone()
 			}
@@ -192,16 +203,16 @@ func analyzeFiles(ctx context.Context, env *Env, ff *flowFlags, eng *analysis.En
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, input.Stats{}, err
+		return nil, input.Stats{}, 0, err
 	}
 	acc, st := ws[0].acc, ws[0].rd.Stats()
 	for _, w := range ws[1:] {
 		if err := acc.Merge(w.acc); err != nil {
-			return nil, input.Stats{}, err
+			return nil, input.Stats{}, 0, err
 		}
 		st.Add(w.rd.Stats())
 	}
-	return acc, st, nil
+	return acc, st, int(nfailed.Load()), nil
 }
 
 // lockedWriter serializes writes (each message is one Write).

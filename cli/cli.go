@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 )
@@ -20,6 +22,9 @@ type Env struct {
 	Getenv         func(string) string
 	// StderrIsTerminal enables progress lines.
 	StderrIsTerminal bool
+	// StdinIsTerminal makes parse and analyze say that they read stdin when
+	// no file is given.
+	StdinIsTerminal bool
 }
 
 // command is one subcommand.
@@ -47,6 +52,10 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 // process exit code.
 func Run(ctx context.Context, env *Env, args []string) int {
 	cmds := commands()
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(env.Stdout, version())
+		return 0
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(env.Stdout, cmds)
 		if len(args) == 0 {
@@ -87,6 +96,7 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, cmds[n].summary)
 	}
+	fmt.Fprintln(w, "  version    print the version (also --version)")
 	fmt.Fprintln(w, "\nRun 'cinch COMMAND --help' for a command's flags.")
 }
 
@@ -141,8 +151,44 @@ func Main() {
 	if st, err := os.Stderr.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 		env.StderrIsTerminal = true
 	}
+	if st, err := os.Stdin.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		env.StdinIsTerminal = true
+	}
 	ctx, stop := signalContext()
 	code := Run(ctx, env, os.Args[1:])
 	stop()
 	os.Exit(code)
+}
+
+// version describes the build: the module version ("(devel)" for a build
+// from a checkout), the commit and its time when the build recorded them
+// ("+dirty" for uncommitted changes), and the Go version and platform.
+func version() string {
+	v := "(unknown)"
+	var rev, at, dirty string
+	goVersion := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v = bi.Main.Version
+		goVersion = bi.GoVersion
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.time":
+				at = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "+dirty"
+				}
+			}
+		}
+	}
+	out := "cinch " + v
+	if rev != "" {
+		out += " commit " + rev[:min(12, len(rev))] + dirty
+		if at != "" {
+			out += " (" + at + ")"
+		}
+	}
+	return out + ", " + goVersion + " " + runtime.GOOS + "/" + runtime.GOARCH
 }

@@ -287,7 +287,7 @@ func TestAnalyzeSummaryLine(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want := "cinch: " + strconv.Itoa(n) + " records: "
+	want := "cinch analyze: " + strconv.Itoa(n) + " records: "
 	if !strings.Contains(errs, want) || !strings.Contains(errs, ", 1 of unknown interfaces,") {
 		t.Errorf("stderr lacks the summary %q…: %q", want, errs)
 	}
@@ -334,7 +334,7 @@ func TestAnalyzeJobsDoNotChangeTheResult(t *testing.T) {
 		if code != 0 {
 			t.Fatalf("--jobs %s: exit %d: %s", jobs, code, errs)
 		}
-		if !strings.Contains(errs, "part2.log:") || !strings.Contains(errs, "1 malformed lines skipped") {
+		if !strings.Contains(errs, "part2.log:") || !strings.Contains(errs, "1 malformed line skipped (field-count: 1)") {
 			t.Errorf("--jobs %s: the malformed line is not reported: %s", jobs, errs)
 		}
 		outs = append(outs, out)
@@ -350,7 +350,7 @@ func TestAnalyzeJobsDoNotChangeTheResult(t *testing.T) {
 	if outs[0] != outs[1] || outs[0] != outs[2] {
 		t.Errorf("reports differ between --jobs 1, 3 and 8")
 	}
-	if !strings.Contains(summaries[0], "cinch: 40000 records: ") {
+	if !strings.Contains(summaries[0], "cinch analyze: 40000 records: ") {
 		t.Errorf("summary %q: want the 40000 generated records", summaries[0])
 	}
 }
