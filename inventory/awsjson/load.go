@@ -15,6 +15,7 @@
 package awsjson
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
@@ -185,9 +186,11 @@ func LoadConfig(inv *inventory.Inventory, r io.Reader) (Stats, error) {
 	return load(inv, r, KindConfig, "")
 }
 
-// maxInput bounds what one input may decompress to (Config snapshots are big,
-// but not this big).
-const maxInput = 4 << 30
+// MaxJSON bounds the JSON of one input, whitespace outside strings aside
+// (runs of it are squeezed to one space while reading, so indentation and
+// whitespace padding cost nothing). Parsing needs a few times this much
+// memory at most; a bigger input is refused with an error that says so.
+const MaxJSON = 512 << 20
 
 func load(inv *inventory.Inventory, r io.Reader, want Kind, plID string) (Stats, error) {
 	data, err := readInput(r)
@@ -234,25 +237,78 @@ func load(inv *inventory.Inventory, r io.Reader, want Kind, plID string) (Stats,
 }
 
 func readInput(r io.Reader) ([]byte, error) {
-	br := io.LimitReader(r, maxInput+1)
-	data, err := io.ReadAll(br)
+	br := bufio.NewReaderSize(r, 64<<10)
+	var src io.Reader = br
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("unreadable gzip data: %w", err)
+		}
+		defer zr.Close()
+		src = zr
+	}
+	data, err := squeeze(src, MaxJSON)
 	if err != nil {
-		return nil, fmt.Errorf("reading: %w", err)
-	}
-	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b {
-		zr, err := gzip.NewReader(bytes.NewReader(data))
-		if err != nil {
-			return nil, fmt.Errorf("unreadable gzip data: %w", err)
+		what := "reading"
+		if src != io.Reader(br) {
+			what = "unreadable gzip data"
 		}
-		data, err = io.ReadAll(io.LimitReader(zr, maxInput+1))
-		if err != nil {
-			return nil, fmt.Errorf("unreadable gzip data: %w", err)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("%s: the input ends early (truncated file?): %w", what, err)
 		}
-	}
-	if len(data) > maxInput {
-		return nil, fmt.Errorf("input larger than %d bytes", maxInput)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return data, nil
+}
+
+// squeeze reads r whole, replacing each run of whitespace outside JSON
+// strings by one space, and fails once more than max bytes remain. What it
+// returns parses to the same JSON values as the input.
+func squeeze(r io.Reader, max int) ([]byte, error) {
+	var (
+		out        []byte
+		inStr, esc bool
+		space      bool // a whitespace run is pending
+		buf        = make([]byte, 64<<10)
+	)
+	for {
+		n, err := r.Read(buf)
+		for _, c := range buf[:n] {
+			if inStr {
+				switch {
+				case esc:
+					esc = false
+				case c == '\\':
+					esc = true
+				case c == '"':
+					inStr = false
+				}
+				out = append(out, c)
+				continue
+			}
+			switch c {
+			case ' ', '\t', '\r', '\n':
+				space = true
+				continue
+			case '"':
+				inStr = true
+			}
+			if space && len(out) > 0 {
+				out = append(out, ' ')
+			}
+			space = false
+			out = append(out, c)
+		}
+		if len(out) > max {
+			return nil, fmt.Errorf("more than %d MiB of JSON (whitespace aside): split the input", max>>20)
+		}
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // doc is a decoded input: its unwrapped top-level object or array and kind.

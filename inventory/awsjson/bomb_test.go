@@ -1,0 +1,82 @@
+package awsjson
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/cinch-sg/cinch/inventory"
+)
+
+// gzipPadded streams gzip(prefix + n spaces + suffix) without holding it.
+func gzipPadded(prefix string, n int64, suffix string) io.Reader {
+	pr, pw := io.Pipe()
+	go func() {
+		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
+		zw.Write([]byte(prefix))
+		chunk := bytes.Repeat([]byte{' '}, 1<<20)
+		for n > 0 {
+			k := min(n, int64(len(chunk)))
+			zw.Write(chunk[:k])
+			n -= k
+		}
+		zw.Write([]byte(suffix))
+		zw.Close()
+		pw.Close()
+	}()
+	return pr
+}
+
+func allocated(f func()) uint64 {
+	var a, b runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&a)
+	f()
+	runtime.ReadMemStats(&b)
+	return b.TotalAlloc - a.TotalAlloc
+}
+
+// An inventory file padded with whitespace (a gzip bomb: 256 MiB of spaces
+// in about 256 KiB) costs memory for its JSON only; the old loader held the
+// whole decompressed input (3.8 GB for 1 GiB).
+func TestWhitespaceBombBoundedMemory(t *testing.T) {
+	const spaces = 256 << 20
+	group := `{"GroupId":"sg-1","GroupName":"a","IpPermissions":[{"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]}`
+	for _, c := range []struct{ prefix, suffix, err string }{
+		{"{", "", "not valid JSON"},
+		{`{"SecurityGroups": [` + group + ",", "\n\t" + strings.Replace(group, "sg-1", "sg-2", 1) + `]}`, ""},
+	} {
+		inv := inventory.New()
+		var err error
+		var st Stats
+		total := allocated(func() { st, err = Load(inv, gzipPadded(c.prefix, spaces, c.suffix)) })
+		if total > 32<<20 {
+			t.Errorf("%.20q: %d MiB allocated for %d MiB of input", c.prefix, total>>20, spaces>>20)
+		}
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%.20q: err %v", c.prefix, err)
+			}
+			continue
+		}
+		if err != nil || st.Groups != 2 || len(inv.Rules()) != 2 {
+			t.Errorf("%.20q: err %v, stats %+v", c.prefix, err, st)
+		}
+	}
+}
+
+// Squeezing keeps strings (with escaped quotes and inner spaces) intact and
+// refuses input over the limit.
+func TestSqueeze(t *testing.T) {
+	in := " {\n  \"a b\" :  [ 1 ,\t2 ] , \"q\\\" x  \" : \"\\\\\"  ,\"n\": 1  2 }  \n"
+	got, err := squeeze(strings.NewReader(in), 1<<20)
+	if err != nil || string(got) != `{ "a b" : [ 1 , 2 ] , "q\" x  " : "\\" ,"n": 1 2 }` {
+		t.Errorf("got %q %v", got, err)
+	}
+	if _, err := squeeze(strings.NewReader(`["`+strings.Repeat("x", 1<<20)+`"]`), 1<<10); err == nil || !strings.Contains(err.Error(), "whitespace aside") {
+		t.Errorf("over the limit: %v", err)
+	}
+}
