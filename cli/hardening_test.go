@@ -139,3 +139,24 @@ func TestCommandLineFriction(t *testing.T) {
 		t.Errorf("one malformed line: exit %d %q", code, errs)
 	}
 }
+
+// A group given by two exports keeps the rules of both, with a warning that
+// names the file and the group (the later export used to replace the earlier,
+// and its rules silently dropped out of the report).
+func TestAnalyzeDuplicateGroupAcrossFiles(t *testing.T) {
+	dir, args := account(t)
+	again := write(t, dir, "sg-again.json", `{"SecurityGroups":[{"GroupId":"sg-0a1b2c3d","GroupName":"app","VpcId":"vpc-1","OwnerId":"111122223333",
+ "IpPermissions":[{"IpProtocol":"tcp","FromPort":443,"ToPort":443,"IpRanges":[{"CidrIp":"0.0.0.0/0"}]}]}]}`)
+	count := func(out string) int { return strings.Count(out, `"group_id"`) }
+	code, base, errs := run(t, "", append(args, filepath.Join(dir, "flows.log"))...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	code, out, errs := run(t, "", append(args, "--security-groups", again, filepath.Join(dir, "flows.log"))...)
+	if code != 0 || count(out) != count(base)+1 {
+		t.Errorf("exit %d: %d suggestions, want %d + 1", code, count(out), count(base))
+	}
+	if !strings.Contains(errs, "cinch analyze: inventory: inventory file "+again+": 1 security group is also in an input loaded before (sg-0a1b2c3d)") {
+		t.Errorf("stderr %q", errs)
+	}
+}

@@ -101,6 +101,21 @@ func (inv *Inventory) AddGroupVersion(g Group, o Origin) {
 	inv.rebuildGroup(g.ID)
 }
 
+// HasRecordedVersion reports whether a version of group id that starts at
+// from was added with AddGroup or AddGroupVersion (rule sets do not count).
+func (inv *Inventory) HasRecordedVersion(id string, from time.Time) bool {
+	e := inv.groups[id]
+	if e == nil {
+		return false
+	}
+	for _, r := range e.tr.recs {
+		if r.from.Equal(from) {
+			return true
+		}
+	}
+	return false
+}
+
 // DeleteGroup records that group id was deleted at time at: the version
 // valid then ends there.
 func (inv *Inventory) DeleteGroup(id string, at time.Time) {

@@ -180,6 +180,33 @@ func (r Rule) Normalize() Rule {
 	return r
 }
 
+// CheckPorts reports a port range or ICMP type and code that EC2 would not
+// accept: for tcp and udp both ends within 0–65535 with the start not above
+// the end (or both -1: all ports); for icmp and icmpv6 a type and a code
+// within 0–255 (-1: all). Protocols without ports take any values.
+func (r Rule) CheckPorts() error {
+	switch r.Protocol {
+	case ProtoTCP, ProtoUDP:
+		if r.FromPort == -1 && r.ToPort == -1 {
+			return nil
+		}
+		if r.FromPort < 0 || r.ToPort < 0 || r.FromPort > 65535 || r.ToPort > 65535 {
+			return fmt.Errorf("%s port range %d-%d is out of range (0-65535)", r.ProtocolName(), r.FromPort, r.ToPort)
+		}
+		if r.FromPort > r.ToPort {
+			return fmt.Errorf("%s port range %d-%d: FromPort is above ToPort", r.ProtocolName(), r.FromPort, r.ToPort)
+		}
+	case ProtoICMP, ProtoICMPv6:
+		if r.FromPort < -1 || r.FromPort > 255 {
+			return fmt.Errorf("%s type %d is out of range (0-255, or -1 for all)", r.ProtocolName(), r.FromPort)
+		}
+		if r.ToPort < -1 || r.ToPort > 255 {
+			return fmt.Errorf("%s code %d is out of range (0-255, or -1 for all)", r.ProtocolName(), r.ToPort)
+		}
+	}
+	return nil
+}
+
 // Interval is a half-open span of validity [From, To). A zero From means
 // "since ever", a zero To means "still valid".
 type Interval struct {

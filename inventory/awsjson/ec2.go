@@ -127,11 +127,19 @@ func short(b []byte) string {
 	return string(b)
 }
 
-func loadGroups(inv *inventory.Inventory, d *doc, st *Stats) error {
+func loadGroups(inv *inventory.Inventory, d *doc, st *Stats, where string) error {
 	items, err := d.list("SecurityGroups")
 	if err != nil {
 		return fmt.Errorf("describe-security-groups: %w", err)
 	}
+	// A group listed twice keeps the rules of both listings (the later one
+	// would otherwise replace the earlier), with a warning.
+	var (
+		groups []inventory.Group
+		index  = map[string]int{}
+		dups   []string
+		extra  int
+	)
 	for i, raw := range items {
 		var jg jGroup
 		if err := json.Unmarshal(raw, &jg); err != nil {
@@ -141,9 +149,24 @@ func loadGroups(inv *inventory.Inventory, d *doc, st *Stats) error {
 		if err != nil {
 			return fmt.Errorf("describe-security-groups: SecurityGroups[%d]: %w", i, err)
 		}
+		if j, ok := index[g.ID]; ok {
+			var n int
+			groups[j], n = unionRules(g, groups[j].Rules)
+			extra += n
+			dups = append(dups, fmt.Sprintf("%s (SecurityGroups[%d])", g.ID, i))
+			continue
+		}
+		index[g.ID] = len(groups)
+		groups = append(groups, g)
+	}
+	for _, g := range groups {
 		inv.AddGroup(g)
 		st.Groups++
 		st.Rules += len(g.Rules)
+	}
+	if len(dups) > 0 {
+		inv.AddWarning(fmt.Errorf("%sdescribe-security-groups: %s listed twice: %s: the rules of both listings are kept (%d only in the earlier one)",
+			where, countNoun(len(dups), "group is", "groups are"), listIDs(dups), extra))
 	}
 	return nil
 }
@@ -202,6 +225,9 @@ func (p *jPerm) rules(groupID string, egress bool) ([]inventory.Rule, error) {
 	base := inventory.Rule{
 		GroupID: groupID, Egress: egress, Protocol: proto,
 		FromPort: p.FromPort.value(), ToPort: p.ToPort.value(),
+	}
+	if err := base.CheckPorts(); err != nil {
+		return nil, err
 	}
 	var out []inventory.Rule
 	addCIDR := func(s, desc string) error {
@@ -309,6 +335,9 @@ func (jr *jRule) rule() (inventory.Rule, error) {
 		ID: jr.SecurityGroupRuleID, GroupID: jr.GroupID, Egress: jr.IsEgress,
 		Protocol: proto, FromPort: jr.FromPort.value(), ToPort: jr.ToPort.value(),
 		Description: jr.Description,
+	}
+	if err := r.CheckPorts(); err != nil {
+		return r, err
 	}
 	n := 0
 	if jr.CidrIpv4 != "" {

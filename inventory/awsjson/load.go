@@ -28,6 +28,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/cinch-sg/cinch/inventory"
 )
@@ -115,7 +116,7 @@ func LoadFileStats(inv *inventory.Inventory, path string) (Stats, error) {
 	}
 	defer f.Close()
 	plID := plIDRe.FindString(filepath.Base(path))
-	st, err := load(inv, f, KindUnknown, plID)
+	st, err := loadNamed(inv, f, KindUnknown, plID, "inventory file "+path+": ")
 	if err != nil {
 		return st, fmt.Errorf("inventory file %s: %w", path, err)
 	}
@@ -193,6 +194,11 @@ func LoadConfig(inv *inventory.Inventory, r io.Reader) (Stats, error) {
 const MaxJSON = 512 << 20
 
 func load(inv *inventory.Inventory, r io.Reader, want Kind, plID string) (Stats, error) {
+	return loadNamed(inv, r, want, plID, "")
+}
+
+// loadNamed is load with warnings that start with where (naming the file).
+func loadNamed(inv *inventory.Inventory, r io.Reader, want Kind, plID, where string) (Stats, error) {
 	data, err := readInput(r)
 	if err != nil {
 		return Stats{}, err
@@ -212,7 +218,7 @@ func load(inv *inventory.Inventory, r io.Reader, want Kind, plID string) (Stats,
 	st := Stats{Kind: d.kind}
 	switch d.kind {
 	case KindSecurityGroups:
-		err = loadGroups(tmp, d, &st)
+		err = loadGroups(tmp, d, &st, where)
 	case KindSecurityGroupRules:
 		err = loadRules(tmp, d, &st)
 	case KindNetworkInterfaces:
@@ -232,8 +238,73 @@ func load(inv *inventory.Inventory, r io.Reader, want Kind, plID string) (Stats,
 	if err != nil {
 		return st, err
 	}
+	if d.kind == KindSecurityGroups {
+		keepEarlierRules(inv, tmp, where)
+	}
 	inv.Merge(tmp)
 	return st, nil
+}
+
+// keepEarlierRules handles groups of a describe-security-groups input that
+// an earlier one already gave (both valid since ever, so the new one would
+// replace the old): the new version gets the rules of both, so that no rule
+// silently drops out of the analysis, and a warning names the groups.
+func keepEarlierRules(inv, tmp *inventory.Inventory, where string) {
+	var dups []string
+	extra := 0
+	for _, id := range tmp.Groups() {
+		if !inv.HasRecordedVersion(id, time.Time{}) {
+			continue
+		}
+		dups = append(dups, id)
+		prev, ok1 := inv.GroupAt(id, time.Time{})
+		cur, ok2 := tmp.GroupAt(id, time.Time{})
+		if !ok1 || !ok2 {
+			continue
+		}
+		if g, n := unionRules(*cur, prev.Rules); n > 0 {
+			extra += n
+			tmp.AddGroup(g)
+		}
+	}
+	if len(dups) > 0 {
+		inv.AddWarning(fmt.Errorf("%s%s also in an input loaded before (%s): the rules of both are kept (%d only in the earlier input)",
+			where, countNoun(len(dups), "security group is", "security groups are"), listIDs(dups), extra))
+	}
+}
+
+// unionRules returns g with the rules of more it lacks (by Key) appended,
+// and how many it appended.
+func unionRules(g inventory.Group, more []inventory.Rule) (inventory.Group, int) {
+	have := map[string]bool{}
+	for _, r := range g.Rules {
+		have[r.Key()] = true
+	}
+	g.Rules = slices.Clone(g.Rules)
+	n := 0
+	for _, r := range more {
+		if k := r.Key(); !have[k] {
+			have[k] = true
+			g.Rules = append(g.Rules, r)
+			n++
+		}
+	}
+	return g, n
+}
+
+func countNoun(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// listIDs lists up to 5 ids, then "...".
+func listIDs(ids []string) string {
+	if len(ids) > 5 {
+		return strings.Join(ids[:5], ", ") + ", ..."
+	}
+	return strings.Join(ids, ", ")
 }
 
 func readInput(r io.Reader) ([]byte, error) {
