@@ -12,7 +12,10 @@ root=$(pwd)
 
 export CINCH_CACHE=${CINCH_CACHE:-/var/cache/cinch-ci}
 mkdir -p "$CINCH_CACHE" 2>/dev/null || export CINCH_CACHE=$HOME/.cache/cinch-ci
-export CINCH_WORK=${CINCH_WORK:-$(mktemp -d /tmp/cinch-test.XXXXXX)}
+# The work folder: removed at exit unless CINCH_KEEP_WORK=1 (scripts/workdir.sh).
+# shellcheck disable=SC1091
+. scripts/workdir.sh
+work_init
 export CINCH_PEERS_DIR=${CINCH_PEERS_DIR:-$(cd "$root/.." && pwd)/shared/peers}
 if [ ! -d "$CINCH_PEERS_DIR" ]; then
   echo "test.sh: peer test data not found at $CINCH_PEERS_DIR (set CINCH_PEERS_DIR)" >&2
@@ -36,6 +39,7 @@ cleanup() {
   # A broker still starting would outlive the stop: let the start finish first.
   if [ -n "$services_pid" ]; then wait "$services_pid" 2>/dev/null || true; fi
   bash .ci/kafka/stop.sh "$CINCH_WORK/kafka" >/dev/null 2>&1 || true
+  work_cleanup
 }
 trap cleanup EXIT
 log "starting Kafka (log: $kafka_log)"
