@@ -74,6 +74,12 @@ log "Kafka at $CINCH_KAFKA_BROKERS"
 log "go test"
 go test -tags e2e -count=1 -timeout 25m ./...
 
+# --- bench/otelpeer: its own module (the OpenTelemetry peer benchmark), built
+# from its committed go.sum; its tests check that both parsers agree.
+log "go test (bench/otelpeer)"
+(cd bench/otelpeer && go vet ./... && staticcheck ./... && go test -count=1 ./...)
+# --- end bench/otelpeer
+
 # The concurrent parts once more under the race detector (on kfake: fast).
 log "go test -race (daemon, Kafka consumer, parallel analyze)"
 go test -race -count=1 -timeout 10m ./daemon/... ./stream/kafka ./cli
