@@ -3,7 +3,9 @@ package awsjson
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
 	"io"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -79,4 +81,28 @@ func TestSqueeze(t *testing.T) {
 	if _, err := squeeze(strings.NewReader(`["`+strings.Repeat("x", 1<<20)+`"]`), 1<<10); err == nil || !strings.Contains(err.Error(), "whitespace aside") {
 		t.Errorf("over the limit: %v", err)
 	}
+}
+
+// FuzzSqueeze: squeezing never changes what valid JSON means, and keeps
+// invalid JSON invalid.
+func FuzzSqueeze(f *testing.F) {
+	for _, s := range []string{`{"a" : [1, 2, "x  y"]}`, ` [ "\"", "\\" , 1e3 ] `, "{\n\t\"k\":\r\n null }", `[1 2]`, `"unterminated`, `{"a":"\u00e9 b"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out, err := squeeze(strings.NewReader(in), 1<<20)
+		if err != nil {
+			return
+		}
+		if json.Valid([]byte(in)) != json.Valid(out) {
+			t.Fatalf("validity changed: %q -> %q", in, out)
+		}
+		if !json.Valid(out) {
+			return
+		}
+		var a, b any
+		if json.Unmarshal([]byte(in), &a) != nil || json.Unmarshal(out, &b) != nil || !reflect.DeepEqual(a, b) {
+			t.Fatalf("value changed: %q -> %q", in, out)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"runtime"
@@ -179,4 +180,56 @@ func TestReadStreamAllocsPerStream(t *testing.T) {
 	if allocs > 20 {
 		t.Errorf("%.0f allocations for 10,000 lines", allocs)
 	}
+}
+
+// FuzzJSONStream: a JSON stream read object by object gives the records
+// that decoding each top-level object on its own gives, and never fails on
+// content (only on read errors).
+func FuzzJSONStream(f *testing.F) {
+	ev := `{"messageType":"DATA_MESSAGE","owner":"1","logGroup":"g","logStream":"s","logEvents":[{"id":"1","timestamp":1,"message":"` +
+		strings.TrimSuffix(okLine, "\n") + `"}]}`
+	for _, s := range []string{ev + "\n" + ev, `{"message":"x \" { y"}{"message":"` + strings.TrimSuffix(okLine, "\n") + `"}`, "{ \n\n }", `{"a":[}`, ev + " garbage", `{"message": "a\\"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		if !strings.HasPrefix(strings.TrimLeft(in, " \t\r\n"), "{") {
+			return
+		}
+		r := NewReader(Options{MaxObject: 1 << 16}, nil)
+		n := 0
+		if err := r.ReadStream(context.Background(), "f", strings.NewReader(in), func(*flowlog.Record, *envelope.Meta) error { n++; return nil }); err != nil {
+			t.Fatalf("content made the read fail: %v", err)
+		}
+		st := r.Stats()
+		if int64(n) != st.Records || st.Records < 0 {
+			t.Fatalf("records %d, stats %+v", n, st)
+		}
+		// Splitting into objects and squeezing whitespace does not change
+		// what a valid stream of objects (within MaxObject) holds.
+		if len(in) > 1<<16 {
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(in))
+		want := int64(0)
+		for {
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
+				if err != io.EOF {
+					return // not a valid stream: only "no failure" is checked
+				}
+				break
+			}
+			if len(raw) == 0 || raw[0] != '{' {
+				return
+			}
+			one := NewReader(Options{}, nil)
+			if err := one.ReadPayload(context.Background(), "p", raw, func(*flowlog.Record, *envelope.Meta) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			want += one.Stats().Records
+		}
+		if st.Records != want {
+			t.Fatalf("stream gave %d records, objects one by one %d: %q", st.Records, want, in)
+		}
+	})
 }
