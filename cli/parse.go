@@ -96,7 +96,8 @@ func stdinNote(env *Env, prefix string, files []string) {
 // readInput reads one file, or stdin for "-", and reports an input without
 // any line.
 func readInput(ctx context.Context, env *Env, ff *flowFlags, rd *input.Reader, f string, h input.Handler) error {
-	before := rd.Stats().Lines
+	seen := func() int64 { st := rd.Stats(); return st.Lines + st.Malformed }
+	before := seen()
 	var err error
 	name := f
 	if f == "-" {
@@ -105,7 +106,7 @@ func readInput(ctx context.Context, env *Env, ff *flowFlags, rd *input.Reader, f
 	} else {
 		err = rd.ReadFile(ctx, f, h)
 	}
-	if err == nil && rd.Stats().Lines == before {
+	if err == nil && seen() == before {
 		ff.rep.report(name, 0, fmt.Errorf("empty: no flow-log lines"))
 	}
 	return err
@@ -190,11 +191,14 @@ func checkRead(env *Env, prefix string, st input.Stats, quiet bool) error {
 			plural(st.Malformed, "malformed line", "malformed lines"), reasons(st.MalformedByReason))
 	}
 	if st.Records == 0 {
-		if st.Lines == 0 {
+		switch {
+		case st.Lines == 0 && st.Malformed == 0:
 			fmt.Fprintf(env.Stderr, "%s: no flow-log record could be read: the input is empty\n", prefix)
-		} else {
+		case st.Lines > 0:
 			fmt.Fprintf(env.Stderr, "%s: no flow-log record could be read: none of the %s is a flow-log record\n",
 				prefix, plural(st.Lines, "line", "lines"))
+		default:
+			fmt.Fprintf(env.Stderr, "%s: no flow-log record could be read (see above)\n", prefix)
 		}
 		return exitError{1}
 	}

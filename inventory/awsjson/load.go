@@ -344,31 +344,42 @@ func squeeze(r io.Reader, max int) ([]byte, error) {
 	)
 	for {
 		n, err := r.Read(buf)
-		for _, c := range buf[:n] {
-			if inStr {
-				switch {
-				case esc:
-					esc = false
-				case c == '\\':
-					esc = true
-				case c == '"':
-					inStr = false
-				}
+		chunk := buf[:n]
+		for i := 0; i < len(chunk); {
+			c := chunk[i]
+			switch {
+			case esc:
+				esc = false
 				out = append(out, c)
-				continue
-			}
-			switch c {
-			case ' ', '\t', '\r', '\n':
+				i++
+			case inStr:
+				// Copy up to the next quote or backslash.
+				span := chunk[i:]
+				if q := bytes.IndexByte(span, '"'); q >= 0 {
+					span = span[:q]
+				}
+				if b := bytes.IndexByte(span, '\\'); b >= 0 {
+					span = span[:b]
+				}
+				out = append(out, span...)
+				if i += len(span); i < len(chunk) {
+					c = chunk[i]
+					out = append(out, c)
+					i++
+					esc, inStr = c == '\\', c == '\\'
+				}
+			case c == ' ' || c == '\t' || c == '\r' || c == '\n':
 				space = true
-				continue
-			case '"':
-				inStr = true
+				i++
+			default:
+				if space && len(out) > 0 {
+					out = append(out, ' ')
+				}
+				space = false
+				out = append(out, c)
+				inStr = c == '"'
+				i++
 			}
-			if space && len(out) > 0 {
-				out = append(out, ' ')
-			}
-			space = false
-			out = append(out, c)
 		}
 		if len(out) > max {
 			return nil, fmt.Errorf("more than %d MiB of JSON (whitespace aside): split the input", max>>20)

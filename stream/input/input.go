@@ -255,47 +255,67 @@ func (r *Reader) jsonStream(ctx context.Context, name string, br *bufio.Reader, 
 			return fmt.Errorf("input: %s: JSON object %d: %w", name, objects+1, readErr(err))
 		}
 		read += int64(len(chunk))
-		for _, c := range chunk {
+		for i := 0; i < len(chunk); {
+			c := chunk[i]
 			if inStr {
-				if !skip {
-					obj = append(obj, c)
-				}
-				switch {
-				case esc:
+				if esc {
 					esc = false
-				case c == '\\':
-					esc = true
-				case c == '"':
-					inStr = false
+					if !skip {
+						obj = append(obj, c)
+					}
+					i++
+					continue
 				}
-				continue
-			}
-			if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+				// Copy up to the next quote or backslash.
+				span := chunk[i:]
+				if q := bytes.IndexByte(span, '"'); q >= 0 {
+					span = span[:q]
+				}
+				if b := bytes.IndexByte(span, '\\'); b >= 0 {
+					span = span[:b]
+				}
+				if !skip {
+					obj = append(obj, span...)
+				}
+				if i += len(span); i < len(chunk) {
+					c = chunk[i]
+					if !skip {
+						obj = append(obj, c)
+					}
+					i++
+					esc, inStr = c == '\\', c == '\\'
+				}
+			} else if isSpace(c) {
+				for i < len(chunk) && isSpace(chunk[i]) {
+					i++
+				}
 				if depth > 0 && !skip && obj[len(obj)-1] != ' ' {
 					obj = append(obj, ' ')
 				}
 				continue
-			}
-			if depth == 0 && c != '{' {
-				r.malformed(name, 0, ReasonEnvelope, fmt.Errorf("input: after JSON object %d: %q where an object should start: the rest of the input is skipped", objects, c))
-				return nil
-			}
-			if !skip {
-				obj = append(obj, c)
-			}
-			switch c {
-			case '"':
-				inStr = true
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
+			} else {
+				if depth == 0 && c != '{' {
+					r.malformed(name, 0, ReasonEnvelope, fmt.Errorf("input: after JSON object %d: %q where an object should start: the rest of the input is skipped", objects, c))
+					return nil
+				}
+				i++
+				if !skip {
+					obj = append(obj, c)
+				}
+				switch c {
+				case '"':
+					inStr = true
+				case '{', '[':
+					depth++
+				case '}', ']':
+					depth--
+				}
 			}
 			if !skip && len(obj) > r.opts.MaxObject {
 				skip = true
 				obj = obj[:0]
 			}
-			if depth == 0 {
+			if depth == 0 && !inStr {
 				if err := flush(); err != nil {
 					return err
 				}
@@ -316,6 +336,8 @@ func (r *Reader) jsonStream(ctx context.Context, name string, br *bufio.Reader, 
 	}
 	return nil
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // firstByte returns the first non-whitespace byte without consuming it (0 at EOF).
 func firstByte(br *bufio.Reader) (byte, error) {
