@@ -17,7 +17,6 @@ package awsjson
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +28,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	gzip "github.com/klauspost/compress/gzip"
 
 	"github.com/cinch-sg/cinch/inventory"
 )
