@@ -1,5 +1,5 @@
 // Package cli is cinch's command line: one binary with subcommands, flags in
-// the Go/Unix style and --help everywhere (DESIGN.md, command-line contract).
+// the Go/Unix style and --help everywhere.
 package cli
 
 import (
