@@ -67,6 +67,11 @@ export CINCH_KAFKA_RESTART="bash $root/.ci/kafka/restart.sh $CINCH_WORK/kafka"
 export CINCH_BIN=$CINCH_WORK/cinch
 log "Kafka at $CINCH_KAFKA_BROKERS"
 
+# --- Prometheus alerting rules (promtool from Debian's prometheus package) ---
+log "promtool: check and unit-test the alerting rules"
+bash .ci/prometheus/check.sh
+# --- end Prometheus ---
+
 log "go test"
 go test -tags e2e -count=1 -timeout 25m ./...
 
