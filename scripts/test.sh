@@ -70,6 +70,8 @@ log "Kafka at $CINCH_KAFKA_BROKERS"
 # --- Prometheus alerting rules (promtool from Debian's prometheus package) ---
 log "promtool: check and unit-test the alerting rules"
 bash .ci/prometheus/check.sh
+log "stack: docker-compose config, compose Prometheus config, Terraform parse"
+bash .ci/stack/check.sh
 # --- end Prometheus ---
 
 log "go test"
