@@ -35,11 +35,13 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"parse":    {"decode flow-log input to one JSON object per record", runParse},
-		"analyze":  {"judge every security-group rule from exports and flow logs", runAnalyze},
-		"generate": {"write a simulated account and its traffic (example inputs)", runGenerate},
-		"daemon":   {"the streaming daemon (--demo: on a simulated account)", runDaemon},
-		"bench":    {"measure the daemon end to end through a Kafka broker", runBench},
+		"parse":       {"decode flow-log input to one JSON object per record", runParse},
+		"analyze":     {"judge every security-group rule from exports and flow logs", runAnalyze},
+		"generate":    {"write a simulated account and its traffic (example inputs)", runGenerate},
+		"daemon":      {"the streaming daemon (--demo: on a simulated account)", runDaemon},
+		"bench":       {"measure the daemon end to end through a Kafka broker", runBench},
+		"produce":     {"send a simulated account's live flow logs to Kafka (demo producer)", runProduce},
+		"healthcheck": {"exit 0 when a daemon's /healthz answers 200 (container health checks)", runHealthcheck},
 	}
 }
 

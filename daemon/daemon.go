@@ -31,6 +31,7 @@ import (
 	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/daemon/metrics"
 	"github.com/cinch-sg/cinch/inventory"
+	"github.com/cinch-sg/cinch/sinks/webhook"
 	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/kafka"
 )
@@ -70,6 +71,7 @@ type Daemon struct {
 	invStamp string
 
 	consumer *kafka.Consumer
+	alerts   *webhook.Notifier      // nil without alerts.webhooks
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	stopped  map[string]bool        // rule keys flagged as stopped matching
 	lastEval time.Time
@@ -99,10 +101,17 @@ func New(opts Options) (*Daemon, error) {
 			MaxPortRanges: cfg.Analysis.MaxPortRanges},
 	}
 	d.setNotReady("starting")
+	var err error
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.met = metrics.New(d.reg)
 	d.hub = api.NewHub(4096, api.WithMetrics(d.met))
-	var err error
+	if len(cfg.Alerts.Webhooks) > 0 {
+		d.alerts, err = webhook.New(webhookConfigs(cfg.Alerts), webhook.Options{Logger: d.log, Registerer: d.reg,
+			ExternalURL: "http://" + cfg.Listen + "/"})
+		if err != nil {
+			return nil, fmt.Errorf("alerts: %w", err)
+		}
+	}
 	if d.formats, err = newFormatSet(cfg.Formats); err != nil {
 		return nil, err
 	}
@@ -207,6 +216,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}()
 	} else {
 		d.ready.Store(nil)
+	}
+	if d.alerts != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runAlerts(ctx, d.hub, d.alerts)
+		}()
 	}
 	d.log.Info("cinch daemon running", "listen", d.ln.Addr().String(), "kafka", d.consumer != nil, "files", len(d.cfg.Files))
 

@@ -71,6 +71,13 @@ export CINCH_KAFKA_RESTART="bash $root/.ci/kafka/restart.sh $CINCH_WORK/kafka"
 export CINCH_BIN=$CINCH_WORK/cinch
 log "Kafka at $CINCH_KAFKA_BROKERS"
 
+# --- Prometheus alerting rules (promtool from Debian's prometheus package) ---
+log "promtool: check and unit-test the alerting rules"
+bash .ci/prometheus/check.sh
+log "stack: docker-compose config, compose Prometheus config, Terraform parse"
+bash .ci/stack/check.sh
+# --- end Prometheus ---
+
 log "go test"
 go test -tags e2e -count=1 -timeout 25m ./...
 

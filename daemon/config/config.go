@@ -77,6 +77,8 @@ type Config struct {
 	Checkpoint Checkpoint `yaml:"checkpoint"`
 	// Auth holds API tokens and allowed browser origins.
 	Auth Auth `yaml:"auth"`
+	// Alerts configures rule alerts sent to webhooks.
+	Alerts Alerts `yaml:"alerts"`
 	// Log configures the daemon's own logging.
 	Log Log `yaml:"log"`
 }
@@ -299,6 +301,7 @@ func (c Config) Redacted() Config {
 		}
 		r.Kafka = &k
 	}
+	r.Alerts = c.Alerts.redacted()
 	r.Auth.Tokens = slices.Clone(c.Auth.Tokens)
 	for i := range r.Auth.Tokens {
 		if r.Auth.Tokens[i].Token != "" {

@@ -596,3 +596,50 @@ func TestEnvName(t *testing.T) {
 		t.Error("maps should not be overridable")
 	}
 }
+
+func TestAlertsWebhooks(t *testing.T) {
+	yml := []byte(`
+demo: true
+alerts:
+  webhooks:
+    - name: ops
+      url_env: OPS_HOOK
+      format: slack
+      types: [rule-stopped-matching]
+      timeout: 3s
+    - name: am
+      url: http://127.0.0.1:9093/api/v2/alerts?token=abc
+`)
+	env := map[string]string{"OPS_HOOK": "https://hooks.slack.example/services/T1/B2/secret"}
+	cfg, err := Parse(yml, "alerts.yaml", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.Alerts.Webhooks
+	if len(w) != 2 || w[0].URL != env["OPS_HOOK"] || w[0].Format != "slack" || w[0].Timeout.Std() != 3*time.Second {
+		t.Fatalf("webhooks = %+v", w)
+	}
+	r := cfg.Redacted().Alerts.Webhooks
+	if r[0].URL != "https://hooks.slack.example/REDACTED" || r[1].URL != "http://127.0.0.1:9093/REDACTED" {
+		t.Errorf("redacted = %+v", r)
+	}
+	if cfg.Alerts.Webhooks[0].URL != env["OPS_HOOK"] {
+		t.Error("Redacted changed the original")
+	}
+
+	for _, bad := range []string{
+		"alerts: {webhooks: [{url: http://x/}]}",
+		"alerts: {webhooks: [{name: a, url: 'ftp://x/'}]}",
+		"alerts: {webhooks: [{name: a, url_env: UNSET_HOOK}]}",
+		"alerts: {webhooks: [{name: a, url: 'http://x/', format: teams}]}",
+		"alerts: {webhooks: [{name: a, url: 'http://x/', types: [verdict-changed]}]}",
+		"alerts: {webhooks: [{name: a, url: 'http://x/'}, {name: a, url: 'http://y/'}]}",
+	} {
+		_, err := Parse([]byte("demo: true\n"+bad+"\n"), "bad.yaml", func(string) string { return "" })
+		if err == nil {
+			t.Errorf("%s: accepted", bad)
+		} else if strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s: error leaks the URL: %v", bad, err)
+		}
+	}
+}

@@ -109,6 +109,7 @@ func Parse(data []byte, name string, getenv func(string) string) (Config, error)
 			return Config{}, errors.Join(errs...)
 		}
 	}
+	cfg.Alerts.resolveEnv(getenv)
 	cfg.normalize()
 	if err := cfg.Validate(); err != nil {
 		return Config{}, src.locate(err)

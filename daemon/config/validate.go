@@ -115,6 +115,7 @@ func (c *Config) Validate() error {
 	v.positive("checkpoint.interval", c.Checkpoint.Interval)
 
 	c.Auth.validate(v)
+	c.Alerts.validate(v)
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -72,7 +72,7 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 	defer os.RemoveAll(stateDir)
 	Configure(&cfg, cluster.ListenAddrs(), stateDir, opts.StoppedAfter)
 
-	acct := simulate.NewAccount(simulate.Config{Seed: opts.Seed, Apps: 3, ENIsPerTier: 2, InternetClients: 400, AccountID: "123456789012"})
+	acct := NewAccount(opts.Seed)
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: version, OpenReads: true,
 		LoadInventory: acct.Inventory})
 	if err != nil {
@@ -88,12 +88,18 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 	defer prod.Close()
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go produce(pctx, prod, acct, opts, logger)
+	go Produce(pctx, prod, Topic, acct, opts, logger)
 	return d.Run(ctx)
 }
 
-// produce sends live traffic every 100 ms until ctx is done.
-func produce(ctx context.Context, prod *kafka.Producer, acct *simulate.Account, opts Options, logger *slog.Logger) {
+// NewAccount returns the demo's simulated account.
+func NewAccount(seed uint64) *simulate.Account {
+	return simulate.NewAccount(simulate.Config{Seed: seed, Apps: 3, ENIsPerTier: 2, InternetClients: 400, AccountID: "123456789012"})
+}
+
+// Produce sends acct's live traffic to topic, as CloudWatch Logs
+// subscription payloads keyed by log stream, every 100 ms until ctx is done.
+func Produce(ctx context.Context, prod *kafka.Producer, topic string, acct *simulate.Account, opts Options, logger *slog.Logger) {
 	now := time.Now()
 	tr := acct.Traffic(opts.Seed, now)
 	tr.PerSecond, tr.Jitter = 0, 1
@@ -121,7 +127,7 @@ func produce(ctx context.Context, prod *kafka.Producer, acct *simulate.Account, 
 				continue
 			}
 			for _, p := range payloads {
-				if err := prod.Produce(ctx, Topic, []byte(p.LogStream), p.Data); err != nil && ctx.Err() == nil {
+				if err := prod.Produce(ctx, topic, []byte(p.LogStream), p.Data); err != nil && ctx.Err() == nil {
 					logger.Warn("demo: produce", "err", err)
 				}
 			}
