@@ -121,6 +121,12 @@ func TestAlertmanagerPayloadAfterRetries(t *testing.T) {
 	if !strings.Contains(a.Annotations["description"], "2026-11-28T09:00:00Z") {
 		t.Errorf("description lacks the last match: %q", a.Annotations["description"])
 	}
+	// The receiver answers before the notifier counts the delivery.
+	for deadline := time.Now().Add(5 * time.Second); testutil.ToFloat64(n.sent.WithLabelValues("am", "sent")) < 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the delivery was not counted")
+		}
+	}
 	expected := "# HELP cinch_webhook_notifications_total Alert deliveries to webhooks by webhook and outcome (sent, failed).\n" +
 		"# TYPE cinch_webhook_notifications_total counter\n" +
 		`cinch_webhook_notifications_total{outcome="failed",webhook="am"} 0` + "\n" +
