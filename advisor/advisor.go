@@ -37,6 +37,24 @@ const (
 	ReasonEnoughSources  = "enough-sources"
 	ReasonInUse          = "in-use"
 	ReasonGroupReference = "group-reference"
+	// ReasonNotObserved: an interface that carried the group was not
+	// observed (no flow logs) for part of the window; the rule is kept.
+	ReasonNotObserved = "not-observed"
+	// ReasonShortHistory: the span over which every interface of the group
+	// was observed is shorter than the minimum history (confidence low).
+	ReasonShortHistory = "short-history"
+	// ReasonPartialLogging: flow logs skipped records (SKIPDATA) on an
+	// interface of the group (confidence low).
+	ReasonPartialLogging = "partial-logging"
+	// ReasonNoInterfaces: no interface carried the group during the window;
+	// the rule is kept (launch templates and scaled-to-zero groups).
+	ReasonNoInterfaces = "no-interfaces"
+)
+
+// Confidence levels of a suggestion.
+const (
+	ConfidenceHigh = "high"
+	ConfidenceLow  = "low"
 )
 
 // Config tunes the advisor.
@@ -100,6 +118,22 @@ type Evidence struct {
 	DistinctSourcesEstimated bool   `json:"distinct_sources_estimated"`
 	FirstSeen                string `json:"first_seen,omitempty"`
 	LastSeen                 string `json:"last_seen,omitempty"`
+	// Coverage says which interfaces carried the rule's group and whether
+	// their flow logs were observed (nil when coverage was not assessed).
+	Coverage *Coverage `json:"coverage,omitempty"`
+}
+
+// Coverage is the observation behind a group's verdicts: how many interfaces
+// carried the group during the window, which of them were not observed, and
+// the span over which all of them were.
+type Coverage struct {
+	Interfaces int      `json:"interfaces"`
+	Unobserved []string `json:"unobserved"`
+	// UnobservedMore counts unobserved interfaces left out of Unobserved
+	// when the list is long.
+	UnobservedMore int    `json:"unobserved_more,omitempty"`
+	ObservedFrom   string `json:"observed_from,omitempty"`
+	ObservedTo     string `json:"observed_to,omitempty"`
 }
 
 // Suggestion is the verdict on one rule (DESIGN.md, suggestions JSON).
@@ -111,7 +145,9 @@ type Suggestion struct {
 	Verdict   string     `json:"verdict"`
 	Reasons   []string   `json:"reasons"`
 	Proposed  []RuleSpec `json:"proposed"`
-	Evidence  Evidence   `json:"evidence"`
+	// Confidence is ConfidenceHigh or ConfidenceLow (short history, partial logging).
+	Confidence string   `json:"confidence"`
+	Evidence   Evidence `json:"evidence"`
 }
 
 // Window is the observation window of a report.
