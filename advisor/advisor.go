@@ -66,11 +66,17 @@ type Config struct {
 	MaxCIDRs int
 	// MaxPortRanges bounds the port ranges that replace one port range.
 	MaxPortRanges int
+	// MinHistory is the span of observation below which a verdict's
+	// confidence is low (reason short-history).
+	MinHistory time.Duration
+	// MaxUnobservedListed bounds the unobserved interfaces a suggestion
+	// names (0: DefaultMaxUnobservedListed).
+	MaxUnobservedListed int
 }
 
 // DefaultConfig returns the defaults of `cinch analyze`.
 func DefaultConfig() Config {
-	return Config{WildcardThreshold: 100, MaxCIDRs: 4, MaxPortRanges: 4}
+	return Config{WildcardThreshold: 100, MaxCIDRs: 4, MaxPortRanges: 4, MinHistory: DefaultMinHistory, MaxUnobservedListed: DefaultMaxUnobservedListed}
 }
 
 // Usage summarises the traffic credited to one rule in the observation window.
@@ -185,7 +191,7 @@ func Spec(r inventory.Rule) RuleSpec {
 
 // Evaluate judges one rule. u may be nil for a rule with no traffic.
 func Evaluate(r inventory.Rule, u *Usage, cfg Config) Suggestion {
-	s := Suggestion{GroupID: r.GroupID, RuleID: r.ID, Direction: Direction(r), Rule: Spec(r)}
+	s := Suggestion{GroupID: r.GroupID, RuleID: r.ID, Direction: Direction(r), Rule: Spec(r), Confidence: ConfidenceHigh}
 	if u == nil {
 		u = &Usage{}
 	}
