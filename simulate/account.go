@@ -320,3 +320,20 @@ func (a *Account) Inventory() (*inventory.Inventory, error) {
 	}
 	return inv, nil
 }
+
+// InventoryWithFlowLogs is Inventory with the account's flow-log
+// configuration (FlowLogs(created)) loaded as `--flow-logs` loads it.
+func (a *Account) InventoryWithFlowLogs(created time.Time) (*inventory.Inventory, error) {
+	inv, err := a.Inventory()
+	if err != nil {
+		return nil, err
+	}
+	var fl bytes.Buffer
+	if err := a.WriteFlowLogs(&fl, created); err != nil {
+		return nil, err
+	}
+	if _, err := awsjson.LoadFlowLogs(inv, &fl); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
+	return inv, nil
+}
