@@ -23,8 +23,8 @@ type Envelopes struct {
 	Owner  string
 	// LogGroup names the payloads' log group ("" means the LogGroup constant).
 	LogGroup string
-	seq    uint64
-	zw     *gzip.Writer // reused: a new writer allocates and clears ~1 MB
+	seq      uint64
+	zw       *gzip.Writer // reused: a new writer allocates and clears ~1 MB
 }
 
 // NewEnvelopes returns an encoder that numbers events from seq.
