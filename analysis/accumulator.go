@@ -88,16 +88,12 @@ type Accumulator struct {
 
 	track *RuleSet // rules credited since tracking began (nil: not tracked)
 
-	// Observation of each interface's logging (coverage), and the one last
-	// observed (records of one interface often come in runs).
-	obs       map[string]*Observation
-	lastObsID []byte
-	lastObs   *Observation
+	obs observations // each interface's logging (coverage)
 }
 
 // NewAccumulator returns an empty accumulator for eng.
 func NewAccumulator(eng *Engine, cfg sketch.Config) *Accumulator {
-	return &Accumulator{eng: eng, cfg: cfg, rules: make([]RuleState, len(eng.rules)), unknown: map[string]*uint64{}, obs: map[string]*Observation{}}
+	return &Accumulator{eng: eng, cfg: cfg, rules: make([]RuleState, len(eng.rules)), unknown: map[string]*uint64{}, obs: newObservations()}
 }
 
 // Engine returns the engine the accumulator attributes with.

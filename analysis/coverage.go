@@ -111,7 +111,7 @@ func (a *Accumulator) Coverage() *Coverage {
 			}
 			reqFrom := min(from+G, to-1)
 			gaps = gaps[:0]
-			o := a.obs[cr.eni]
+			o := a.obs.m[cr.eni]
 			if wt <= wf {
 				gaps = append(gaps, from, to)
 			} else if o != nil {

@@ -178,6 +178,16 @@ func (o *Observation) clone() *Observation {
 	return &Observation{On: o.On.Clone(), Rejects: o.Rejects.Clone(), Skipped: o.Skipped.Clone(), End: o.End}
 }
 
+// observations is every interface's Observation, with the one last
+// observed (records of one interface often come in runs).
+type observations struct {
+	m      map[string]*Observation
+	lastID []byte
+	last   *Observation
+}
+
+func newObservations() observations { return observations{m: map[string]*Observation{}} }
+
 // observe records what rec shows of its interface's logging. Lines that fail
 // to parse never get here; records without an interface or a time observe
 // nothing. It allocates only for an interface's first record and when its
@@ -193,17 +203,18 @@ func (a *Accumulator) observe(rec *flowlog.Record) {
 	if to < from {
 		to = from
 	}
+	ob := &a.obs
 	var o *Observation
-	if a.lastObsID != nil && string(rec.InterfaceID) == string(a.lastObsID) {
-		o = a.lastObs
+	if ob.last != nil && string(rec.InterfaceID) == string(ob.lastID) {
+		o = ob.last
 	} else {
-		o = a.obs[string(rec.InterfaceID)]
+		o = ob.m[string(rec.InterfaceID)]
 		if o == nil {
 			o = &Observation{}
-			a.obs[string(rec.InterfaceID)] = o
+			ob.m[string(rec.InterfaceID)] = o
 		}
-		a.lastObsID = append(a.lastObsID[:0], rec.InterfaceID...)
-		a.lastObs = o
+		ob.lastID = append(ob.lastID[:0], rec.InterfaceID...)
+		ob.last = o
 	}
 	switch {
 	case rec.LogStatus == flowlog.StatusSkipData:
@@ -218,12 +229,12 @@ func (a *Accumulator) observe(rec *flowlog.Record) {
 
 // Observation returns what the records showed of interface id's logging
 // (nil when no record of it was seen). The result is the accumulator's own.
-func (a *Accumulator) Observation(id string) *Observation { return a.obs[id] }
+func (a *Accumulator) Observation(id string) *Observation { return a.obs.m[id] }
 
 // ObservedInterfaces returns the ids of the interfaces records were seen of, sorted.
 func (a *Accumulator) ObservedInterfaces() []string {
-	out := make([]string, 0, len(a.obs))
-	for k := range a.obs {
+	out := make([]string, 0, len(a.obs.m))
+	for k := range a.obs.m {
 		out = append(out, k)
 	}
 	sort.Strings(out)
@@ -231,37 +242,39 @@ func (a *Accumulator) ObservedInterfaces() []string {
 }
 
 // mergeObservations adds o's observations to a.
-func (a *Accumulator) mergeObservations(o *Accumulator) {
-	for k, v := range o.obs {
-		if p := a.obs[k]; p != nil {
+func (a *Accumulator) mergeObservations(o *Accumulator) { a.obs.merge(&o.obs) }
+
+func (ob *observations) merge(o *observations) {
+	for k, v := range o.m {
+		if p := ob.m[k]; p != nil {
 			p.merge(v)
 		} else {
-			a.obs[k] = v.clone()
+			ob.m[k] = v.clone()
 		}
 	}
 }
 
-// expire drops the accumulator's observation state that lies wholly before
-// before (unix s): intervals that end by then, and interfaces left empty.
-func (a *Accumulator) expire(before int64) {
-	for k, o := range a.obs {
+// expire drops the observation state that lies wholly before before (unix
+// s): intervals that end by then, and interfaces left empty.
+func (ob *observations) expire(before int64) {
+	for k, o := range ob.m {
 		o.expire(before)
 		if o.empty() && o.End < before {
-			delete(a.obs, k)
+			delete(ob.m, k)
 		}
 	}
-	a.lastObsID, a.lastObs = nil, nil
+	ob.lastID, ob.last = nil, nil
 }
 
-// ExpireObservations is expire for callers outside the package (the daemon's
-// window): it drops observation state wholly before before (unix s).
-func (a *Accumulator) ExpireObservations(before int64) { a.expire(before) }
+// ExpireObservations drops the observation state wholly before before (unix
+// s), for the daemon's window.
+func (a *Accumulator) ExpireObservations(before int64) { a.obs.expire(before) }
 
 // observationWindow returns the span of the records a observed: the earliest
 // start and the latest end (zero when none).
 func (a *Accumulator) observationWindow() (from, to int64) {
 	first := true
-	for _, o := range a.obs {
+	for _, o := range a.obs.m {
 		for _, s := range []*Spans{&o.On, &o.Rejects, &o.Skipped} {
 			if s.Empty() {
 				continue

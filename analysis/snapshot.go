@@ -65,7 +65,7 @@ func (a *Accumulator) Snapshot() (Snapshot, error) {
 		s.Unknown[k] = *v
 	}
 	for _, k := range a.ObservedInterfaces() {
-		o := a.obs[k]
+		o := a.obs.m[k]
 		s.Observed = append(s.Observed, ObservationSnapshot{InterfaceID: k,
 			On: append([]int64(nil), o.On.Pairs()...), Rejects: append([]int64(nil), o.Rejects.Pairs()...),
 			Skipped: append([]int64(nil), o.Skipped.Pairs()...), End: o.End})
@@ -95,7 +95,7 @@ func (a *Accumulator) Restore(s Snapshot) (dropped int, err error) {
 		}
 		a.rules[i].merge(&o, a.cfg)
 	}
-	o := &Accumulator{eng: a.eng, rules: nil, unknown: map[string]*uint64{}, stats: s.Stats, obs: map[string]*Observation{}}
+	o := &Accumulator{eng: a.eng, rules: nil, unknown: map[string]*uint64{}, stats: s.Stats, obs: newObservations()}
 	for k, v := range s.Unknown {
 		n := v
 		o.unknown[k] = &n
@@ -104,7 +104,7 @@ func (a *Accumulator) Restore(s Snapshot) (dropped int, err error) {
 		if len(x.On)%2 != 0 || len(x.Rejects)%2 != 0 || len(x.Skipped)%2 != 0 {
 			return dropped, fmt.Errorf("analysis: restore observation of %s: odd interval bounds", x.InterfaceID)
 		}
-		o.obs[x.InterfaceID] = &Observation{On: SpansOf(x.On...), Rejects: SpansOf(x.Rejects...), Skipped: SpansOf(x.Skipped...), End: x.End}
+		o.obs.m[x.InterfaceID] = &Observation{On: SpansOf(x.On...), Rejects: SpansOf(x.Rejects...), Skipped: SpansOf(x.Skipped...), End: x.End}
 	}
 	o.rules = make([]RuleState, len(a.rules))
 	if err := a.Merge(o); err != nil {
@@ -129,5 +129,6 @@ func (a *Accumulator) Rebind(eng *Engine) *Accumulator {
 	n.stats = a.stats
 	n.unknown = a.unknown
 	n.obs = a.obs
+	n.obs.lastID, n.obs.last = nil, nil
 	return n
 }
