@@ -284,3 +284,31 @@ func TestCoverageRules(t *testing.T) {
 		t.Errorf("truncated %+v", s)
 	}
 }
+
+// BenchmarkCoverage10kRules measures the coverage judgement alone (the
+// daemon makes it at every evaluation) on the account of
+// BenchmarkAdvisor10kRules: 2,310 interfaces and groups, a million records.
+func BenchmarkCoverage10kRules(b *testing.B) {
+	cfg := simulate.DefaultConfig()
+	cfg.Apps, cfg.ENIsPerTier, cfg.InternetClients = 770, 1, 300
+	acct := simulate.NewAccount(cfg)
+	inv := loadAccount(b, acct)
+	eng := NewEngine(inv)
+	acc := NewAccumulator(eng, sketch.DefaultConfig())
+	fm := flowlog.DefaultFormat()
+	p := flowlog.NewParser(fm)
+	var rec flowlog.Record
+	for _, l := range splitLines(acct.Traffic(1, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)).Lines(1_000_000, fm)) {
+		if p.Parse(l, &rec) == nil {
+			acc.Observe(&rec)
+		}
+	}
+	b.ReportMetric(float64(len(inv.ENIs())), "interfaces")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if c := acc.Coverage(); len(c.Groups) == 0 {
+			b.Fatal("no groups")
+		}
+	}
+}
