@@ -493,6 +493,12 @@ func TestAnalyzeUnloggedWebTier(t *testing.T) {
 			t.Errorf("the front door: %+v", s)
 		}
 	}
+	// The table names the unobserved interfaces beside the reason.
+	_, table, _ := run(t, "", "analyze", "--quiet", "--output", "table", "--security-groups", filepath.Join(dir, "security-groups.json"),
+		"--network-interfaces", filepath.Join(dir, "network-interfaces.json"), noWeb)
+	if !strings.Contains(table, "CONFIDENCE") || !strings.Contains(table, "not-observed ("+strings.Join(ids, ",")+")") {
+		t.Errorf("table:\n%s", table)
+	}
 	// One web interface logged, the other not: no narrowing to the logged
 	// one's clients.
 	one := map[string]bool{ids[1]: true}

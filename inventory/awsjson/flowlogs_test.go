@@ -1,6 +1,7 @@
 package awsjson
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +11,7 @@ import (
 	"github.com/cinch-sg/cinch/inventory"
 )
 
-func peersDir(t *testing.T) string {
+func peersDir(t testing.TB) string {
 	t.Helper()
 	d := os.Getenv("CINCH_PEERS_DIR")
 	if d == "" {
@@ -126,4 +127,46 @@ func TestLoadFlowLogsShapesAndErrors(t *testing.T) {
 			t.Fatalf("%s: a failed load added flow logs", in)
 		}
 	}
+}
+
+// FuzzLoadFlowLogs: arbitrary input never panics; a failed load adds
+// nothing, and a successful one only flow logs with a resource.
+func FuzzLoadFlowLogs(f *testing.F) {
+	for _, p := range [][]string{
+		{"aws-cli-examples", "describe-flow-logs.example1.json"},
+		{"cloud-custodian", "placebo", "test_vpc_flow_logs_misconfigured", "ec2.DescribeFlowLogs_1.json"},
+	} {
+		data, err := os.ReadFile(filepath.Join(peersDir(f), filepath.Join(p...)))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`[{"ResourceId":"eni-1","TrafficType":"ALL","CreationTime":1700000000}]`))
+	f.Add([]byte(`{"FlowLogs":[{"ResourceId":"vpc-1","CreationTime":{"__class__":"datetime","year":2020,"month":1,"day":1}}]}`))
+	f.Add([]byte{0x1f, 0x8b, 0x08})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		inv := inventory.New()
+		n, err := LoadFlowLogs(inv, bytes.NewReader(data))
+		if err != nil {
+			if inv.HasFlowLogs() || n != 0 {
+				t.Fatalf("failed load added %d flow logs", n)
+			}
+			return
+		}
+		fls := inv.FlowLogs()
+		if len(fls) != n {
+			t.Fatalf("loaded %d, holds %d", n, len(fls))
+		}
+		for _, fl := range fls {
+			if fl.ResourceID == "" {
+				t.Fatalf("flow log without a resource: %+v", fl)
+			}
+			e := &inventory.ENI{ID: fl.ResourceID}
+			if since, ok := inv.LoggedSince(e); ok && since.IsZero() {
+				t.Fatalf("logged since the zero time: %+v", fl)
+			}
+			_ = inv.RejectOnly(e)
+		}
+	})
 }
