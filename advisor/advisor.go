@@ -37,6 +37,24 @@ const (
 	ReasonEnoughSources  = "enough-sources"
 	ReasonInUse          = "in-use"
 	ReasonGroupReference = "group-reference"
+	// ReasonNotObserved: an interface that carried the group was not
+	// observed (no flow logs) for part of the window; the rule is kept.
+	ReasonNotObserved = "not-observed"
+	// ReasonShortHistory: the span over which every interface of the group
+	// was observed is shorter than the minimum history (confidence low).
+	ReasonShortHistory = "short-history"
+	// ReasonPartialLogging: flow logs skipped records (SKIPDATA) on an
+	// interface of the group (confidence low).
+	ReasonPartialLogging = "partial-logging"
+	// ReasonNoInterfaces: no interface carried the group during the window;
+	// the rule is kept (launch templates and scaled-to-zero groups).
+	ReasonNoInterfaces = "no-interfaces"
+)
+
+// Confidence levels of a suggestion.
+const (
+	ConfidenceHigh = "high"
+	ConfidenceLow  = "low"
 )
 
 // Config tunes the advisor.
@@ -48,11 +66,17 @@ type Config struct {
 	MaxCIDRs int
 	// MaxPortRanges bounds the port ranges that replace one port range.
 	MaxPortRanges int
+	// MinHistory is the span of observation below which a verdict's
+	// confidence is low (reason short-history).
+	MinHistory time.Duration
+	// MaxUnobservedListed bounds the unobserved interfaces a suggestion
+	// names (0: DefaultMaxUnobservedListed).
+	MaxUnobservedListed int
 }
 
 // DefaultConfig returns the defaults of `cinch analyze`.
 func DefaultConfig() Config {
-	return Config{WildcardThreshold: 100, MaxCIDRs: 4, MaxPortRanges: 4}
+	return Config{WildcardThreshold: 100, MaxCIDRs: 4, MaxPortRanges: 4, MinHistory: DefaultMinHistory, MaxUnobservedListed: DefaultMaxUnobservedListed}
 }
 
 // Usage summarises the traffic credited to one rule in the observation window.
@@ -100,6 +124,22 @@ type Evidence struct {
 	DistinctSourcesEstimated bool   `json:"distinct_sources_estimated"`
 	FirstSeen                string `json:"first_seen,omitempty"`
 	LastSeen                 string `json:"last_seen,omitempty"`
+	// Coverage says which interfaces carried the rule's group and whether
+	// their flow logs were observed (nil when coverage was not assessed).
+	Coverage *Coverage `json:"coverage,omitempty"`
+}
+
+// Coverage is the observation behind a group's verdicts: how many interfaces
+// carried the group during the window, which of them were not observed, and
+// the span over which all of them were.
+type Coverage struct {
+	Interfaces int      `json:"interfaces"`
+	Unobserved []string `json:"unobserved"`
+	// UnobservedMore counts unobserved interfaces left out of Unobserved
+	// when the list is long.
+	UnobservedMore int    `json:"unobserved_more,omitempty"`
+	ObservedFrom   string `json:"observed_from,omitempty"`
+	ObservedTo     string `json:"observed_to,omitempty"`
 }
 
 // Suggestion is the verdict on one rule (DESIGN.md, suggestions JSON).
@@ -111,7 +151,9 @@ type Suggestion struct {
 	Verdict   string     `json:"verdict"`
 	Reasons   []string   `json:"reasons"`
 	Proposed  []RuleSpec `json:"proposed"`
-	Evidence  Evidence   `json:"evidence"`
+	// Confidence is ConfidenceHigh or ConfidenceLow (short history, partial logging).
+	Confidence string   `json:"confidence"`
+	Evidence   Evidence `json:"evidence"`
 }
 
 // Window is the observation window of a report.
@@ -149,7 +191,7 @@ func Spec(r inventory.Rule) RuleSpec {
 
 // Evaluate judges one rule. u may be nil for a rule with no traffic.
 func Evaluate(r inventory.Rule, u *Usage, cfg Config) Suggestion {
-	s := Suggestion{GroupID: r.GroupID, RuleID: r.ID, Direction: Direction(r), Rule: Spec(r)}
+	s := Suggestion{GroupID: r.GroupID, RuleID: r.ID, Direction: Direction(r), Rule: Spec(r), Confidence: ConfidenceHigh}
 	if u == nil {
 		u = &Usage{}
 	}

@@ -87,11 +87,13 @@ type Accumulator struct {
 	lastSegs []segment
 
 	track *RuleSet // rules credited since tracking began (nil: not tracked)
+
+	obs observations // each interface's logging (coverage)
 }
 
 // NewAccumulator returns an empty accumulator for eng.
 func NewAccumulator(eng *Engine, cfg sketch.Config) *Accumulator {
-	return &Accumulator{eng: eng, cfg: cfg, rules: make([]RuleState, len(eng.rules)), unknown: map[string]*uint64{}}
+	return &Accumulator{eng: eng, cfg: cfg, rules: make([]RuleState, len(eng.rules)), unknown: map[string]*uint64{}, obs: newObservations()}
 }
 
 // Engine returns the engine the accumulator attributes with.
@@ -119,6 +121,7 @@ const (
 // source, port or unknown interface is seen.
 func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 	a.stats.Records++
+	a.observe(rec)
 	switch rec.LogStatus {
 	case flowlog.StatusNoData:
 		a.stats.NoData++
@@ -285,6 +288,7 @@ func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 			a.unknown[k] = &n
 		}
 	}
+	a.mergeObservations(o)
 	s, os := &a.stats, o.stats
 	s.Records += os.Records
 	s.NoData += os.NoData
@@ -381,8 +385,9 @@ func (a *Accumulator) ReportKeys(cfg advisor.Config) (advisor.Report, []string) 
 	order := a.eng.ReportOrder()
 	rep := advisor.Report{Suggestions: make([]advisor.Suggestion, 0, len(rules)), Unattributed: a.Unattributed()}
 	keys := make([]string, 0, len(rules))
+	cov := a.Coverage()
 	for _, i := range order {
-		rep.Suggestions = append(rep.Suggestions, advisor.Evaluate(rules[i], a.rules[i].Usage(), cfg))
+		rep.Suggestions = append(rep.Suggestions, cov.Apply(advisor.Evaluate(rules[i], a.rules[i].Usage(), cfg), cfg))
 		keys = append(keys, rules[i].Key())
 	}
 	rep.Window = a.Window()

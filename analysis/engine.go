@@ -27,6 +27,7 @@ type Engine struct {
 	byKey   map[string]int
 	enis    map[string][]segment
 	addrIdx map[netip.Addr][]membership
+	cov     coverageIndex // groups' interfaces for coverage, built on first use
 }
 
 // segment is an interval during which one interface's addresses and rules

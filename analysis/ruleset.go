@@ -84,7 +84,8 @@ func (a *Accumulator) MergeRules(o *Accumulator, set *RuleSet) error {
 	return a.merge(o, set)
 }
 
-// Suggestion judges rule i (Engine().Rules()[i]) on a's usage.
+// Suggestion judges rule i (Engine().Rules()[i]) on a's usage alone; qualify
+// it with Coverage().Apply before showing it (Report does both).
 func (a *Accumulator) Suggestion(i int, cfg advisor.Config) advisor.Suggestion {
 	return advisor.Evaluate(a.eng.rules[i], a.rules[i].Usage(), cfg)
 }

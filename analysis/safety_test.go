@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/inventory"
@@ -205,6 +206,10 @@ func TestSafetyInvariant(t *testing.T) {
 	totalChecked, narrowed := 0, 0
 	for iter := range 150 {
 		w := randomWorld(r, 50+r.IntN(400))
+		// Every interface logged from before the traffic (the VPC's flow
+		// log), so that coverage lets the advisor propose; TestSafetyCoverage
+		// leaves interfaces unlogged.
+		w.inv.AddFlowLog(inventory.FlowLog{ID: "fl-vpc", ResourceID: "vpc-1", TrafficType: "ALL", Created: time.Unix(1_700_000_000, 0)})
 		eng := NewEngine(w.inv)
 		scfg := sketch.DefaultConfig()
 		scfg.MaxNodes = []int{8, 16, 128}[r.IntN(3)]

@@ -26,6 +26,17 @@ type Snapshot struct {
 	Rules   []RuleSnapshot
 	Stats   Stats
 	Unknown map[string]uint64
+	// Observed is each interface's observation (coverage); absent in
+	// snapshots written before coverage existed.
+	Observed []ObservationSnapshot
+}
+
+// ObservationSnapshot is one interface's Observation in serialized form:
+// intervals as flat (from, to) pairs.
+type ObservationSnapshot struct {
+	InterfaceID          string
+	On, Rejects, Skipped []int64
+	End                  int64
 }
 
 // Snapshot serializes the accumulator.
@@ -53,6 +64,12 @@ func (a *Accumulator) Snapshot() (Snapshot, error) {
 	for k, v := range a.unknown {
 		s.Unknown[k] = *v
 	}
+	for _, k := range a.ObservedInterfaces() {
+		o := a.obs.m[k]
+		s.Observed = append(s.Observed, ObservationSnapshot{InterfaceID: k,
+			On: append([]int64(nil), o.On.Pairs()...), Rejects: append([]int64(nil), o.Rejects.Pairs()...),
+			Skipped: append([]int64(nil), o.Skipped.Pairs()...), End: o.End})
+	}
 	return s, nil
 }
 
@@ -78,10 +95,16 @@ func (a *Accumulator) Restore(s Snapshot) (dropped int, err error) {
 		}
 		a.rules[i].merge(&o, a.cfg)
 	}
-	o := &Accumulator{eng: a.eng, rules: nil, unknown: map[string]*uint64{}, stats: s.Stats}
+	o := &Accumulator{eng: a.eng, rules: nil, unknown: map[string]*uint64{}, stats: s.Stats, obs: newObservations()}
 	for k, v := range s.Unknown {
 		n := v
 		o.unknown[k] = &n
+	}
+	for _, x := range s.Observed {
+		if len(x.On)%2 != 0 || len(x.Rejects)%2 != 0 || len(x.Skipped)%2 != 0 {
+			return dropped, fmt.Errorf("analysis: restore observation of %s: odd interval bounds", x.InterfaceID)
+		}
+		o.obs.m[x.InterfaceID] = &Observation{On: SpansOf(x.On...), Rejects: SpansOf(x.Rejects...), Skipped: SpansOf(x.Skipped...), End: x.End}
 	}
 	o.rules = make([]RuleState, len(a.rules))
 	if err := a.Merge(o); err != nil {
@@ -105,5 +128,7 @@ func (a *Accumulator) Rebind(eng *Engine) *Accumulator {
 	}
 	n.stats = a.stats
 	n.unknown = a.unknown
+	n.obs = a.obs
+	n.obs.lastID, n.obs.last = nil, nil
 	return n
 }

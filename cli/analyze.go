@@ -14,6 +14,7 @@ import (
 
 	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/analysis"
+	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/export"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/inventory/awsjson"
@@ -26,6 +27,7 @@ import (
 // inventoryFlags name the inventory exports.
 type inventoryFlags struct {
 	groups, rules, enis, config, prefixLists, any stringList
+	flowLogs                                      stringList
 }
 
 func (f *inventoryFlags) register(fs *flag.FlagSet) {
@@ -36,6 +38,7 @@ func (f *inventoryFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.config, "config-snapshot", "AWS Config snapshot, history or API `FILE`, plain or gzip (repeatable)")
 	fs.Var(&f.prefixLists, "prefix-lists", "JSON `FILE` of describe-managed-prefix-lists, or get-managed-prefix-list-entries saved as pl-ID.json (repeatable)")
 	fs.Var(&f.any, "inventory", "any of the files above (`FILE`), kind detected from the content (repeatable)")
+	fs.Var(&f.flowLogs, "flow-logs", "output of aws ec2 describe-flow-logs saved as JSON in `FILE`: interfaces under a flow log of type ALL or ACCEPT count as observed from its creation (repeatable)")
 }
 
 // load reads every named file into one inventory; each file must be of the
@@ -70,6 +73,11 @@ func (f *inventoryFlags) load() (*inventory.Inventory, error) {
 	if n == 0 {
 		return nil, errors.New("no inventory: give --security-groups and --network-interfaces (or --inventory / --config-snapshot)")
 	}
+	for _, path := range f.flowLogs {
+		if _, err := awsjson.LoadFlowLogsFile(inv, path); err != nil {
+			return nil, fmt.Errorf("--flow-logs %w", err)
+		}
+	}
 	return inv, nil
 }
 
@@ -89,6 +97,10 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&acfg.MaxPortRanges, "max-port-ranges", acfg.MaxPortRanges, "at most this many port ranges replace one")
 	fs.IntVar(&scfg.MaxNodes, "node-budget", scfg.MaxNodes, "exact sources kept per rule and address family before aggregation")
 	fs.StringVar(&output, "output", "json", "output: json, table, cli or terraform")
+	minHistory := config.Duration(acfg.MinHistory)
+	fs.TextVar(&minHistory, "min-history", minHistory, "observation shorter than this gives low confidence (short-history), e.g. 14d, 36h")
+	var includeLow bool
+	fs.BoolVar(&includeLow, "include-low-confidence", false, "cli and terraform outputs: include low-confidence proposals (short history, partial logging)")
 	jobs := runtime.GOMAXPROCS(0)
 	fs.IntVar(&jobs, "jobs", jobs, "files read in parallel (the result does not depend on it)")
 	files, err := parseInterleaved(fs, args)
@@ -101,6 +113,7 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	if acfg.MaxCIDRs < 1 || acfg.MaxPortRanges < 1 || scfg.MaxNodes < 1 {
 		return errors.New("--max-cidrs, --max-port-ranges and --node-budget must be at least 1")
 	}
+	acfg.MinHistory = minHistory.Std()
 	inv, err := invf.load()
 	if err != nil {
 		return err
@@ -132,6 +145,20 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	rep := acc.Report(acfg)
+	if output == "cli" || output == "terraform" {
+		var left int
+		rep, left = export.Proposals(&rep, includeLow)
+		if left > 0 && !ff.quiet {
+			fmt.Fprintf(env.Stderr, "cinch: %d low-confidence proposals left out (short history or partial logging; --include-low-confidence to include them)\n", left)
+		}
+	}
+	if !ff.quiet {
+		cov := acc.Coverage()
+		if cov.Unobserved > 0 {
+			fmt.Fprintf(env.Stderr, "cinch: %d of %d interfaces were not observed all the window (no flow-log records, no --flow-logs configuration): their groups are kept\n",
+				cov.Unobserved, cov.Observed+cov.Unobserved)
+		}
+	}
 	out := bufio.NewWriter(env.Stdout)
 	if err := export.Write(out, output, &rep); err != nil {
 		return err

@@ -123,7 +123,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 
 func TestAnalyzeContract(t *testing.T) {
 	dir, args := account(t)
-	code, out, errs := run(t, "", append(args, "--max-cidrs", "1", "--quiet", filepath.Join(dir, "flows.log"))...)
+	code, out, errs := run(t, "", append(args, "--max-cidrs", "1", "--min-history", "2m", "--quiet", filepath.Join(dir, "flows.log"))...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -148,6 +148,26 @@ func TestAnalyzeContract(t *testing.T) {
 	if ssh.Verdict != "narrow" || ssh.RuleID != "sgr-0123456789abcdef0" || !slices.Equal(ssh.Reasons, []string{"few-sources"}) ||
 		len(ssh.Proposed) != 1 || ssh.Proposed[0] != (advisor.RuleSpec{Protocol: "tcp", FromPort: 22, ToPort: 22, Source: "203.0.113.7/32"}) {
 		t.Errorf("ssh rule: %+v", ssh)
+	}
+	// eni-0aaa's records show its logging on over the whole window (160 s,
+	// longer than --min-history 2m).
+	if c := ssh.Evidence.Coverage; ssh.Confidence != "high" || c == nil || c.Interfaces != 1 || len(c.Unobserved) != 0 ||
+		c.ObservedFrom != "2026-10-26T07:33:20Z" || c.ObservedTo != "2026-10-26T07:36:00Z" {
+		t.Errorf("ssh confidence %q coverage %+v", ssh.Confidence, ssh.Evidence.Coverage)
+	}
+	if !strings.Contains(out, `"confidence": "high"`) || !strings.Contains(out, `"unobserved": []`) || !strings.Contains(out, `"observed_from": "2026-10-26T07:33:20Z"`) {
+		t.Errorf("JSON lacks the coverage contract:\n%s", out)
+	}
+	// With the default minimum history (14 days) the same verdicts have low confidence.
+	_, out14, _ := run(t, "", append(args, "--max-cidrs", "1", "--quiet", filepath.Join(dir, "flows.log"))...)
+	var rep14 advisor.Report
+	if err := json.Unmarshal([]byte(out14), &rep14); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rep14.Suggestions {
+		if s.Confidence != "low" || !slices.Contains(s.Reasons, "short-history") {
+			t.Errorf("160 s of history with --min-history 14d: %s %v", s.Confidence, s.Reasons)
+		}
 	}
 	if ssh.Evidence.Flows != 1 || ssh.Evidence.Packets != 12 || ssh.Evidence.Bytes != 3400 || ssh.Evidence.DistinctSources != 1 || ssh.Evidence.DistinctSourcesEstimated {
 		t.Errorf("ssh evidence: %+v", ssh.Evidence)
@@ -175,13 +195,19 @@ func TestAnalyzeOutputs(t *testing.T) {
 	if !strings.Contains(table, "sg-0a1b2c3d") || !strings.Contains(table, "203.0.113.7/32") || !strings.Contains(table, "eni-0bbb") {
 		t.Errorf("table:\n%s", table)
 	}
-	_, cli, _ := run(t, "", append(args, "--output", "cli", "--quiet", flows)...)
+	// Low-confidence proposals (160 s of history) are left out of exports
+	// unless asked for, and stderr says how many.
+	_, cli, errs := run(t, "", append(args, "--output", "cli", flows)...)
+	if strings.Contains(cli, "revoke-security-group-ingress") || !strings.Contains(errs, "3 low-confidence proposals left out") {
+		t.Errorf("low-confidence proposals exported by default:\n%s\nstderr %s", cli, errs)
+	}
+	_, cli, _ = run(t, "", append(args, "--output", "cli", "--include-low-confidence", "--quiet", flows)...)
 	auth := strings.Index(cli, "authorize-security-group-ingress --group-id sg-0a1b2c3d")
 	revoke := strings.Index(cli, "revoke-security-group-ingress --group-id sg-0a1b2c3d --security-group-rule-ids sgr-0123456789abcdef0")
 	if auth < 0 || revoke < 0 || auth > revoke {
 		t.Errorf("cli must authorize the narrow rule before revoking the wide one:\n%s", cli)
 	}
-	_, tf, _ := run(t, "", append(args, "--output", "terraform", "--quiet", flows)...)
+	_, tf, _ := run(t, "", append(args, "--output", "terraform", "--min-history", "1m", "--quiet", flows)...)
 	if !strings.Contains(tf, `resource "aws_vpc_security_group_ingress_rule"`) || !strings.Contains(tf, `cidr_ipv4         = "203.0.113.7/32"`) {
 		t.Errorf("terraform:\n%s", tf)
 	}
@@ -236,7 +262,8 @@ func TestGenerateThenAnalyze(t *testing.T) {
 		t.Fatalf("generate: %s", errs)
 	}
 	code, out, errs := run(t, "", "analyze", "--quiet", "--security-groups", filepath.Join(dir, "security-groups.json"),
-		"--network-interfaces", filepath.Join(dir, "network-interfaces.json"), filepath.Join(dir, "flows.log.gz"))
+		"--network-interfaces", filepath.Join(dir, "network-interfaces.json"), "--flow-logs", filepath.Join(dir, "flow-logs.json"),
+		filepath.Join(dir, "flows.log.gz"))
 	if code != 0 {
 		t.Fatalf("analyze: %s", errs)
 	}
@@ -251,7 +278,7 @@ func TestGenerateThenAnalyze(t *testing.T) {
 			verdicts[r]++
 		}
 	}
-	for _, want := range []string{"keep", "narrow", "remove", "redundant", "no-traffic", "few-sources", "wide-ports", "wide-protocol", "enough-sources"} {
+	for _, want := range []string{"keep", "narrow", "remove", "redundant", "no-traffic", "few-sources", "wide-ports", "wide-protocol", "enough-sources", "short-history"} {
 		if verdicts[want] == 0 {
 			t.Errorf("the simulated account should show %q: %v", want, verdicts)
 		}
@@ -352,5 +379,133 @@ func TestAnalyzeJobsDoNotChangeTheResult(t *testing.T) {
 	}
 	if !strings.Contains(summaries[0], "cinch analyze: 40000 records: ") {
 		t.Errorf("summary %q: want the 40000 generated records", summaries[0])
+	}
+}
+
+// The issue's new-user reproduction: flow logs on every subnet but the web
+// tier's of the first app, so the records of sg-0eb000000000001's two web
+// interfaces are missing. Analyze must not remove (or narrow) that group's
+// 0.0.0.0/0:443, the production front door, and must name the interfaces.
+func TestAnalyzeUnloggedWebTier(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "", "generate", "--out", dir, "--records", "30000"); code != 0 {
+		t.Fatalf("generate: %s", errs)
+	}
+	const group = "sg-0eb000000000001"
+	var enis struct {
+		NetworkInterfaces []struct {
+			NetworkInterfaceId, SubnetId string
+			Groups                       []struct{ GroupId string }
+		}
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "network-interfaces.json"))
+	if err != nil || json.Unmarshal(raw, &enis) != nil {
+		t.Fatalf("network-interfaces.json: %v", err)
+	}
+	web, subnets := map[string]bool{}, map[string]bool{}
+	for _, e := range enis.NetworkInterfaces {
+		for _, g := range e.Groups {
+			if g.GroupId == group {
+				web[e.NetworkInterfaceId], subnets[e.SubnetId] = true, true
+			}
+		}
+	}
+	if len(web) != 2 {
+		t.Fatalf("want the two web interfaces of %s, got %v", group, web)
+	}
+	// flow-logs.json without the web subnet's flow log.
+	var fl struct{ FlowLogs []map[string]any }
+	raw, err = os.ReadFile(filepath.Join(dir, "flow-logs.json"))
+	if err != nil || json.Unmarshal(raw, &fl) != nil {
+		t.Fatalf("flow-logs.json: %v", err)
+	}
+	var others []map[string]any
+	for _, f := range fl.FlowLogs {
+		if !subnets[f["ResourceId"].(string)] {
+			others = append(others, f)
+		}
+	}
+	b, _ := json.Marshal(map[string]any{"FlowLogs": others})
+	otherSubnets := write(t, dir, "flow-logs-other-subnets.json", string(b))
+	// The records without those of the dropped interfaces.
+	filter := func(name string, drop map[string]bool) string {
+		f, err := os.Open(filepath.Join(dir, "flows.log.gz"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []string
+		for _, l := range strings.Split(strings.TrimSpace(string(all)), "\n") {
+			if fields := strings.Fields(l); len(fields) > 2 && drop[fields[2]] {
+				continue
+			}
+			kept = append(kept, l)
+		}
+		return write(t, dir, name, strings.Join(kept, "\n")+"\n")
+	}
+	analyze := func(flows string, extra ...string) map[string]advisor.Suggestion {
+		args := append([]string{"analyze", "--quiet", "--security-groups", filepath.Join(dir, "security-groups.json"),
+			"--network-interfaces", filepath.Join(dir, "network-interfaces.json")}, extra...)
+		code, out, errs := run(t, "", append(args, flows)...)
+		if code != 0 {
+			t.Fatalf("analyze: %s", errs)
+		}
+		var rep advisor.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		by := map[string]advisor.Suggestion{}
+		for _, s := range rep.Suggestions {
+			if s.GroupID == group {
+				by[s.Rule.Protocol+"/"+itoa(int(s.Rule.FromPort))+"/"+s.Rule.Source] = s
+			}
+		}
+		return by
+	}
+	ids := slices.Sorted(func(yield func(string) bool) {
+		for id := range web {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	noWeb := filter("no-web.log", web)
+	for _, extra := range [][]string{nil, {"--flow-logs", otherSubnets}} {
+		by := analyze(noWeb, extra...)
+		if len(by) == 0 {
+			t.Fatalf("no suggestion for %s", group)
+		}
+		for k, s := range by {
+			if s.Verdict != advisor.VerdictKeep || !slices.Equal(s.Reasons, []string{advisor.ReasonNotObserved}) ||
+				s.Evidence.Coverage == nil || !slices.Equal(s.Evidence.Coverage.Unobserved, ids) || s.Evidence.Coverage.Interfaces != 2 {
+				t.Errorf("%v: %s: %s %v %+v; want keep, not-observed, naming %v", extra, k, s.Verdict, s.Reasons, s.Evidence.Coverage, ids)
+			}
+		}
+		if s := by["tcp/443/0.0.0.0/0"]; s.Verdict != advisor.VerdictKeep {
+			t.Errorf("the front door: %+v", s)
+		}
+	}
+	// The table names the unobserved interfaces beside the reason.
+	_, table, _ := run(t, "", "analyze", "--quiet", "--output", "table", "--security-groups", filepath.Join(dir, "security-groups.json"),
+		"--network-interfaces", filepath.Join(dir, "network-interfaces.json"), noWeb)
+	if !strings.Contains(table, "CONFIDENCE") || !strings.Contains(table, "not-observed ("+strings.Join(ids, ",")+")") {
+		t.Errorf("table:\n%s", table)
+	}
+	// One web interface logged, the other not: no narrowing to the logged
+	// one's clients.
+	one := map[string]bool{ids[1]: true}
+	by := analyze(filter("one-web.log", one), "--flow-logs", otherSubnets)
+	for k, s := range by {
+		if s.Verdict != advisor.VerdictKeep || !slices.Equal(s.Evidence.Coverage.Unobserved, []string{ids[1]}) {
+			t.Errorf("one unlogged interface: %s: %s %v %+v", k, s.Verdict, s.Reasons, s.Evidence.Coverage)
+		}
 	}
 }

@@ -23,7 +23,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 		rich    bool
 		days    int
 	)
-	fs.StringVar(&out, "out", "", "folder to write security-groups.json, network-interfaces.json and flows.log.gz into")
+	fs.StringVar(&out, "out", "", "folder to write security-groups.json, network-interfaces.json, flow-logs.json and flows.log.gz into")
 	fs.IntVar(&records, "records", 200000, "flow-log records to write")
 	fs.BoolVar(&rich, "rich", false, "write the records in the v5 custom format (with an S3-style header line) instead of the default format")
 	fs.IntVar(&days, "days", 7, "days of simulated time the records span")
@@ -47,11 +47,15 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	if err := writeFile(filepath.Join(out, "network-interfaces.json"), acct.WriteNetworkInterfaces); err != nil {
 		return err
 	}
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	// Every subnet's flow log was created a month before the records start.
+	if err := writeFile(filepath.Join(out, "flow-logs.json"), func(w io.Writer) error { return acct.WriteFlowLogs(w, start.AddDate(0, -1, 0)) }); err != nil {
+		return err
+	}
 	fm := flowlog.DefaultFormat()
 	if rich {
 		fm = flowlog.MustParseFormat(simulate.RichFormat)
 	}
-	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	tr := acct.Traffic(cfg.Seed, start)
 	tr.PerSecond = max(1, records/(days*86400))
 	if records < days*86400 {
@@ -85,7 +89,7 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "wrote %s/{security-groups.json,network-interfaces.json,flows.log.gz} (%d records)\n", out, records)
+	fmt.Fprintf(env.Stdout, "wrote %s/{security-groups.json,network-interfaces.json,flow-logs.json,flows.log.gz} (%d records)\n", out, records)
 	return nil
 }
 

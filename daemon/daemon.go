@@ -73,8 +73,10 @@ type Daemon struct {
 	consumer *kafka.Consumer
 	alerts   *webhook.Notifier      // nil without alerts.webhooks
 	ready    atomic.Pointer[string] // nil = ready; else the reason
-	stopped  map[string]bool        // rule keys flagged as stopped matching
-	lastEval time.Time
+	// logGroups counts parsed and failed lines per log group (readiness).
+	logGroups logGroups
+	stopped   map[string]bool // rule keys flagged as stopped matching
+	lastEval  time.Time
 	// The state of the last evaluation (used by the evaluate goroutine only):
 	// its engine and shards, each rule's suggestion and last match by rule
 	// index, the rules' keys, and the report order of the rules.
@@ -98,7 +100,8 @@ func New(opts Options) (*Daemon, error) {
 		shards: map[string]*shard{}, peers: map[string]*peerShard{}, stopped: map[string]bool{},
 		scfg: sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision},
 		acfg: advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs,
-			MaxPortRanges: cfg.Analysis.MaxPortRanges},
+			MaxPortRanges: cfg.Analysis.MaxPortRanges, MinHistory: cfg.Analysis.MinHistory.Std(),
+			MaxUnobservedListed: advisor.DefaultMaxUnobservedListed},
 	}
 	d.setNotReady("starting")
 	var err error
@@ -172,7 +175,7 @@ func (d *Daemon) readyErr() error {
 	if p := d.ready.Load(); p != nil {
 		return errors.New(*p)
 	}
-	return nil
+	return d.logGroups.err()
 }
 
 // Run serves until ctx is cancelled, then finishes the batch in progress,

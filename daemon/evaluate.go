@@ -123,8 +123,12 @@ func (d *Daemon) evaluate() {
 	}
 	rep := advisor.Report{Window: merged.Window(), Suggestions: make([]advisor.Suggestion, 0, n), Unattributed: merged.Unattributed()}
 	keys := make([]string, 0, n)
+	// Coverage changes without any rule's usage changing, so it qualifies
+	// every verdict at each evaluation (cheap: per group, not per record).
+	cov := merged.Coverage()
+	d.met.SetInterfaces(cov.Observed, cov.Unobserved)
 	for _, i := range d.order {
-		rep.Suggestions = append(rep.Suggestions, d.sugs[i])
+		rep.Suggestions = append(rep.Suggestions, cov.Apply(d.sugs[i], d.acfg))
 		keys = append(keys, d.keys[i])
 	}
 	d.hub.Update(rep, keys, time.Unix(now, 0))

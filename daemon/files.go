@@ -85,6 +85,7 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 		return nil
 	})
 	d.met.RecordsParsed.Add(float64(sk.parsed))
+	sk.tally.flush(&d.logGroups)
 	s.unsaved = true
 	if err == nil {
 		s.next = size

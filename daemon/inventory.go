@@ -10,11 +10,12 @@ import (
 	"github.com/cinch-sg/cinch/inventory/awsjson"
 )
 
-// inventoryFiles lists the configured inventory files.
+// inventoryFiles lists the configured inventory files, flow-log
+// configurations last.
 func (d *Daemon) inventoryFiles() []string {
 	c := d.cfg.Inventory
 	var out []string
-	for _, l := range [][]string{c.SecurityGroups, c.SecurityGroupRules, c.NetworkInterfaces, c.ConfigSnapshots, c.PrefixLists} {
+	for _, l := range [][]string{c.SecurityGroups, c.SecurityGroupRules, c.NetworkInterfaces, c.ConfigSnapshots, c.PrefixLists, c.FlowLogs} {
 		out = append(out, l...)
 	}
 	return out
@@ -40,9 +41,16 @@ func (d *Daemon) readInventory() (*inventory.Inventory, error) {
 		return d.opts.LoadInventory()
 	}
 	inv := inventory.New()
-	for _, f := range d.inventoryFiles() {
+	files := d.inventoryFiles()
+	files = files[:len(files)-len(d.cfg.Inventory.FlowLogs)]
+	for _, f := range files {
 		if _, err := awsjson.LoadFile(inv, f); err != nil {
 			return nil, fmt.Errorf("inventory: %w", err)
+		}
+	}
+	for _, f := range d.cfg.Inventory.FlowLogs {
+		if _, err := awsjson.LoadFlowLogsFile(inv, f); err != nil {
+			return nil, fmt.Errorf("inventory: flow logs: %w", err)
 		}
 	}
 	return inv, nil

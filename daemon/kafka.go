@@ -118,6 +118,7 @@ func (h *kafkaHandler) Handle(ctx context.Context, p kafka.Partition, recs []kaf
 			d.deadLetter(ctx, *r, "envelope: "+err.Error())
 		}
 		d.met.RecordsParsed.Add(float64(sk.parsed))
+		sk.tally.flush(&d.logGroups)
 		s.next = r.Offset + 1
 		s.unsaved = true
 	}

@@ -108,9 +108,14 @@ type shardSink struct {
 	// redelivery.
 	batch uint64
 	dup   bool
+	// Lines per log group, for /readyz (flushed by the caller).
+	tally groupTally
 }
 
 func (k *shardSink) record(rec *flowlog.Record, m *envelope.Meta) {
+	if m.LogGroup != "" {
+		k.tally.note(&k.d.logGroups, m.LogGroup, true, "")
+	}
 	if m.Batch != 0 {
 		if m.First || m.Batch != k.batch {
 			t := m.Timestamp / 1000
@@ -133,6 +138,9 @@ func (k *shardSink) record(rec *flowlog.Record, m *envelope.Meta) {
 
 func (k *shardSink) malformed(line []byte, m *envelope.Meta, reason string, err error) {
 	k.d.met.RecordsFailed.WithLabelValues(reason).Inc()
+	if m.LogGroup != "" {
+		k.tally.note(&k.d.logGroups, m.LogGroup, false, reason+": "+err.Error())
+	}
 	if k.onBad != nil {
 		k.onBad(line, reason+": "+err.Error())
 	}

@@ -106,7 +106,8 @@ func (sc *scenario) expected(t testing.TB, cfg config.Config) advisor.Report {
 		}
 		acc.Observe(&rec)
 	}
-	return acc.Report(advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs, MaxPortRanges: cfg.Analysis.MaxPortRanges})
+	return acc.Report(advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs, MaxPortRanges: cfg.Analysis.MaxPortRanges,
+		MinHistory: cfg.Analysis.MinHistory.Std(), MaxUnobservedListed: advisor.DefaultMaxUnobservedListed})
 }
 
 func (sc *scenario) config(brokers []string, stateDir, group string) config.Config {

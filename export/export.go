@@ -134,7 +134,7 @@ func Table(w io.Writer, rep *advisor.Report) error {
 		fmtTime(rep.Window.From), fmtTime(rep.Window.To), len(rep.Suggestions), counts["keep"], counts["narrow"], counts["remove"])
 	for _, g := range byGroup(rep) {
 		fmt.Fprintf(tw, "\n%s\n", g[0].GroupID)
-		fmt.Fprintln(tw, "  DIR\tRULE\tVERDICT\tPROPOSED\tREASONS\tFLOWS\tSOURCES\tLAST SEEN")
+		fmt.Fprintln(tw, "  DIR\tRULE\tVERDICT\tCONFIDENCE\tPROPOSED\tREASONS\tFLOWS\tSOURCES\tLAST SEEN")
 		for _, s := range g {
 			var prop []string
 			for _, p := range s.Proposed {
@@ -151,8 +151,16 @@ func Table(w io.Writer, rep *advisor.Report) error {
 			if s.Evidence.DistinctSourcesEstimated {
 				srcs = "~" + srcs
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Direction, ruleText(s.Direction, s.Rule), s.Verdict, proposed,
-				strings.Join(s.Reasons, ","), s.Evidence.Flows, srcs, orDash(s.Evidence.LastSeen))
+			reasons := strings.Join(s.Reasons, ",")
+			if c := s.Evidence.Coverage; c != nil && len(c.Unobserved) > 0 {
+				reasons += " (" + strings.Join(c.Unobserved, ",")
+				if c.UnobservedMore > 0 {
+					reasons += fmt.Sprintf(" and %d more", c.UnobservedMore)
+				}
+				reasons += ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", s.Direction, ruleText(s.Direction, s.Rule), s.Verdict, orDash(s.Confidence), proposed,
+				reasons, s.Evidence.Flows, srcs, orDash(s.Evidence.LastSeen))
 		}
 	}
 	if len(rep.Unattributed) > 0 {
@@ -162,6 +170,27 @@ func Table(w io.Writer, rep *advisor.Report) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// Proposals returns rep with only the changes an export should carry: remove
+// and narrow verdicts of high confidence, and of low confidence too when
+// includeLow is set; it also returns how many changes it left out. Keeps
+// (not-observed and no-interfaces included) are never exported.
+func Proposals(rep *advisor.Report, includeLow bool) (advisor.Report, int) {
+	out := *rep
+	out.Suggestions = make([]advisor.Suggestion, 0, len(rep.Suggestions))
+	left := 0
+	for _, s := range rep.Suggestions {
+		if !s.Proposes() {
+			continue
+		}
+		if s.Confidence == advisor.ConfidenceLow && !includeLow {
+			left++
+			continue
+		}
+		out.Suggestions = append(out.Suggestions, s)
+	}
+	return out, left
 }
 
 func orDash(s string) string {

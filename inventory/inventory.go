@@ -53,6 +53,7 @@ type Inventory struct {
 	prefixLists map[string]*PrefixList
 	byAddr      map[netip.Addr][]*ENI
 	warnings    []error
+	flowLogs    []FlowLog
 }
 
 type groupEntry struct {
@@ -414,6 +415,9 @@ func (inv *Inventory) Merge(o *Inventory) {
 		inv.AddPrefixList(*o.prefixLists[id])
 	}
 	inv.warnings = append(inv.warnings, o.warnings...)
+	for _, f := range o.flowLogs {
+		inv.AddFlowLog(f)
+	}
 }
 
 func sortedKeys[V any](m map[string]V) []string {

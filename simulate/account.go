@@ -15,6 +15,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/netip"
+	"time"
 
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/inventory/awsjson"
@@ -265,6 +266,32 @@ func (a *Account) WriteNetworkInterfaces(w io.Writer) error {
 	return writeJSON(w, map[string]any{"NetworkInterfaces": a.ENIs})
 }
 
+// FlowLogs returns the account's flow-log configuration, as
+// describe-flow-logs prints it: one flow log of type ALL per subnet, to
+// CloudWatch Logs in the default format, created at created.
+func (a *Account) FlowLogs(created time.Time) []map[string]any {
+	var out []map[string]any
+	seen := map[string]bool{}
+	for _, e := range a.ENIs {
+		if seen[e.SubnetID] {
+			continue
+		}
+		seen[e.SubnetID] = true
+		out = append(out, map[string]any{
+			"FlowLogId": fmt.Sprintf("fl-%017x", len(out)+1), "ResourceId": e.SubnetID, "TrafficType": "ALL",
+			"CreationTime": created.UTC().Format(time.RFC3339), "LogDestinationType": "cloud-watch-logs",
+			"LogGroupName": "/vpc/flow-logs", "DeliverLogsStatus": "SUCCESS", "FlowLogStatus": "ACTIVE", "MaxAggregationInterval": 60,
+			"LogFormat": "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status}",
+		})
+	}
+	return out
+}
+
+// WriteFlowLogs writes the describe-flow-logs JSON of FlowLogs(created).
+func (a *Account) WriteFlowLogs(w io.Writer, created time.Time) error {
+	return writeJSON(w, map[string]any{"FlowLogs": a.FlowLogs(created)})
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "    ")
@@ -289,6 +316,23 @@ func (a *Account) Inventory() (*inventory.Inventory, error) {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
 	if err := awsjson.LoadNetworkInterfaces(inv, &eni); err != nil {
+		return nil, fmt.Errorf("simulate: %w", err)
+	}
+	return inv, nil
+}
+
+// InventoryWithFlowLogs is Inventory with the account's flow-log
+// configuration (FlowLogs(created)) loaded as `--flow-logs` loads it.
+func (a *Account) InventoryWithFlowLogs(created time.Time) (*inventory.Inventory, error) {
+	inv, err := a.Inventory()
+	if err != nil {
+		return nil, err
+	}
+	var fl bytes.Buffer
+	if err := a.WriteFlowLogs(&fl, created); err != nil {
+		return nil, err
+	}
+	if _, err := awsjson.LoadFlowLogs(inv, &fl); err != nil {
 		return nil, fmt.Errorf("simulate: %w", err)
 	}
 	return inv, nil

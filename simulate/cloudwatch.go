@@ -21,8 +21,10 @@ const LogGroup = "/vpc/flow-logs/cinch-sim"
 type Envelopes struct {
 	Format *flowlog.Format
 	Owner  string
-	seq    uint64
-	zw     *gzip.Writer // reused: a new writer allocates and clears ~1 MB
+	// LogGroup names the payloads' log group ("" means the LogGroup constant).
+	LogGroup string
+	seq      uint64
+	zw       *gzip.Writer // reused: a new writer allocates and clears ~1 MB
 }
 
 // NewEnvelopes returns an encoder that numbers events from seq.
@@ -64,7 +66,11 @@ func (e *Envelopes) Encode(flows []Flow) ([]Payload, error) {
 		stream := f.ENI + "-all"
 		m := byENI[stream]
 		if m == nil {
-			m = &cwMessage{MessageType: "DATA_MESSAGE", Owner: e.Owner, LogGroup: LogGroup, LogStream: stream,
+			group := e.LogGroup
+			if group == "" {
+				group = LogGroup
+			}
+			m = &cwMessage{MessageType: "DATA_MESSAGE", Owner: e.Owner, LogGroup: group, LogStream: stream,
 				SubscriptionFilters: []string{"cinch"}}
 			byENI[stream] = m
 			order = append(order, stream)

@@ -98,6 +98,9 @@ type Inventory struct {
 	// PrefixLists are outputs of "aws ec2 get-managed-prefix-list-entries"
 	// or "describe-managed-prefix-lists".
 	PrefixLists []string `yaml:"prefix_lists"`
+	// FlowLogs are outputs of "aws ec2 describe-flow-logs": interfaces under
+	// a flow log of type ALL or ACCEPT count as observed from its creation.
+	FlowLogs []string `yaml:"flow_logs"`
 	// ReloadInterval is how often the files' modification times are checked.
 	ReloadInterval Duration `yaml:"reload_interval"`
 }
@@ -197,6 +200,9 @@ type Analysis struct {
 	// DedupeMaxBatches bounds the batches remembered per partition (the
 	// oldest minutes go first beyond it; 0: no bound).
 	DedupeMaxBatches int `yaml:"dedupe_max_batches"`
+	// MinHistory is the span of observation below which verdicts have low
+	// confidence (reason short-history).
+	MinHistory Duration `yaml:"min_history"`
 }
 
 // Checkpoint tunes how state is saved to [Config.StateDir].
@@ -260,6 +266,7 @@ func Default() Config {
 			EvaluateInterval:     Duration(time.Second),
 			DedupeWindow:         Duration(24 * time.Hour),
 			DedupeMaxBatches:     1_000_000,
+			MinHistory:           Duration(14 * 24 * time.Hour),
 		},
 		Checkpoint: Checkpoint{Interval: Duration(10 * time.Second)},
 		Log:        Log{Level: "info", Format: "text"},
@@ -290,6 +297,7 @@ func (c Config) Redacted() Config {
 	r.Inventory.NetworkInterfaces = slices.Clone(c.Inventory.NetworkInterfaces)
 	r.Inventory.ConfigSnapshots = slices.Clone(c.Inventory.ConfigSnapshots)
 	r.Inventory.PrefixLists = slices.Clone(c.Inventory.PrefixLists)
+	r.Inventory.FlowLogs = slices.Clone(c.Inventory.FlowLogs)
 	r.Formats.LogGroups = maps.Clone(c.Formats.LogGroups)
 	r.Auth.AllowedOrigins = slices.Clone(c.Auth.AllowedOrigins)
 	if c.Kafka != nil {

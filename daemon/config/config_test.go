@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,7 @@ func TestDefault(t *testing.T) {
 		StoppedMatchingAfter: Duration(24 * time.Hour), WildcardThreshold: 100,
 		MaxCIDRs: 4, MaxPortRanges: 4, NodeBudget: 128,
 		EvaluateInterval: Duration(time.Second), DedupeWindow: Duration(24 * time.Hour), DedupeMaxBatches: 1_000_000,
+		MinHistory: Duration(14 * 24 * time.Hour),
 	}
 	if c.Analysis != want {
 		t.Errorf("analysis defaults = %+v, want %+v", c.Analysis, want)
@@ -641,5 +643,23 @@ alerts:
 		} else if strings.Contains(err.Error(), "secret") {
 			t.Errorf("%s: error leaks the URL: %v", bad, err)
 		}
+	}
+}
+
+func TestCoverageKeys(t *testing.T) {
+	file := "files: [a.log]\ninventory:\n  flow_logs: [fl.json]\nanalysis:\n  min_history: 7d\n"
+	c, err := Parse([]byte(file), "x.yaml", envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Inventory.FlowLogs, []string{"fl.json"}) || c.Analysis.MinHistory != Duration(7*24*time.Hour) {
+		t.Errorf("file: %v %s", c.Inventory.FlowLogs, c.Analysis.MinHistory)
+	}
+	c, err = Parse([]byte(file), "x.yaml", envMap(map[string]string{"CINCH_INVENTORY_FLOW_LOGS": "a.json,b.json", "CINCH_ANALYSIS_MIN_HISTORY": "36h"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.Inventory.FlowLogs, []string{"a.json", "b.json"}) || c.Analysis.MinHistory != Duration(36*time.Hour) {
+		t.Errorf("env: %v %s", c.Inventory.FlowLogs, c.Analysis.MinHistory)
 	}
 }

@@ -54,6 +54,7 @@ func (c *Config) Validate() error {
 	v.paths("inventory.network_interfaces", c.Inventory.NetworkInterfaces)
 	v.paths("inventory.config_snapshots", c.Inventory.ConfigSnapshots)
 	v.paths("inventory.prefix_lists", c.Inventory.PrefixLists)
+	v.paths("inventory.flow_logs", c.Inventory.FlowLogs)
 	v.positive("inventory.reload_interval", c.Inventory.ReloadInterval)
 
 	if c.Kafka != nil {
@@ -111,6 +112,9 @@ func (c *Config) Validate() error {
 	v.positive("analysis.dedupe_window", a.DedupeWindow)
 	if a.DedupeMaxBatches < 0 {
 		v.add("analysis.dedupe_max_batches", fmt.Sprintf("must be 0 (no bound) or more, got %d", a.DedupeMaxBatches))
+	}
+	if a.MinHistory < 0 {
+		v.add("analysis.min_history", fmt.Sprintf("must be 0 or more, got %s", a.MinHistory))
 	}
 	v.positive("checkpoint.interval", c.Checkpoint.Interval)
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cinch-sg/cinch/daemon"
 	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/simulate"
 	"github.com/cinch-sg/cinch/stream/flowlog"
 	"github.com/cinch-sg/cinch/stream/kafka"
@@ -52,6 +53,9 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 	cfg.StateDir = stateDir
 	cfg.Analysis.StoppedMatchingAfter = config.Duration(stoppedAfter)
 	cfg.Analysis.WildcardThreshold = 250
+	// The demo's history is minutes long: a minute of it gives confidence
+	// high (configs/demo.yaml says the same; real accounts want 14d or more).
+	cfg.Analysis.MinHistory = config.Duration(time.Minute)
 	cfg.Analysis.EvaluateInterval = config.Duration(500 * time.Millisecond)
 	cfg.Checkpoint.Interval = config.Duration(5 * time.Second)
 }
@@ -73,8 +77,10 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 	Configure(&cfg, cluster.ListenAddrs(), stateDir, opts.StoppedAfter)
 
 	acct := NewAccount(opts.Seed)
+	// Every subnet has had its flow log for a month: all interfaces are observed.
+	created := time.Now().AddDate(0, -1, 0)
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: version, OpenReads: true,
-		LoadInventory: acct.Inventory})
+		LoadInventory: func() (*inventory.Inventory, error) { return acct.InventoryWithFlowLogs(created) }})
 	if err != nil {
 		return err
 	}

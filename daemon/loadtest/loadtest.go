@@ -88,7 +88,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	defer os.RemoveAll(dir)
 	acct := simulate.NewAccount(simulate.Config{Seed: 7, Apps: o.Apps, ENIsPerTier: 2, InternetClients: 2000, AccountID: "123456789012"})
-	for name, w := range map[string]func(io.Writer) error{"sg.json": acct.WriteSecurityGroups, "eni.json": acct.WriteNetworkInterfaces} {
+	// Every subnet has had its flow log for a month (coverage: all observed).
+	flowLogs := func(w io.Writer) error { return acct.WriteFlowLogs(w, time.Now().AddDate(0, -1, 0)) }
+	for name, w := range map[string]func(io.Writer) error{"sg.json": acct.WriteSecurityGroups, "eni.json": acct.WriteNetworkInterfaces, "flow-logs.json": flowLogs} {
 		f, err := os.Create(filepath.Join(dir, name))
 		if err != nil {
 			return res, err
@@ -143,6 +145,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	cfg.Kafka = &config.Kafka{Brokers: o.Brokers, Topics: []string{topic}, Group: topic, ClientID: "cinch-bench"}
 	cfg.Inventory.SecurityGroups = []string{filepath.Join(dir, "sg.json")}
 	cfg.Inventory.NetworkInterfaces = []string{filepath.Join(dir, "eni.json")}
+	cfg.Inventory.FlowLogs = []string{filepath.Join(dir, "flow-logs.json")}
 	cfg.Formats.LogGroups = map[string]string{simulate.LogGroup: simulate.RichFormat}
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: o.Logger, OpenReads: true})
 	if err != nil {

@@ -40,6 +40,10 @@ type Metrics struct {
 	Unattributed prometheus.Counter
 	// RulesByVerdict is the number of rules per current verdict.
 	RulesByVerdict *prometheus.GaugeVec
+	// Interfaces counts the interfaces that carried a security group in the
+	// window by coverage: state "observed" (flow logs seen all the window)
+	// or "unobserved" (their groups are kept).
+	Interfaces *prometheus.GaugeVec
 	// WindowRecords is the number of records in the observation window by
 	// what attribution made of them (inbound, outbound, ambiguous, reply, ...).
 	WindowRecords *prometheus.GaugeVec
@@ -140,6 +144,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "rules",
 		Help: "Security-group rules per current verdict.",
 	}, []string{"verdict"})
+	m.Interfaces = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "interfaces",
+		Help: "Interfaces that carried a security group in the window, by whether their flow logs were observed all the while (state observed or unobserved).",
+	}, []string{"state"})
 	m.RuleLastMatch = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "rule_last_match_timestamp_seconds",
 		Help: "Unix time of the last flow credited to a rule in the inventory.",
@@ -192,7 +200,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 	})
 	reg.MustRegister(
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
-		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.WindowRecords,
+		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.Interfaces, m.WindowRecords,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
 		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,
@@ -234,6 +242,12 @@ func (m *Metrics) SetConsumerLag(topic string, partition int32, lag int64) {
 // assigned to this consumer.
 func (m *Metrics) DeleteConsumerLag(topic string, partition int32) {
 	m.ConsumerLag.DeleteLabelValues(topic, strconv.Itoa(int(partition)))
+}
+
+// SetInterfaces sets the interfaces by coverage state.
+func (m *Metrics) SetInterfaces(observed, unobserved int) {
+	m.Interfaces.WithLabelValues("observed").Set(float64(observed))
+	m.Interfaces.WithLabelValues("unobserved").Set(float64(unobserved))
 }
 
 // SetRulesByVerdict sets the number of rules per verdict. Verdicts set

@@ -1,0 +1,173 @@
+package analysis
+
+import (
+	"math"
+	"sort"
+	"sync"
+
+	"github.com/cinch-sg/cinch/advisor"
+)
+
+// carrier is one interface version carrying a group over [from, to), and
+// when a flow-log configuration covering it (ALL or ACCEPT) began.
+type carrier struct {
+	eni      string
+	from, to int64
+	logged   int64 // MaxInt64: no flow-log configuration covers it
+	// rejectOnly: flow logs cover it for rejected traffic only, so its
+	// REJECT records do not show accepted traffic was logged.
+	rejectOnly bool
+}
+
+// coverageIndex is the engine's groups with the interface versions that
+// carried them, built on first use.
+type coverageIndex struct {
+	once     sync.Once
+	groups   []string
+	carriers map[string][]carrier
+}
+
+func (e *Engine) coverage() *coverageIndex {
+	ci := &e.cov
+	ci.once.Do(func() {
+		ci.carriers = map[string][]carrier{}
+		ci.groups = e.inv.Groups()
+		for _, id := range e.inv.ENIs() {
+			for _, v := range e.inv.ENIVersions(id) {
+				from, to := bounds(v.Valid)
+				logged := int64(math.MaxInt64)
+				if t, ok := e.inv.LoggedSince(v); ok {
+					logged = t.Unix()
+				}
+				ro := e.inv.RejectOnly(v)
+				for _, g := range v.Groups {
+					ci.carriers[g] = append(ci.carriers[g], carrier{eni: id, from: from, to: to, logged: logged, rejectOnly: ro})
+				}
+			}
+		}
+	})
+	return ci
+}
+
+// Coverage is what the flow logs showed of the interfaces carrying each
+// group during the window.
+type Coverage struct {
+	// From and To bound the window the coverage was judged over (unix s):
+	// from the earliest record to the latest record end.
+	From, To int64
+	// Groups holds each group of the inventory's observation.
+	Groups map[string]*advisor.GroupObservation
+	// Observed and Unobserved count the interfaces that carried a group
+	// during the window, by whether they were observed all that time.
+	Observed, Unobserved int
+}
+
+// Coverage judges, for every group of the inventory, whether each interface
+// that carried it during the window was observed all the while it did: by
+// its own records (Observation, with tolerance G) or by a flow-log
+// configuration of traffic type ALL or ACCEPT covering it (its id, subnet or
+// VPC) since before. The window runs from the earliest record a saw to the
+// latest record end; an interface's first G seconds in it (or in the group)
+// need no record, as its first capture window may open after the window does.
+// An interface carrying a group for less than G needs one observed second.
+func (a *Accumulator) Coverage() *Coverage {
+	ci := a.eng.coverage()
+	wf, wt := a.observationWindow()
+	if a.stats.WindowFrom != 0 && (wf == 0 || a.stats.WindowFrom < wf) {
+		wf = a.stats.WindowFrom
+	}
+	wt = max(wt, a.stats.WindowTo)
+	c := &Coverage{From: wf, To: wt, Groups: make(map[string]*advisor.GroupObservation, len(ci.groups))}
+	const G = ObservationTolerance
+	ifaceBad := map[string]bool{}
+	var gaps []int64
+	for _, g := range ci.groups {
+		obs := &advisor.GroupObservation{}
+		c.Groups[g] = obs
+		var bad Spans
+		first := true
+		var gs, ge int64
+		seen := map[string]bool{}
+		unobserved := map[string]bool{}
+		for _, cr := range ci.carriers[g] {
+			from, to := max(cr.from, wf), min(cr.to, wt)
+			if wt <= wf {
+				// No record at all: nothing was observed.
+				from, to = 0, 1
+			}
+			if from >= to {
+				continue // did not carry the group during the window
+			}
+			if first || from < gs {
+				gs = from
+			}
+			if first || to > ge {
+				ge = to
+			}
+			first = false
+			seen[cr.eni] = true
+			if _, ok := ifaceBad[cr.eni]; !ok {
+				ifaceBad[cr.eni] = false
+			}
+			reqFrom := min(from+G, to-1)
+			gaps = gaps[:0]
+			o := a.obs.m[cr.eni]
+			if wt <= wf {
+				gaps = append(gaps, from, to)
+			} else if o != nil {
+				on := &o.On
+				if !cr.rejectOnly && !o.Rejects.Empty() {
+					u := o.On.Clone()
+					u.Merge(&o.Rejects)
+					on = &u
+				}
+				gaps = on.Gaps(reqFrom, to, gaps)
+				if o.Skipped.Overlaps(from, to) {
+					obs.Partial = true
+				}
+			} else {
+				gaps = append(gaps, reqFrom, to)
+			}
+			for i := 0; i < len(gaps); i += 2 {
+				f, t := gaps[i], min(gaps[i+1], cr.logged)
+				if f < t {
+					bad.Add(f, t)
+					unobserved[cr.eni] = true
+					ifaceBad[cr.eni] = true
+				}
+			}
+		}
+		obs.Interfaces = len(seen)
+		for id := range unobserved {
+			obs.Unobserved = append(obs.Unobserved, id)
+		}
+		sort.Strings(obs.Unobserved)
+		if first {
+			continue
+		}
+		span0 := gs
+		if n := bad.Len(); n > 0 {
+			_, span0 = bad.At(n - 1)
+		}
+		if span0 < ge && wt > wf {
+			obs.From, obs.To = unixUTC(span0), unixUTC(ge)
+		}
+	}
+	for _, b := range ifaceBad {
+		if b {
+			c.Unobserved++
+		} else {
+			c.Observed++
+		}
+	}
+	return c
+}
+
+// Apply qualifies s with its group's coverage (advisor.ApplyCoverage).
+func (c *Coverage) Apply(s advisor.Suggestion, cfg advisor.Config) advisor.Suggestion {
+	obs := c.Groups[s.GroupID]
+	if obs == nil {
+		obs = &advisor.GroupObservation{}
+	}
+	return advisor.ApplyCoverage(s, obs, cfg)
+}
