@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -47,6 +48,8 @@ type Options struct {
 	LoadInventory func() (*inventory.Inventory, error)
 	// OpenReads lets reads through without a token (demo on loopback).
 	OpenReads bool
+	// Stdin is what the file input "-" reads (os.Stdin when nil).
+	Stdin io.Reader
 }
 
 // Daemon is a running cinch daemon.
