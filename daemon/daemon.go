@@ -112,6 +112,18 @@ func New(opts Options) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
+	// Reviews and event versions outlive restarts.
+	if skipped, err := d.hub.Persist(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	} else if skipped > 0 {
+		d.log.Warn("skipped unreadable lines of the reviews file (a write cut short)", "file", api.ReviewsFile, "lines", skipped)
+	}
+	done := false
+	defer func() {
+		if !done {
+			d.hub.Close()
+		}
+	}()
 	if err := d.loadInventory(); err != nil {
 		return nil, err
 	}
@@ -124,7 +136,7 @@ func New(opts Options) (*Daemon, error) {
 		tokens = append(tokens, api.Token{Name: t.Name, Role: t.Role, SHA256: h})
 	}
 	scfg := api.ServerConfig{Tokens: tokens, OpenReads: opts.OpenReads, AllowedOrigins: cfg.Auth.AllowedOrigins,
-		Version: opts.Version, Metrics: d.met}
+		Version: opts.Version, Metrics: d.met, MaxClients: cfg.API.MaxWebsocketClients}
 	if err := scfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -141,6 +153,7 @@ func New(opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	done = true
 	return d, nil
 }
 
@@ -249,6 +262,9 @@ loop:
 		d.consumer.Close()
 	}
 	d.evaluate()
+	if err := d.hub.Close(); err != nil {
+		errc <- err
+	}
 	close(errc)
 	var errs []error
 	for e := range errc {
@@ -308,6 +324,7 @@ func (d *Daemon) Close() error {
 	if d.consumer != nil {
 		d.consumer.Close()
 	}
+	d.hub.Close()
 	return d.ln.Close()
 }
 

@@ -33,6 +33,9 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 )
 
+// DefaultMaxClients is the default bound on open events websockets.
+const DefaultMaxClients = 256
+
 // Limits on request input.
 const (
 	maxBodyBytes    = 64 << 10
@@ -66,6 +69,9 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds graceful shutdown (DefaultShutdownTimeout when
 	// zero).
 	ShutdownTimeout time.Duration
+	// MaxClients bounds the open events websockets (DefaultMaxClients when
+	// zero); beyond it a new one is refused with 503 and Retry-After.
+	MaxClients int
 }
 
 // Validate reports configuration errors: unknown roles, empty names and
@@ -89,6 +95,7 @@ type Server struct {
 	handler  http.Handler
 
 	mu       sync.Mutex
+	clients  int // open events websockets
 	closing  bool
 	done     chan struct{} // closed by Close: ends websocket sessions
 	sessions sync.WaitGroup
@@ -109,6 +116,9 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = DefaultMaxClients
 	}
 	creds, err := parseTokens(cfg.Tokens)
 	if err != nil {
@@ -142,6 +152,7 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /api/v1/unattributed", s.read(s.handleUnattributed))
 	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
 	mux.HandleFunc("POST /api/v1/reviews", s.handleReview)
+	mux.HandleFunc("GET /api/v1/reviews", s.read(s.handleReviews))
 	if reg != nil {
 		prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -359,13 +370,26 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown rule")
 		return
 	}
-	now := time.Now().UTC()
-	ev := s.hub.Publish(Event{Type: EventReview, Time: now, RuleKey: key, Review: &Review{
-		RuleKey: key, Decision: in.Decision, Comment: in.Comment, By: p.name, Time: now,
-	}})
+	ev, err := s.hub.Review(Review{RuleKey: key, Decision: in.Decision, Comment: in.Comment, By: p.name, Time: time.Now().UTC()})
+	if err != nil {
+		s.log.Error("api: review not recorded", "rule_key", key, "err", err)
+		writeError(w, http.StatusInternalServerError, "the review could not be recorded")
+		return
+	}
 	s.log.Info("api: review", "rule_key", key, "decision", in.Decision, "by", p.name, "version", ev.Version)
 	setVersion(w, ev.Version)
 	writeJSON(w, http.StatusCreated, ev)
+}
+
+// reviewsResponse is the body of GET /api/v1/reviews.
+type reviewsResponse struct {
+	Reviews []Review `json:"reviews"`
+}
+
+func (s *Server) handleReviews(w http.ResponseWriter, _ *http.Request) {
+	version := s.hub.Version()
+	setVersion(w, version)
+	writeJSON(w, http.StatusOK, reviewsResponse{Reviews: s.hub.Reviews()})
 }
 
 func handleHealthz(w http.ResponseWriter, _ *http.Request) {

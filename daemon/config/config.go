@@ -77,6 +77,8 @@ type Config struct {
 	Checkpoint Checkpoint `yaml:"checkpoint"`
 	// Auth holds API tokens and allowed browser origins.
 	Auth Auth `yaml:"auth"`
+	// API tunes the HTTP API.
+	API API `yaml:"api"`
 	// Log configures the daemon's own logging.
 	Log Log `yaml:"log"`
 }
@@ -219,6 +221,13 @@ type Auth struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
+// API tunes the HTTP API.
+type API struct {
+	// MaxWebsocketClients bounds the open events websockets; beyond it a
+	// new one is refused with 503.
+	MaxWebsocketClients int `yaml:"max_websocket_clients"`
+}
+
 // Token is one API token. Give exactly one of SHA256 and Token.
 type Token struct {
 	// Name identifies the token in logs and in CINCH_AUTH_TOKEN_<NAME>.
@@ -260,6 +269,7 @@ func Default() Config {
 			DedupeMaxBatches:     1_000_000,
 		},
 		Checkpoint: Checkpoint{Interval: Duration(10 * time.Second)},
+		API:        API{MaxWebsocketClients: 256},
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }

@@ -596,3 +596,19 @@ func TestEnvName(t *testing.T) {
 		t.Error("maps should not be overridable")
 	}
 }
+
+// api.max_websocket_clients has a default, an environment override and a range.
+func TestAPIMaxWebsocketClients(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cfg, err := Parse([]byte("demo: true\n"), "t.yaml", env(nil))
+	if err != nil || cfg.API.MaxWebsocketClients != 256 {
+		t.Fatalf("default: %d, %v", cfg.API.MaxWebsocketClients, err)
+	}
+	cfg, err = Parse([]byte("demo: true\napi:\n  max_websocket_clients: 10\n"), "t.yaml", env(map[string]string{"CINCH_API_MAX_WEBSOCKET_CLIENTS": "20"}))
+	if err != nil || cfg.API.MaxWebsocketClients != 20 {
+		t.Fatalf("override: %d, %v", cfg.API.MaxWebsocketClients, err)
+	}
+	if _, err := Parse([]byte("demo: true\napi:\n  max_websocket_clients: 0\n"), "t.yaml", env(nil)); err == nil || !strings.Contains(err.Error(), "api.max_websocket_clients") {
+		t.Errorf("0 clients: %v", err)
+	}
+}

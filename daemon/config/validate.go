@@ -21,6 +21,8 @@ const (
 	MaxMaxCIDRs = 50
 	// MaxMaxPortRanges is the largest accepted analysis.max_port_ranges.
 	MaxMaxPortRanges = 50
+	// MaxWebsocketClients is the largest accepted api.max_websocket_clients.
+	MaxWebsocketClients = 100000
 )
 
 // normalize canonicalizes values whose case does not matter.
@@ -115,6 +117,9 @@ func (c *Config) Validate() error {
 	v.positive("checkpoint.interval", c.Checkpoint.Interval)
 
 	c.Auth.validate(v)
+	if n := c.API.MaxWebsocketClients; n < 1 || n > MaxWebsocketClients {
+		v.add("api.max_websocket_clients", fmt.Sprintf("must be between 1 and %d, got %d", MaxWebsocketClients, n))
+	}
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
