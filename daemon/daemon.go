@@ -15,10 +15,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +77,12 @@ type Daemon struct {
 
 	consumer *kafka.Consumer
 	ready    atomic.Pointer[string] // nil = ready; else the reason
-	stopped  map[string]bool        // rule keys flagged as stopped matching
+	// problems are further reasons not to be ready, by source (a missing
+	// input file, a missing dead-letter topic).
+	probMu   sync.Mutex
+	problems map[string]string
+	kstats   kafka.Stats     // consumer counts already in the metrics (watchKafka, then Run)
+	stopped  map[string]bool // rule keys flagged as stopped matching
 	lastEval time.Time
 	// The state of the last evaluation (used by the evaluate goroutine only):
 	// its engine and shards, each rule's suggestion and last match by rule
@@ -97,7 +105,8 @@ func New(opts Options) (*Daemon, error) {
 		opts: opts, cfg: cfg, log: opts.Logger,
 		reg:    prometheus.NewRegistry(),
 		shards: map[string]*shard{}, peers: map[string]*peerShard{}, stopped: map[string]bool{},
-		scfg: sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision},
+		problems: map[string]string{},
+		scfg:     sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision},
 		acfg: advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs,
 			MaxPortRanges: cfg.Analysis.MaxPortRanges},
 	}
@@ -175,11 +184,31 @@ func (d *Daemon) Hub() *api.Hub { return d.hub }
 
 func (d *Daemon) setNotReady(reason string) { d.ready.Store(&reason) }
 
+// setProblem records (msg != "") or clears a reason not to be ready.
+func (d *Daemon) setProblem(source, msg string) {
+	d.probMu.Lock()
+	defer d.probMu.Unlock()
+	if msg == "" {
+		delete(d.problems, source)
+	} else {
+		d.problems[source] = msg
+	}
+}
+
 func (d *Daemon) readyErr() error {
 	if p := d.ready.Load(); p != nil {
 		return errors.New(*p)
 	}
-	return nil
+	d.probMu.Lock()
+	defer d.probMu.Unlock()
+	if len(d.problems) == 0 {
+		return nil
+	}
+	msgs := make([]string, 0, len(d.problems))
+	for _, k := range slices.Sorted(maps.Keys(d.problems)) {
+		msgs = append(msgs, d.problems[k])
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // Run serves until ctx is cancelled, then finishes the batch in progress,
@@ -260,6 +289,7 @@ loop:
 	err := d.checkpointAll(sctx)
 	if d.consumer != nil {
 		d.consumer.Close()
+		d.syncKafkaStats(&d.kstats)
 	}
 	d.evaluate()
 	if err := d.hub.Close(); err != nil {
@@ -284,6 +314,12 @@ func (d *Daemon) watchKafka(ctx context.Context) {
 	connected := false
 	lagged := map[kafka.Partition]bool{}
 	for n := 0; ; n++ {
+		d.syncKafkaStats(&d.kstats)
+		if err := d.consumer.DeadLetterProblem(); err != nil {
+			d.setProblem("dead-letter", err.Error())
+		} else {
+			d.setProblem("dead-letter", "")
+		}
 		if !connected {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := d.consumer.Ping(pctx)
