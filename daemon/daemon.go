@@ -316,9 +316,9 @@ func (d *Daemon) watchKafka(ctx context.Context) {
 	for n := 0; ; n++ {
 		d.syncKafkaStats(&d.kstats)
 		if err := d.consumer.DeadLetterProblem(); err != nil {
-			d.setProblem("dead-letter", err.Error())
+			d.setProblem(problemDeadLetter, err.Error())
 		} else {
-			d.setProblem("dead-letter", "")
+			d.setProblem(problemDeadLetter, "")
 		}
 		if !connected {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)

@@ -31,6 +31,7 @@ func (d *Daemon) readFiles(ctx context.Context) {
 				return
 			}
 			d.log.Error("file input failed", "file", f, "err", err)
+			d.fileFailed(f, err)
 		}
 	}
 }
