@@ -66,17 +66,21 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 
 	// stream/input detects gzip, envelopes and header lines, and reports
 	// malformed lines with their numbers; the shard attributes the records.
+	// Malformed lines are counted in the metrics; the log shows the first
+	// few and then summaries, so a flood of bad lines cannot flood it.
+	bad := newBadLineLog(d.log, "file input")
+	defer bad.flush()
 	rd := input.NewReader(input.Options{Format: d.formats.def, FormatByLogGroup: d.formats.logGroup},
 		func(file string, line int, err error) {
+			reason := "malformed"
 			if line > 0 {
-				reason := "malformed"
 				var pe *flowlog.ParseError
 				if errors.As(err, &pe) {
 					reason = pe.Reason
 				}
 				d.met.RecordsFailed.WithLabelValues(reason).Inc()
 			}
-			d.log.Warn("file input", "file", file, "line", line, "err", err)
+			bad.report(reason, "file", file, "line", line, "err", err)
 		})
 	var src io.Reader
 	name := path
