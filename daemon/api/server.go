@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -52,6 +53,8 @@ type ServerConfig struct {
 	Tokens []Token
 	// OpenReads lets reads through without a token (the demo on loopback).
 	// Requests that change state always need a token of the right role.
+	// With OpenReads, requests whose Host header is not a loopback name
+	// are refused (421), against DNS rebinding.
 	OpenReads bool
 	// AllowedOrigins are browser origins (scheme://host[:port]) allowed to
 	// open the events websocket besides the request's own host.
@@ -162,8 +165,41 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /{$}", s.handleIndex)
-	s.handler = s.logRequests(jsonMuxErrors(mux))
+	var h http.Handler = jsonMuxErrors(mux)
+	if cfg.OpenReads {
+		h = loopbackHostOnly(h)
+	}
+	s.handler = s.logRequests(h)
 	return s
+}
+
+// loopbackHostOnly refuses requests whose Host header is not a loopback name
+// (localhost, 127.0.0.0/8, [::1], with or without a port): with reads open
+// to anyone on loopback, a web page whose DNS name is rebound to 127.0.0.1
+// must not read the API from a browser.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopbackHost(r.Host) {
+			writeError(w, http.StatusMisdirectedRequest, "host not allowed: the demo answers on localhost, 127.0.0.1 or [::1] only")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLoopbackHost reports whether a Host header names the loopback interface.
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Handler returns the server's HTTP handler.

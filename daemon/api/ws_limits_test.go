@@ -91,3 +91,33 @@ func TestHubSubscriberBuffersGrowOnDemand(t *testing.T) {
 		t.Errorf("200 idle subscribers take %d bytes of heap, want under 4 MiB", grown)
 	}
 }
+
+// With reads open (the demo), only loopback host names are served: a DNS
+// name rebound to 127.0.0.1 gets no data and no websocket (issue 7,
+// finding 11).
+func TestOpenReadsLoopbackHostOnly(t *testing.T) {
+	f := newFixture(t, func(c *ServerConfig) { c.OpenReads = true })
+	for host, ok := range map[string]bool{
+		"evil.example": false, "evil.example:8080": false, "localhost.evil.example": false, "10.0.0.1:80": false,
+		"localhost": true, "LOCALHOST:8080": true, "127.0.0.1": true, "127.0.0.1:8080": true, "[::1]:8080": true, "[::1]": true,
+	} {
+		req, _ := http.NewRequest("GET", f.ts.URL+"/api/v1/suggestions", nil)
+		req.Host = host
+		resp, err := f.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.StatusCode == http.StatusOK; got != ok {
+			t.Errorf("Host %q: status %d", host, resp.StatusCode)
+		}
+	}
+	h := http.Header{"Host": {"evil.example"}}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	if c, resp, err := d.Dial(f.wsURL(""), h); err == nil {
+		c.Close()
+		t.Error("websocket opened with Host evil.example")
+	} else if resp == nil || resp.StatusCode == http.StatusSwitchingProtocols {
+		t.Errorf("websocket with Host evil.example: %v", err)
+	}
+}

@@ -612,3 +612,30 @@ func TestAPIMaxWebsocketClients(t *testing.T) {
 		t.Errorf("0 clients: %v", err)
 	}
 }
+
+// The demo runs on loopback only and brings its own inputs; the published
+// demo token is refused on a listener that is not loopback (issue 7,
+// finding 11).
+func TestValidateDemoAndPublishedToken(t *testing.T) {
+	cases := []struct {
+		yaml, want string
+	}{
+		{"demo: true\nlisten: 0.0.0.0:8080\n", "loopback"},
+		{"demo: true\nlisten: \":8080\"\n", "loopback"},
+		{"demo: true\nfiles: [a.log]\n", "simulated inputs"},
+		{"files: [a.log]\nlisten: 0.0.0.0:8080\nauth:\n  tokens:\n    - {name: d, role: viewer, token: demo-token}\n", "published demo token"},
+		{"files: [a.log]\nlisten: 10.0.0.1:8080\nauth:\n  tokens:\n    - {name: d, role: viewer, sha256: 7C43EF5AE21D43CE2743F770C68E24DEF1A43EE2F416D2438410C8AF7AF2FF2C}\n", "published demo token"},
+		{"files: [a.log]\nlisten: 127.0.0.1:8080\nauth:\n  tokens:\n    - {name: d, role: viewer, token: demo-token}\n", ""},
+		{"demo: true\nlisten: \"[::1]:8080\"\n", ""},
+		{"demo: true\nlisten: localhost:8080\n", ""},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml), "t.yaml", nil)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.yaml, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: %v, want an error with %q", c.yaml, err, c.want)
+		}
+	}
+}
