@@ -137,9 +137,17 @@ func TestExampleFilesLoad(t *testing.T) {
 		}
 	})
 	t.Run("files", func(t *testing.T) {
-		c, err := Load(filepath.Join(dir, "files.yaml"), nil)
+		// Its viewer token comes from the environment; without it the
+		// error says which variable to set (issue 7, finding 14).
+		if _, err := Load(filepath.Join(dir, "files.yaml"), nil); err == nil || !strings.Contains(err.Error(), "CINCH_AUTH_TOKEN_VIEWER=viewer:") {
+			t.Errorf("files.yaml without its token: %v", err)
+		}
+		c, err := Load(filepath.Join(dir, "files.yaml"), envMap(map[string]string{"CINCH_AUTH_TOKEN_VIEWER": "viewer:s3cret"}))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(c.Auth.Tokens) != 1 || c.Auth.Tokens[0].Role != RoleViewer || c.Auth.Tokens[0].Token != "s3cret" {
+			t.Errorf("files.yaml tokens: %+v", c.Auth.Tokens)
 		}
 		if c.Kafka != nil || len(c.Files) != 2 || !strings.HasSuffix(c.Files[0], ".log.gz") {
 			t.Fatalf("kafka %+v files %v", c.Kafka, c.Files)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -252,7 +253,7 @@ func (a *Auth) validate(v *validator) {
 		}
 		switch {
 		case t.SHA256 == "" && t.Token == "":
-			v.add(key, "needs sha256 (hex SHA-256 of the token, e.g. from: printf %s TOKEN | sha256sum) or token")
+			v.add(key, fmt.Sprintf("needs sha256 (hex SHA-256 of the token, e.g. from: printf %%s TOKEN | sha256sum) or token; or set it in the environment: %s=%s:$(openssl rand -hex 32)", TokenEnvName(t.Name), cmp.Or(t.Role, RoleViewer)))
 		case t.SHA256 != "" && t.Token != "":
 			v.add(key, "give either sha256 or token, not both")
 		case t.SHA256 != "":
