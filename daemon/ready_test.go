@@ -37,8 +37,8 @@ func startLogged(t *testing.T, cfg config.Config) (*Daemon, *syncbuf.Buffer) {
 	return d, &logs
 }
 
-// readyz returns the status and body of /readyz once it is not "starting".
-func readyz(t *testing.T, addr string, want int) (int, string) {
+// waitReadyz returns the status and body of /readyz once it is not "starting".
+func waitReadyz(t *testing.T, addr string, want int) (int, string) {
 	t.Helper()
 	var code int
 	var body string
@@ -70,7 +70,7 @@ func TestReadyzMissingFile(t *testing.T) {
 	cfg.Kafka = nil
 	cfg.Files = []string{path, missing}
 	d, _ := startLogged(t, cfg)
-	code, body := readyz(t, d.Addr().String(), http.StatusServiceUnavailable)
+	code, body := waitReadyz(t, d.Addr().String(), http.StatusServiceUnavailable)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, missing) {
 		t.Errorf("/readyz with a missing file: %d %q", code, body)
 	}
@@ -85,7 +85,7 @@ func TestReadyzNoInterfaces(t *testing.T) {
 	cfg.Files = []string{filepath.Join(sc.dir, "sg.json")} // any file: not flow logs
 	cfg.Inventory.NetworkInterfaces = nil
 	d, logs := startLogged(t, cfg)
-	code, body := readyz(t, d.Addr().String(), http.StatusServiceUnavailable)
+	code, body := waitReadyz(t, d.Addr().String(), http.StatusServiceUnavailable)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "no network interfaces") {
 		t.Errorf("/readyz without interfaces: %d %q", code, body)
 	}
