@@ -64,7 +64,11 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 	}
 	logger := newLogger(env, cfg.Log)
 	tuneGC(env)
-	logger.Info("cinch daemon starting", config.LogSummary(cfg)...)
+	summary := cfg
+	if cfg.Demo {
+		summary.StateDir = "(temporary, removed at exit)"
+	}
+	logger.Info("cinch daemon starting", config.LogSummary(summary)...)
 	if cfg.Demo {
 		opts := demo.DefaultOptions()
 		opts.Rate = rate
