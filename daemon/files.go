@@ -126,6 +126,7 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 			return err
 		}
 	}
+	bad.flush()
 	d.log.Info("file read", "file", path, "records", n)
 	return nil
 }
