@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"runtime/debug"
 	"strings"
 
@@ -45,39 +44,36 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 			return env.Getenv(k)
 		}
 	}
+	// --demo without a file loads the demo's own configuration, the one
+	// configs/demo.yaml holds: the flag and the file mean one thing.
 	var cfg config.Config
 	var err error
 	if cfgPath != "" {
 		cfg, err = config.Load(cfgPath, getenv)
 	} else {
-		cfg, err = config.Parse(nil, "(defaults)", getenv)
+		cfg, err = config.Parse([]byte(demo.ConfigYAML), "(built-in demo configuration)", getenv)
 	}
 	if err != nil {
 		return err
 	}
 	if listen != "" {
 		cfg.Listen = listen
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
 	}
 	logger := newLogger(env, cfg.Log)
 	tuneGC(env)
-	if demoMode {
-		host, _, err := net.SplitHostPort(cfg.Listen)
-		if err != nil {
-			return fmt.Errorf("--listen %q: %w", cfg.Listen, err)
-		}
-		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return fmt.Errorf("--demo serves reads without a token, so it listens on loopback only, not %s", cfg.Listen)
-		}
+	summary := cfg
+	if cfg.Demo {
+		summary.StateDir = "(temporary, removed at exit)"
+	}
+	logger.Info("cinch daemon starting", config.LogSummary(summary)...)
+	if cfg.Demo {
 		opts := demo.DefaultOptions()
 		opts.Rate = rate
 		return demo.Run(ctx, cfg, opts, logger, Version)
 	}
-	red := cfg.Redacted()
-	kafkaText := "none"
-	if red.Kafka != nil {
-		kafkaText = fmt.Sprintf("%+v", *red.Kafka)
-	}
-	logger.Info("configuration", "config", fmt.Sprintf("%+v", red), "kafka", kafkaText)
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: Version})
 	if err != nil {
 		return err

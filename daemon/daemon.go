@@ -13,11 +13,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,6 +52,8 @@ type Options struct {
 	LoadInventory func() (*inventory.Inventory, error)
 	// OpenReads lets reads through without a token (demo on loopback).
 	OpenReads bool
+	// Stdin is what the file input "-" reads (os.Stdin when nil).
+	Stdin io.Reader
 }
 
 // Daemon is a running cinch daemon.
@@ -75,8 +81,13 @@ type Daemon struct {
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	// logGroups counts parsed and failed lines per log group (readiness).
 	logGroups logGroups
-	stopped   map[string]bool // rule keys flagged as stopped matching
-	lastEval  time.Time
+	// problems are further reasons not to be ready, by source (a missing
+	// input file, a missing dead-letter topic).
+	probMu   sync.Mutex
+	problems map[string]string
+	kstats   kafka.Stats     // consumer counts already in the metrics (watchKafka, then Run)
+	stopped  map[string]bool // rule keys flagged as stopped matching
+	lastEval time.Time
 	// The state of the last evaluation (used by the evaluate goroutine only):
 	// its engine and shards, each rule's suggestion and last match by rule
 	// index, the rules' keys, and the report order of the rules.
@@ -98,7 +109,8 @@ func New(opts Options) (*Daemon, error) {
 		opts: opts, cfg: cfg, log: opts.Logger,
 		reg:    prometheus.NewRegistry(),
 		shards: map[string]*shard{}, peers: map[string]*peerShard{}, stopped: map[string]bool{},
-		scfg: sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision},
+		problems: map[string]string{},
+		scfg:     sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision},
 		acfg: advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs,
 			MaxPortRanges: cfg.Analysis.MaxPortRanges, MinHistory: cfg.Analysis.MinHistory.Std(),
 			MaxUnobservedListed: advisor.DefaultMaxUnobservedListed},
@@ -121,6 +133,18 @@ func New(opts Options) (*Daemon, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
+	// Reviews and event versions outlive restarts.
+	if skipped, err := d.hub.Persist(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	} else if skipped > 0 {
+		d.log.Warn("skipped unreadable lines of the reviews file (a write cut short)", "file", api.ReviewsFile, "lines", skipped)
+	}
+	done := false
+	defer func() {
+		if !done {
+			d.hub.Close()
+		}
+	}()
 	if err := d.loadInventory(); err != nil {
 		return nil, err
 	}
@@ -133,7 +157,7 @@ func New(opts Options) (*Daemon, error) {
 		tokens = append(tokens, api.Token{Name: t.Name, Role: t.Role, SHA256: h})
 	}
 	scfg := api.ServerConfig{Tokens: tokens, OpenReads: opts.OpenReads, AllowedOrigins: cfg.Auth.AllowedOrigins,
-		Version: opts.Version, Metrics: d.met}
+		Version: opts.Version, Metrics: d.met, MaxClients: cfg.API.MaxWebsocketClients}
 	if err := scfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
@@ -150,6 +174,7 @@ func New(opts Options) (*Daemon, error) {
 			return nil, err
 		}
 	}
+	done = true
 	return d, nil
 }
 
@@ -171,11 +196,34 @@ func (d *Daemon) Hub() *api.Hub { return d.hub }
 
 func (d *Daemon) setNotReady(reason string) { d.ready.Store(&reason) }
 
+// setProblem records (msg != "") or clears a reason not to be ready.
+func (d *Daemon) setProblem(source, msg string) {
+	d.probMu.Lock()
+	defer d.probMu.Unlock()
+	if msg == "" {
+		delete(d.problems, source)
+	} else {
+		d.problems[source] = msg
+	}
+}
+
 func (d *Daemon) readyErr() error {
 	if p := d.ready.Load(); p != nil {
 		return errors.New(*p)
 	}
-	return d.logGroups.err()
+	d.probMu.Lock()
+	defer d.probMu.Unlock()
+	if len(d.problems) == 0 {
+		return d.logGroups.err()
+	}
+	msgs := make([]string, 0, len(d.problems))
+	for _, k := range slices.Sorted(maps.Keys(d.problems)) {
+		msgs = append(msgs, d.problems[k])
+	}
+	if err := d.logGroups.err(); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }
 
 // Run serves until ctx is cancelled, then finishes the batch in progress,
@@ -263,8 +311,12 @@ loop:
 	err := d.checkpointAll(sctx)
 	if d.consumer != nil {
 		d.consumer.Close()
+		d.syncKafkaStats(&d.kstats)
 	}
 	d.evaluate()
+	if err := d.hub.Close(); err != nil {
+		errc <- err
+	}
 	close(errc)
 	var errs []error
 	for e := range errc {
@@ -284,6 +336,12 @@ func (d *Daemon) watchKafka(ctx context.Context) {
 	connected := false
 	lagged := map[kafka.Partition]bool{}
 	for n := 0; ; n++ {
+		d.syncKafkaStats(&d.kstats)
+		if err := d.consumer.DeadLetterProblem(); err != nil {
+			d.setProblem(problemDeadLetter, err.Error())
+		} else {
+			d.setProblem(problemDeadLetter, "")
+		}
 		if !connected {
 			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			err := d.consumer.Ping(pctx)
@@ -324,6 +382,7 @@ func (d *Daemon) Close() error {
 	if d.consumer != nil {
 		d.consumer.Close()
 	}
+	d.hub.Close()
 	return d.ln.Close()
 }
 

@@ -147,3 +147,8 @@ func freeAddr(t *testing.T) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
+
+// TestE2EDeadLetterTopicCreated: on a real broker (which does not create
+// topics for a producer's metadata requests) the missing dead-letter topic
+// is created by the daemon.
+func TestE2EDeadLetterTopicCreated(t *testing.T) { scenarioDeadLetterTopicCreated(t, realBrokers(t)) }

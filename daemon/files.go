@@ -3,8 +3,10 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/cinch-sg/cinch/stream/envelope"
 	"github.com/cinch-sg/cinch/stream/flowlog"
@@ -24,7 +26,12 @@ func (d *Daemon) readFiles(ctx context.Context) {
 			return
 		}
 		if err := d.readFile(ctx, f); err != nil {
+			if ctx.Err() != nil {
+				d.log.Info("file input stopped", "file", f)
+				return
+			}
 			d.log.Error("file input failed", "file", f, "err", err)
+			d.fileFailed(f, err)
 		}
 	}
 }
@@ -59,22 +66,43 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 
 	// stream/input detects gzip, envelopes and header lines, and reports
 	// malformed lines with their numbers; the shard attributes the records.
+	// Malformed lines are counted in the metrics; the log shows the first
+	// few and then summaries, so a flood of bad lines cannot flood it.
+	bad := newBadLineLog(d.log, "file input")
+	defer bad.flush()
 	rd := input.NewReader(input.Options{Format: d.formats.def, FormatByLogGroup: d.formats.logGroup},
 		func(file string, line int, err error) {
+			reason := "malformed"
 			if line > 0 {
-				reason := "malformed"
 				var pe *flowlog.ParseError
 				if errors.As(err, &pe) {
 					reason = pe.Reason
 				}
 				d.met.RecordsFailed.WithLabelValues(reason).Inc()
 			}
-			d.log.Warn("file input", "file", file, "line", line, "err", err)
+			bad.report(reason, "file", file, "line", line, "err", err)
 		})
+	var src io.Reader
+	name := path
+	if path == "-" {
+		// Standard input may wait for hours: a read returns as soon as ctx
+		// is done, so shutdown never waits for the writer's EOF.
+		src = newCtxReader(ctx, d.stdin())
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		src = f
+	}
 	sk := shardSink{d: d, s: s}
 	n := 0
 	s.mu.Lock()
-	err := rd.ReadFile(ctx, path, func(rec *flowlog.Record, m *envelope.Meta) error {
+	// The shard's lock is held while records are attributed, never while
+	// input is awaited: evaluations, checkpoints and reloads go on while a
+	// pipe is quiet.
+	err := rd.ReadStream(ctx, name, unlockedReader{r: src, mu: &s.mu}, func(rec *flowlog.Record, m *envelope.Meta) error {
 		d.met.RecordsConsumed.Inc()
 		sk.record(rec, m)
 		if n++; n%fileLockBatch == 0 {
@@ -99,6 +127,95 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 			return err
 		}
 	}
+	bad.flush()
 	d.log.Info("file read", "file", path, "records", n)
 	return nil
+}
+
+// stdin is the daemon's standard input (Options.Stdin, else os.Stdin).
+func (d *Daemon) stdin() io.Reader {
+	if d.opts.Stdin != nil {
+		return d.opts.Stdin
+	}
+	return os.Stdin
+}
+
+// unlockedReader releases mu around every Read of r: the reader's caller
+// holds mu between reads, and nobody waits on it while r blocks.
+type unlockedReader struct {
+	r  io.Reader
+	mu *sync.Mutex
+}
+
+func (u unlockedReader) Read(p []byte) (int, error) {
+	u.mu.Unlock()
+	defer u.mu.Lock()
+	return u.r.Read(p)
+}
+
+// ctxReader reads r from a goroutine of its own so that Read returns
+// ctx.Err() as soon as ctx is done, even while r blocks (a read of standard
+// input cannot be interrupted). The goroutine ends at r's next return after
+// ctx is done.
+type ctxReader struct {
+	ctx     context.Context
+	chunks  chan ctxChunk
+	ack     chan struct{}
+	pending []byte
+	err     error
+}
+
+type ctxChunk struct {
+	b   []byte
+	err error
+}
+
+func newCtxReader(ctx context.Context, r io.Reader) *ctxReader {
+	c := &ctxReader{ctx: ctx, chunks: make(chan ctxChunk), ack: make(chan struct{})}
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			select {
+			case c.chunks <- ctxChunk{b: buf[:n], err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+			select {
+			case <-c.ack: // the chunk was consumed: buf may be reused
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return c
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	for len(c.pending) == 0 {
+		if c.err != nil {
+			return 0, c.err
+		}
+		select {
+		case ch := <-c.chunks:
+			c.pending, c.err = ch.b, ch.err
+			if len(c.pending) == 0 && c.err == nil {
+				c.ack <- struct{}{}
+			}
+		case <-c.ctx.Done():
+			return 0, c.ctx.Err()
+		}
+	}
+	n := copy(p, c.pending)
+	c.pending = c.pending[n:]
+	if len(c.pending) == 0 && c.err == nil {
+		select {
+		case c.ack <- struct{}{}:
+		case <-c.ctx.Done():
+		}
+	}
+	return n, nil
 }

@@ -70,6 +70,7 @@ func (d *Daemon) loadInventory() error {
 	d.eng, d.invStamp = eng, st
 	d.mu.Unlock()
 	d.log.Info("inventory loaded", "groups", len(inv.Groups()), "interfaces", len(inv.ENIs()), "rules", len(eng.Rules()))
+	d.checkInterfaces(len(inv.ENIs()))
 	return nil
 }
 

@@ -124,14 +124,25 @@ func (h *kafkaHandler) Handle(ctx context.Context, p kafka.Partition, recs []kaf
 	}
 }
 
-// deadLetter sends a record to the dead-letter topic (when configured).
-func (d *Daemon) deadLetter(ctx context.Context, r kafka.Record, reason string) {
+// deadLetter queues a record for the dead-letter topic (when configured);
+// it never waits for the broker. Outcomes reach the metrics through
+// syncKafkaStats.
+func (d *Daemon) deadLetter(_ context.Context, r kafka.Record, reason string) {
 	if d.consumer == nil || d.cfg.Kafka == nil || d.cfg.Kafka.DeadLetterTopic == "" {
 		return
 	}
-	if err := d.consumer.DeadLetter(ctx, r, reason); err != nil {
-		d.log.Error("dead-letter failed", "topic", r.Topic, "partition", r.Partition.Partition, "offset", r.Offset, "err", err)
-		return
+	d.consumer.DeadLetterAsync(r, reason)
+}
+
+// syncKafkaStats adds the consumer's dead-letter counts since the last call
+// to the metrics. prev holds the counts of the last call.
+func (d *Daemon) syncKafkaStats(prev *kafka.Stats) {
+	st := d.consumer.Stats()
+	if n := st.DeadLettered - prev.DeadLettered; n > 0 {
+		d.met.DeadLettered.Add(float64(n))
 	}
-	d.met.DeadLettered.Inc()
+	if n := st.DeadLetterFailed - prev.DeadLetterFailed; n > 0 {
+		d.met.DeadLetterFailures.Add(float64(n))
+	}
+	*prev = st
 }

@@ -7,6 +7,7 @@
 package api
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -56,6 +57,9 @@ type Event struct {
 	Review   *Review             `json:"review,omitempty"`
 	// Snapshot is the whole state; only in snapshot events.
 	Snapshot *advisor.Report `json:"snapshot,omitempty"`
+	// Reviews are the current review decisions, one per rule, by rule key;
+	// only in snapshot events.
+	Reviews []Review `json:"reviews,omitempty"`
 }
 
 // Review is a person's decision on a suggestion.
@@ -73,7 +77,7 @@ type Review struct {
 // is safe for concurrent use.
 type Hub struct {
 	limit  int // history capacity
-	buffer int // subscriber channel capacity
+	buffer int // most events queued for one subscriber
 	m      *metrics.Metrics
 
 	mu      sync.RWMutex
@@ -86,6 +90,9 @@ type Hub struct {
 	hist    []Event           // ring of the last limit events
 	start   int               // index of the oldest event in hist
 	subs    map[*subscriber]struct{}
+	reviews map[string]Review // latest decision by rule key
+	store   *hubStore         // nil: nothing is persisted
+	base    uint64            // first version of this run (see Persist)
 }
 
 // entry locates a rule's suggestion in the report.
@@ -94,8 +101,87 @@ type entry struct {
 	gen uint64 // last Update that saw the rule
 }
 
+// subscriber receives events through an unbuffered channel fed by a pump
+// goroutine from a queue that grows on demand (an idle subscriber holds no
+// buffer) up to the hub's bound.
 type subscriber struct {
-	ch chan Event
+	ch     chan Event
+	wake   chan struct{} // capacity 1: the queue changed
+	cancel chan struct{} // closed by the subscriber's cancel
+
+	mu     sync.Mutex
+	queue  []Event
+	ended  bool // no more events: close ch once the queue is delivered
+	closed bool // cancel was called
+}
+
+func newSubscriber() *subscriber {
+	s := &subscriber{ch: make(chan Event), wake: make(chan struct{}, 1), cancel: make(chan struct{})}
+	go s.pump()
+	return s
+}
+
+// push queues ev unless more than limit events wait; it reports whether
+// the subscriber keeps up.
+func (s *subscriber) push(ev Event, limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) >= limit {
+		return false
+	}
+	s.queue = append(s.queue, ev)
+	s.signal()
+	return true
+}
+
+// end stops the subscriber: after the queued events when it fell behind,
+// at once when cancelled.
+func (s *subscriber) end(cancelled bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = true
+	if cancelled && !s.closed {
+		s.closed = true
+		close(s.cancel)
+	}
+	s.signal()
+}
+
+func (s *subscriber) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pump hands the queued events to ch in order, then closes ch.
+func (s *subscriber) pump() {
+	defer close(s.ch)
+	for {
+		s.mu.Lock()
+		for len(s.queue) == 0 && !s.ended {
+			s.mu.Unlock()
+			<-s.wake
+			s.mu.Lock()
+		}
+		if len(s.queue) == 0 || s.closed {
+			s.queue = nil
+			s.mu.Unlock()
+			return
+		}
+		ev := s.queue[0]
+		s.queue[0] = Event{}
+		s.queue = s.queue[1:]
+		if len(s.queue) == 0 {
+			s.queue = nil // release the backing array
+		}
+		s.mu.Unlock()
+		select {
+		case s.ch <- ev:
+		case <-s.cancel:
+			return
+		}
+	}
 }
 
 // HubOption configures a Hub.
@@ -113,13 +199,14 @@ func NewHub(history int, opts ...HubOption) *Hub {
 		history = DefaultHistory
 	}
 	h := &Hub{
-		limit:  history,
-		buffer: max(history, minSubscriberBuffer),
-		byKey:  map[string]*entry{},
-		byID:   map[string]string{},
-		hist:   make([]Event, 0, min(history, 4096)),
-		subs:   map[*subscriber]struct{}{},
-		report: advisor.Report{Suggestions: []advisor.Suggestion{}},
+		limit:   history,
+		buffer:  max(history, minSubscriberBuffer),
+		byKey:   map[string]*entry{},
+		byID:    map[string]string{},
+		hist:    make([]Event, 0, min(history, 4096)),
+		subs:    map[*subscriber]struct{}{},
+		reviews: map[string]Review{},
+		report:  advisor.Report{Suggestions: []advisor.Suggestion{}},
 	}
 	for _, o := range opts {
 		o(h)
@@ -230,6 +317,11 @@ func (h *Hub) Publish(ev Event) Event {
 // held for writing.
 func (h *Hub) publishLocked(ev Event) Event {
 	h.version++
+	if st := h.store; st != nil && h.version > st.reserved {
+		// On failure versions still increase; the reservation is retried
+		// with the next event.
+		_ = st.reserve(h.version + versionBlock)
+	}
 	ev.Version = h.version
 	if len(h.hist) < h.limit {
 		h.hist = append(h.hist, ev)
@@ -238,17 +330,53 @@ func (h *Hub) publishLocked(ev Event) Event {
 		h.start = (h.start + 1) % h.limit
 	}
 	for sub := range h.subs {
-		select {
-		case sub.ch <- ev:
-		default:
+		if !sub.push(ev, h.buffer) {
 			delete(h.subs, sub)
-			close(sub.ch)
+			sub.end(false)
 		}
 	}
 	if h.m != nil {
 		h.m.Events.WithLabelValues(ev.Type).Inc()
 	}
 	return ev
+}
+
+// Review records a person's decision and publishes it as a review event
+// (see Publish). On a persisted hub the decision is on disk before it is
+// published; an error means that it was not recorded.
+func (h *Hub) Review(r Review) (Event, error) {
+	if r.Time.IsZero() {
+		r.Time = time.Now().UTC()
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.store != nil {
+		if err := h.appendReviewLocked(r); err != nil {
+			return Event{}, err
+		}
+	}
+	h.reviews[r.RuleKey] = r
+	ev := Event{Type: EventReview, Time: r.Time, RuleKey: r.RuleKey, Review: &r}
+	if e, ok := h.byKey[r.RuleKey]; ok {
+		cur := h.report.Suggestions[e.idx]
+		ev.Suggestion = &cur
+	}
+	return h.publishLocked(ev), nil
+}
+
+// Reviews returns the current decisions, one per rule, sorted by rule key.
+func (h *Hub) Reviews() []Review {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.reviewsLocked()
+}
+
+func (h *Hub) reviewsLocked() []Review {
+	out := make([]Review, 0, len(h.reviews))
+	for _, k := range slices.Sorted(maps.Keys(h.reviews)) {
+		out = append(out, h.reviews[k])
+	}
+	return out
 }
 
 // Report returns the current state and its version (that of the last
@@ -315,7 +443,7 @@ func (h *Hub) Version() uint64 {
 // resubscribe from the last version it saw. cancel unsubscribes; it is safe
 // to call more than once.
 func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan Event, cancel func()) {
-	sub := &subscriber{ch: make(chan Event, h.buffer)}
+	sub := newSubscriber()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	oldest := h.version + 1 // version of the oldest event kept
@@ -325,7 +453,7 @@ func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan 
 	switch {
 	case since == 0 || since > h.version || since+1 < oldest:
 		rep := h.reportLocked()
-		events = []Event{{Version: h.version, Type: EventSnapshot, Time: time.Now(), Snapshot: &rep}}
+		events = []Event{{Version: h.version, Type: EventSnapshot, Time: time.Now(), Snapshot: &rep, Reviews: h.reviewsLocked()}}
 		snapshot = true
 	default:
 		for i := range h.hist {
@@ -339,10 +467,8 @@ func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan 
 	cancel = func() {
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if _, ok := h.subs[sub]; ok {
-			delete(h.subs, sub)
-			close(sub.ch)
-		}
+		delete(h.subs, sub)
+		sub.end(true)
 	}
 	return events, snapshot, sub.ch, cancel
 }

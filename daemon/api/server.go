@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -33,6 +34,9 @@ const (
 	DefaultShutdownTimeout = 10 * time.Second
 )
 
+// DefaultMaxClients is the default bound on open events websockets.
+const DefaultMaxClients = 256
+
 // Limits on request input.
 const (
 	maxBodyBytes    = 64 << 10
@@ -49,6 +53,8 @@ type ServerConfig struct {
 	Tokens []Token
 	// OpenReads lets reads through without a token (the demo on loopback).
 	// Requests that change state always need a token of the right role.
+	// With OpenReads, requests whose Host header is not a loopback name
+	// are refused (421), against DNS rebinding.
 	OpenReads bool
 	// AllowedOrigins are browser origins (scheme://host[:port]) allowed to
 	// open the events websocket besides the request's own host.
@@ -66,6 +72,9 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds graceful shutdown (DefaultShutdownTimeout when
 	// zero).
 	ShutdownTimeout time.Duration
+	// MaxClients bounds the open events websockets (DefaultMaxClients when
+	// zero); beyond it a new one is refused with 503 and Retry-After.
+	MaxClients int
 }
 
 // Validate reports configuration errors: unknown roles, empty names and
@@ -89,6 +98,7 @@ type Server struct {
 	handler  http.Handler
 
 	mu       sync.Mutex
+	clients  int // open events websockets
 	closing  bool
 	done     chan struct{} // closed by Close: ends websocket sessions
 	sessions sync.WaitGroup
@@ -109,6 +119,9 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if cfg.MaxClients <= 0 {
+		cfg.MaxClients = DefaultMaxClients
 	}
 	creds, err := parseTokens(cfg.Tokens)
 	if err != nil {
@@ -142,6 +155,7 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /api/v1/unattributed", s.read(s.handleUnattributed))
 	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
 	mux.HandleFunc("POST /api/v1/reviews", s.handleReview)
+	mux.HandleFunc("GET /api/v1/reviews", s.read(s.handleReviews))
 	if reg != nil {
 		prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -151,8 +165,41 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /{$}", s.handleIndex)
-	s.handler = s.logRequests(jsonMuxErrors(mux))
+	var h http.Handler = jsonMuxErrors(mux)
+	if cfg.OpenReads {
+		h = loopbackHostOnly(h)
+	}
+	s.handler = s.logRequests(h)
 	return s
+}
+
+// loopbackHostOnly refuses requests whose Host header is not a loopback name
+// (localhost, 127.0.0.0/8, [::1], with or without a port): with reads open
+// to anyone on loopback, a web page whose DNS name is rebound to 127.0.0.1
+// must not read the API from a browser.
+func loopbackHostOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isLoopbackHost(r.Host) {
+			writeError(w, http.StatusMisdirectedRequest, "host not allowed: the demo answers on localhost, 127.0.0.1 or [::1] only")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isLoopbackHost reports whether a Host header names the loopback interface.
+func isLoopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		host = host[1 : len(host)-1]
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Handler returns the server's HTTP handler.
@@ -359,13 +406,26 @@ func (s *Server) handleReview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown rule")
 		return
 	}
-	now := time.Now().UTC()
-	ev := s.hub.Publish(Event{Type: EventReview, Time: now, RuleKey: key, Review: &Review{
-		RuleKey: key, Decision: in.Decision, Comment: in.Comment, By: p.name, Time: now,
-	}})
+	ev, err := s.hub.Review(Review{RuleKey: key, Decision: in.Decision, Comment: in.Comment, By: p.name, Time: time.Now().UTC()})
+	if err != nil {
+		s.log.Error("api: review not recorded", "rule_key", key, "err", err)
+		writeError(w, http.StatusInternalServerError, "the review could not be recorded")
+		return
+	}
 	s.log.Info("api: review", "rule_key", key, "decision", in.Decision, "by", p.name, "version", ev.Version)
 	setVersion(w, ev.Version)
 	writeJSON(w, http.StatusCreated, ev)
+}
+
+// reviewsResponse is the body of GET /api/v1/reviews.
+type reviewsResponse struct {
+	Reviews []Review `json:"reviews"`
+}
+
+func (s *Server) handleReviews(w http.ResponseWriter, _ *http.Request) {
+	version := s.hub.Version()
+	setVersion(w, version)
+	writeJSON(w, http.StatusOK, reviewsResponse{Reviews: s.hub.Reviews()})
 }
 
 func handleHealthz(w http.ResponseWriter, _ *http.Request) {

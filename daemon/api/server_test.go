@@ -353,8 +353,17 @@ func TestReviews(t *testing.T) {
 	if v := f.hub.Version(); v != 4 {
 		t.Errorf("bad reviews published events: version %d", v)
 	}
-	if resp := f.do("GET", "/api/v1/reviews", reviewerTok, ""); resp.StatusCode != http.StatusMethodNotAllowed || errorBody(t, resp) == "" || resp.Header.Get("Allow") == "" {
-		t.Errorf("GET reviews: %d, want 405", resp.StatusCode)
+	if resp := f.do("DELETE", "/api/v1/reviews", reviewerTok, ""); resp.StatusCode != http.StatusMethodNotAllowed || errorBody(t, resp) == "" || resp.Header.Get("Allow") == "" {
+		t.Errorf("DELETE reviews: %d, want 405", resp.StatusCode)
+	}
+	resp = f.do("GET", "/api/v1/reviews", reviewerTok, "")
+	var list reviewsResponse
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET reviews: %d, %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	if len(list.Reviews) == 0 {
+		t.Error("GET reviews lists no decision")
 	}
 }
 

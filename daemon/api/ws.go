@@ -1,8 +1,10 @@
 package api
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -28,11 +30,16 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
-	if !s.addSession() {
+	switch s.addSession() {
+	case sessionClosing:
 		writeError(w, http.StatusServiceUnavailable, "server shutting down")
 		return
+	case sessionFull:
+		w.Header().Set("Retry-After", "30")
+		writeError(w, http.StatusServiceUnavailable, "too many websocket clients")
+		return
 	}
-	defer s.sessions.Done()
+	defer s.endSession()
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		s.log.Debug("api: websocket upgrade", "err", err)
@@ -41,15 +48,34 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	s.serveEvents(conn, since)
 }
 
-// addSession registers a websocket session unless the server is closing.
-func (s *Server) addSession() bool {
+// Results of addSession.
+const (
+	sessionAdded = iota
+	sessionClosing
+	sessionFull
+)
+
+// addSession registers a websocket session unless the server is closing or
+// has cfg.MaxClients sessions already.
+func (s *Server) addSession() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return sessionClosing
 	}
+	if s.clients >= s.cfg.MaxClients {
+		return sessionFull
+	}
+	s.clients++
 	s.sessions.Add(1)
-	return true
+	return sessionAdded
+}
+
+func (s *Server) endSession() {
+	s.mu.Lock()
+	s.clients--
+	s.mu.Unlock()
+	s.sessions.Done()
 }
 
 // serveEvents streams events to one websocket until the client leaves, the
@@ -65,6 +91,16 @@ func (s *Server) serveEvents(conn *websocket.Conn, since uint64) {
 	s.log.Debug("api: websocket open", "remote", conn.RemoteAddr().String(), "since", since, "snapshot", snapshot)
 
 	pongWait := 2 * s.cfg.PingInterval
+	// Only a pong that echoes one of our last two pings proves that the
+	// client reads: unsolicited pongs from a client that never reads do not
+	// keep it connected.
+	var pings struct {
+		sync.Mutex
+		n    uint64
+		salt string
+	}
+	pings.salt = strconv.FormatUint(rand.Uint64(), 36)
+	pingPayload := func(n uint64) string { return pings.salt + "." + strconv.FormatUint(n, 10) }
 	readerDone := make(chan struct{})
 	go func() {
 		// Reads keep the deadline and handle pings, pongs and the close
@@ -72,7 +108,13 @@ func (s *Server) serveEvents(conn *websocket.Conn, since uint64) {
 		defer close(readerDone)
 		conn.SetReadLimit(maxClientFrame)
 		_ = conn.SetReadDeadline(time.Now().Add(pongWait))
-		conn.SetPongHandler(func(string) error {
+		conn.SetPongHandler(func(data string) error {
+			pings.Lock()
+			n := pings.n
+			pings.Unlock()
+			if n == 0 || (data != pingPayload(n) && data != pingPayload(n-1)) {
+				return nil
+			}
 			return conn.SetReadDeadline(time.Now().Add(pongWait))
 		})
 		for {
@@ -120,7 +162,11 @@ func (s *Server) serveEvents(conn *websocket.Conn, since uint64) {
 				return
 			}
 		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WriteTimeout)); err != nil {
+			pings.Lock()
+			pings.n++
+			payload := pingPayload(pings.n)
+			pings.Unlock()
+			if err := conn.WriteControl(websocket.PingMessage, []byte(payload), time.Now().Add(s.cfg.WriteTimeout)); err != nil {
 				return
 			}
 		case <-readerDone:

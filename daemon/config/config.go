@@ -79,6 +79,8 @@ type Config struct {
 	Auth Auth `yaml:"auth"`
 	// Alerts configures rule alerts sent to webhooks.
 	Alerts Alerts `yaml:"alerts"`
+	// API tunes the HTTP API.
+	API API `yaml:"api"`
 	// Log configures the daemon's own logging.
 	Log Log `yaml:"log"`
 }
@@ -227,6 +229,13 @@ type Auth struct {
 	AllowedOrigins []string `yaml:"allowed_origins"`
 }
 
+// API tunes the HTTP API.
+type API struct {
+	// MaxWebsocketClients bounds the open events websockets; beyond it a
+	// new one is refused with 503.
+	MaxWebsocketClients int `yaml:"max_websocket_clients"`
+}
+
 // Token is one API token. Give exactly one of SHA256 and Token.
 type Token struct {
 	// Name identifies the token in logs and in CINCH_AUTH_TOKEN_<NAME>.
@@ -269,6 +278,7 @@ func Default() Config {
 			MinHistory:           Duration(14 * 24 * time.Hour),
 		},
 		Checkpoint: Checkpoint{Interval: Duration(10 * time.Second)},
+		API:        API{MaxWebsocketClients: 256},
 		Log:        Log{Level: "info", Format: "text"},
 	}
 }

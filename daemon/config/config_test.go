@@ -139,9 +139,17 @@ func TestExampleFilesLoad(t *testing.T) {
 		}
 	})
 	t.Run("files", func(t *testing.T) {
-		c, err := Load(filepath.Join(dir, "files.yaml"), nil)
+		// Its viewer token comes from the environment; without it the
+		// error says which variable to set (issue 7, finding 14).
+		if _, err := Load(filepath.Join(dir, "files.yaml"), nil); err == nil || !strings.Contains(err.Error(), "CINCH_AUTH_TOKEN_VIEWER=viewer:") {
+			t.Errorf("files.yaml without its token: %v", err)
+		}
+		c, err := Load(filepath.Join(dir, "files.yaml"), envMap(map[string]string{"CINCH_AUTH_TOKEN_VIEWER": "viewer:s3cret"}))
 		if err != nil {
 			t.Fatal(err)
+		}
+		if len(c.Auth.Tokens) != 1 || c.Auth.Tokens[0].Role != RoleViewer || c.Auth.Tokens[0].Token != "s3cret" {
+			t.Errorf("files.yaml tokens: %+v", c.Auth.Tokens)
 		}
 		if c.Kafka != nil || len(c.Files) != 2 || !strings.HasSuffix(c.Files[0], ".log.gz") {
 			t.Fatalf("kafka %+v files %v", c.Kafka, c.Files)
@@ -661,5 +669,48 @@ func TestCoverageKeys(t *testing.T) {
 	}
 	if !slices.Equal(c.Inventory.FlowLogs, []string{"a.json", "b.json"}) || c.Analysis.MinHistory != Duration(36*time.Hour) {
 		t.Errorf("env: %v %s", c.Inventory.FlowLogs, c.Analysis.MinHistory)
+	}
+}
+
+// api.max_websocket_clients has a default, an environment override and a range.
+func TestAPIMaxWebsocketClients(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	cfg, err := Parse([]byte("demo: true\n"), "t.yaml", env(nil))
+	if err != nil || cfg.API.MaxWebsocketClients != 256 {
+		t.Fatalf("default: %d, %v", cfg.API.MaxWebsocketClients, err)
+	}
+	cfg, err = Parse([]byte("demo: true\napi:\n  max_websocket_clients: 10\n"), "t.yaml", env(map[string]string{"CINCH_API_MAX_WEBSOCKET_CLIENTS": "20"}))
+	if err != nil || cfg.API.MaxWebsocketClients != 20 {
+		t.Fatalf("override: %d, %v", cfg.API.MaxWebsocketClients, err)
+	}
+	if _, err := Parse([]byte("demo: true\napi:\n  max_websocket_clients: 0\n"), "t.yaml", env(nil)); err == nil || !strings.Contains(err.Error(), "api.max_websocket_clients") {
+		t.Errorf("0 clients: %v", err)
+	}
+}
+
+// The demo runs on loopback only and brings its own inputs; the published
+// demo token is refused on a listener that is not loopback (issue 7,
+// finding 11).
+func TestValidateDemoAndPublishedToken(t *testing.T) {
+	cases := []struct {
+		yaml, want string
+	}{
+		{"demo: true\nlisten: 0.0.0.0:8080\n", "loopback"},
+		{"demo: true\nlisten: \":8080\"\n", "loopback"},
+		{"demo: true\nfiles: [a.log]\n", "simulated inputs"},
+		{"files: [a.log]\nlisten: 0.0.0.0:8080\nauth:\n  tokens:\n    - {name: d, role: viewer, token: demo-token}\n", "published demo token"},
+		{"files: [a.log]\nlisten: 10.0.0.1:8080\nauth:\n  tokens:\n    - {name: d, role: viewer, sha256: 7C43EF5AE21D43CE2743F770C68E24DEF1A43EE2F416D2438410C8AF7AF2FF2C}\n", "published demo token"},
+		{"files: [a.log]\nlisten: 127.0.0.1:8080\nauth:\n  tokens:\n    - {name: d, role: viewer, token: demo-token}\n", ""},
+		{"demo: true\nlisten: \"[::1]:8080\"\n", ""},
+		{"demo: true\nlisten: localhost:8080\n", ""},
+	}
+	for _, c := range cases {
+		_, err := Parse([]byte(c.yaml), "t.yaml", nil)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%q: %v", c.yaml, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%q: %v, want an error with %q", c.yaml, err, c.want)
+		}
 	}
 }

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -21,6 +23,8 @@ const (
 	MaxMaxCIDRs = 50
 	// MaxMaxPortRanges is the largest accepted analysis.max_port_ranges.
 	MaxMaxPortRanges = 50
+	// MaxWebsocketClients is the largest accepted api.max_websocket_clients.
+	MaxWebsocketClients = 100000
 )
 
 // normalize canonicalizes values whose case does not matter.
@@ -71,6 +75,20 @@ func (c *Config) Validate() error {
 	if stdin > 1 {
 		v.add("files", `"-" (standard input) may appear only once`)
 	}
+	if c.Demo && (c.Kafka != nil || len(c.Files) > 0) {
+		v.add("demo", "the demo brings its own simulated inputs: remove kafka and files, or set demo: false")
+	}
+	loopback := IsLoopbackListen(c.Listen)
+	if c.Demo && !loopback {
+		v.add("listen", fmt.Sprintf("the demo serves reads without a token, so it listens on a loopback address only (127.0.0.1, [::1] or localhost), not %q", c.Listen))
+	}
+	if !loopback {
+		for i, t := range c.Auth.Tokens {
+			if t.Token == DemoToken || strings.EqualFold(t.SHA256, demoTokenSHA256) {
+				v.add(fmt.Sprintf("auth.tokens[%d]", i), fmt.Sprintf("%q is the published demo token: it is accepted on a loopback listener only, not on %q; make a secret token (e.g. openssl rand -hex 32) and give its sha256", DemoToken, c.Listen))
+			}
+		}
+	}
 	if !c.Demo && c.Kafka == nil && len(c.Files) == 0 {
 		v.add("", "no input: set kafka (a Kafka input) or files (flow-log files to replay), or demo: true for the built-in demo")
 	}
@@ -120,6 +138,9 @@ func (c *Config) Validate() error {
 
 	c.Auth.validate(v)
 	c.Alerts.validate(v)
+	if n := c.API.MaxWebsocketClients; n < 1 || n > MaxWebsocketClients {
+		v.add("api.max_websocket_clients", fmt.Sprintf("must be between 1 and %d, got %d", MaxWebsocketClients, n))
+	}
 
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -237,7 +258,7 @@ func (a *Auth) validate(v *validator) {
 		}
 		switch {
 		case t.SHA256 == "" && t.Token == "":
-			v.add(key, "needs sha256 (hex SHA-256 of the token, e.g. from: printf %s TOKEN | sha256sum) or token")
+			v.add(key, fmt.Sprintf("needs sha256 (hex SHA-256 of the token, e.g. from: printf %%s TOKEN | sha256sum) or token; or set it in the environment: %s=%s:$(openssl rand -hex 32)", TokenEnvName(t.Name), cmp.Or(t.Role, RoleViewer)))
 		case t.SHA256 != "" && t.Token != "":
 			v.add(key, "give either sha256 or token, not both")
 		case t.SHA256 != "":
@@ -253,6 +274,34 @@ func (a *Auth) validate(v *validator) {
 			v.add(key, fmt.Sprintf("must be an origin such as https://cinch.example.com or http://localhost:3000, got %q", o))
 		}
 	}
+}
+
+// DemoToken is the token that configs/demo.yaml publishes (role reviewer).
+// Validate refuses it on a listener that is not loopback.
+const DemoToken = "demo-token"
+
+// demoTokenSHA256 is the hex SHA-256 of DemoToken.
+const demoTokenSHA256 = "7c43ef5ae21d43ce2743f770c68e24def1a43ee2f416d2438410c8af7af2ff2c"
+
+// IsLoopbackListen reports whether a listen address (host:port) binds a
+// loopback interface only: localhost, 127.0.0.0/8 or ::1. An empty host
+// (":8080") binds every interface.
+func IsLoopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	return IsLoopbackHost(host)
+}
+
+// IsLoopbackHost reports whether host (without port or brackets) names the
+// loopback interface: localhost, 127.0.0.0/8 or ::1.
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // validator collects problems.

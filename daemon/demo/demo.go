@@ -25,6 +25,26 @@ import (
 // Topic is the demo's flow-log topic.
 const Topic = "flowlogs"
 
+// ConfigYAML is the demo's configuration: "cinch daemon --demo" loads it
+// as if it were its configuration file, and configs/demo.yaml holds the same
+// settings (a test checks it), so the flag and the file mean one thing.
+// Reads are open on loopback (and only there: config.Validate refuses the
+// demo on another address); reviews need the published token demo-token,
+// whose role is reviewer and which is refused on a non-loopback listener.
+const ConfigYAML = `demo: true
+listen: 127.0.0.1:8080
+analysis:
+  window: 24h
+  bucket: 5m
+  stopped_matching_after: 10m
+  min_history: 1m
+auth:
+  tokens:
+    - name: demo
+      role: reviewer
+      token: demo-token
+`
+
 // Options tune the demo.
 type Options struct {
 	// Rate is records per second of simulated traffic.
@@ -61,8 +81,9 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 }
 
 // Run starts the fake cluster, the daemon and the traffic, and serves until
-// ctx is cancelled. cfg is the daemon configuration (listen address, auth);
-// its inputs are replaced by the demo's.
+// ctx is cancelled. cfg is the daemon configuration (listen address, auth,
+// window, logs); the demo brings its inputs, keeps its state in a temporary
+// directory removed at exit, and sets short timers (see Configure).
 func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logger, version string) error {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, Topic, Topic+"-dlq"))
 	if err != nil {

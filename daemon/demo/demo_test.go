@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 
@@ -104,5 +105,24 @@ func TestDemoServesLiveProposals(t *testing.T) {
 			}
 			return
 		}
+	}
+}
+
+// configs/demo.yaml and the built-in demo configuration of --demo are the
+// same settings (issue 7, finding 11).
+func TestConfigFileMatchesBuiltIn(t *testing.T) {
+	file, err := config.Load("../../configs/demo.yaml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	builtIn, err := config.Parse([]byte(ConfigYAML), "built-in", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(file, builtIn) {
+		t.Errorf("configs/demo.yaml:\n%+v\nbuilt-in:\n%+v", file, builtIn)
+	}
+	if len(builtIn.Auth.Tokens) != 1 || builtIn.Auth.Tokens[0].Token != config.DemoToken || builtIn.Auth.Tokens[0].Role != config.RoleReviewer {
+		t.Errorf("demo tokens: %+v", builtIn.Auth.Tokens)
 	}
 }

@@ -34,6 +34,9 @@ type Metrics struct {
 	DuplicatesDropped prometheus.Counter
 	// DeadLettered counts records sent to the dead-letter output.
 	DeadLettered prometheus.Counter
+	// DeadLetterFailures counts records that could not be sent to the
+	// dead-letter output (missing topic, failed produce).
+	DeadLetterFailures prometheus.Counter
 	// ConsumerLag is the Kafka consumer lag in records per topic and partition.
 	ConsumerLag *prometheus.GaugeVec
 	// Unattributed counts records whose interface the inventory does not know.
@@ -128,6 +131,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "dead_lettered_total",
 		Help: "Records sent to the dead-letter output.",
 	})
+	m.DeadLetterFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "dead_letter_failures_total",
+		Help: "Records that could not be sent to the dead-letter output (missing topic, failed produce).",
+	})
 	m.ConsumerLag = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "kafka_consumer_lag",
 		Help: "Kafka consumer lag in records, per topic and partition.",
@@ -200,7 +207,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 	})
 	reg.MustRegister(
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
-		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.Interfaces, m.WindowRecords,
+		m.DeadLettered, m.DeadLetterFailures, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.Interfaces, m.WindowRecords,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
 		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,

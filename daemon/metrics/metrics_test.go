@@ -19,6 +19,7 @@ func TestLintAndRegistration(t *testing.T) {
 	m.RecordsFailed.WithLabelValues("bad-field").Inc()
 	m.DuplicatesDropped.Inc()
 	m.DeadLettered.Inc()
+	m.DeadLetterFailures.Inc()
 	m.SetConsumerLag("flowlogs", 3, 42)
 	m.Unattributed.Inc()
 	m.SetRulesByVerdict(map[string]int{"keep": 2})
@@ -44,8 +45,8 @@ func TestLintAndRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 21 {
-		t.Errorf("gathered %d metric families, want 21", len(mfs))
+	if len(mfs) != 22 {
+		t.Errorf("gathered %d metric families, want 22", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "cinch_") {

@@ -117,6 +117,9 @@ type Stats struct {
 	// DeadLetterDropped counts dead-letter records not written: disabled
 	// dead-lettering, or a failed produce.
 	DeadLetterDropped int64
+	// DeadLetterFailed counts dead-letter records that could not be written
+	// (a missing topic, a failed produce); DeadLetterDropped includes them.
+	DeadLetterFailed int64
 }
 
 // Consumer consumes Config.Topics as a member of Config.Group and hands the
@@ -152,6 +155,11 @@ type Consumer struct {
 
 	polls, records, fetchErrors, commitErrors atomic.Int64
 	deadLettered, deadLetterDropped           atomic.Int64
+	deadLetterFailures                        atomic.Int64
+
+	dlqProblem atomic.Pointer[error] // see DeadLetterProblem
+	dlqKick    chan struct{}         // capacity 1: check the topic again
+	dlqLogged  atomic.Int64          // unix nanoseconds of the last failure logged
 }
 
 // New validates cfg and creates a Consumer. It does not contact the brokers;
@@ -171,6 +179,7 @@ func New(cfg Config, h Handler, logger *slog.Logger) (*Consumer, error) {
 		assigned:  make(map[Partition]struct{}),
 		pending:   make(map[Partition]int64),
 		positions: make(map[Partition]int64),
+		dlqKick:   make(chan struct{}, 1),
 	}
 	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
 
@@ -237,9 +246,16 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	stop := context.AfterFunc(c.closeCtx, cancel)
 	defer stop()
+	if c.cfg.DeadLetterTopic != "" {
+		wg.Go(func() { c.watchDeadLetter(ctx) })
+	}
 
 	maxRecords := c.cfg.MaxPollRecords
 	if maxRecords == 0 {
@@ -513,6 +529,7 @@ func (c *Consumer) Commit(ctx context.Context, offsets map[Partition]int64) erro
 	if len(skipped) > 0 {
 		c.log.Debug("kafka: commit skips partitions not owned", "partitions", skipped)
 	}
+	c.flushDeadLetters(ctx)
 	return c.commit(ctx, owned)
 }
 
@@ -552,15 +569,23 @@ func (c *Consumer) commit(ctx context.Context, offsets map[Partition]int64) erro
 // DeadLetter produces rec's raw key and value (and headers) to the
 // dead-letter topic, adding the headers cinch-error=reason,
 // cinch-source-topic, cinch-source-partition and cinch-source-offset. With
-// dead-lettering disabled it only counts the record and returns nil.
+// dead-lettering disabled it only counts the record and returns nil. While
+// the topic is known to be missing it returns ErrDeadLetterUnavailable at
+// once. It waits for the broker's answer: the daemon uses DeadLetterAsync.
 func (c *Consumer) DeadLetter(ctx context.Context, rec Record, reason string) error {
 	if c.cfg.DeadLetterTopic == "" {
 		c.deadLetterDropped.Add(1)
 		return nil
 	}
+	if err := c.DeadLetterProblem(); err != nil {
+		c.deadLetterDropped.Add(1)
+		c.deadLetterFailures.Add(1)
+		return fmt.Errorf("%w: %w", ErrDeadLetterUnavailable, err)
+	}
 	r := deadLetterRecord(c.cfg.DeadLetterTopic, rec, reason)
 	if err := c.cl.ProduceSync(ctx, r).FirstErr(); err != nil {
 		c.deadLetterDropped.Add(1)
+		c.deadLetterFailures.Add(1)
 		return fmt.Errorf("kafka: dead-letter %s@%d to %s: %w", rec.Partition, rec.Offset, c.cfg.DeadLetterTopic, err)
 	}
 	c.deadLettered.Add(1)
@@ -670,6 +695,7 @@ func (c *Consumer) Stats() Stats {
 		CommitErrors:      c.commitErrors.Load(),
 		DeadLettered:      c.deadLettered.Load(),
 		DeadLetterDropped: c.deadLetterDropped.Load(),
+		DeadLetterFailed:  c.deadLetterFailures.Load(),
 	}
 }
 
@@ -686,6 +712,7 @@ func (c *Consumer) Close() {
 		if running {
 			<-done
 		}
+		c.flushDeadLetters(context.Background())
 		c.cl.CloseAllowingRebalance()
 		c.log.Info("kafka consumer closed")
 	})
