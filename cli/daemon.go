@@ -23,11 +23,13 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 		cfgPath, listen string
 		demoMode        bool
 		rate            int
+		hostile         bool
 	)
 	fs.StringVar(&cfgPath, "config", "", "YAML configuration file (see configs/)")
 	fs.BoolVar(&demoMode, "demo", false, "run on a built-in simulated account and live traffic (no AWS, Kafka or ClickHouse needed)")
 	fs.StringVar(&listen, "listen", "", "address of the HTTP API (overrides the config's listen)")
 	fs.IntVar(&rate, "demo-rate", demo.DefaultOptions().Rate, "records per second of simulated traffic in --demo")
+	fs.BoolVar(&hostile, "demo-hostile-names", false, "in --demo, add a group whose name and descriptions are HTML markup (for testing the dashboard)")
 	if rest, err := parseInterleaved(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -70,6 +72,7 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 		}
 		opts := demo.DefaultOptions()
 		opts.Rate = rate
+		opts.HostileNames = hostile
 		return demo.Run(ctx, cfg, opts, logger, Version)
 	}
 	red := cfg.Redacted()

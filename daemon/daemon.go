@@ -30,6 +30,7 @@ import (
 	"github.com/cinch-sg/cinch/daemon/api"
 	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/daemon/metrics"
+	"github.com/cinch-sg/cinch/dashboards/web"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/kafka"
@@ -121,7 +122,7 @@ func New(opts Options) (*Daemon, error) {
 		tokens = append(tokens, api.Token{Name: t.Name, Role: t.Role, SHA256: h})
 	}
 	scfg := api.ServerConfig{Tokens: tokens, OpenReads: opts.OpenReads, AllowedOrigins: cfg.Auth.AllowedOrigins,
-		Version: opts.Version, Metrics: d.met}
+		Version: opts.Version, Metrics: d.met, Inspector: d, Assets: web.Assets()}
 	if err := scfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

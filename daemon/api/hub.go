@@ -7,7 +7,11 @@
 package api
 
 import (
+	"crypto/rand"
+	"encoding/hex"
+	"maps"
 	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -56,6 +60,12 @@ type Event struct {
 	Review   *Review             `json:"review,omitempty"`
 	// Snapshot is the whole state; only in snapshot events.
 	Snapshot *advisor.Report `json:"snapshot,omitempty"`
+	// Reviews are the latest decision per rule; only in snapshot events.
+	Reviews []Review `json:"reviews,omitempty"`
+	// Epoch identifies the hub whose versions these are (a restarted
+	// daemon has a new one); only in snapshot events. A client resumes
+	// with since and epoch, and gets a snapshot when the epoch changed.
+	Epoch string `json:"epoch,omitempty"`
 }
 
 // Review is a person's decision on a suggestion.
@@ -86,6 +96,8 @@ type Hub struct {
 	hist    []Event           // ring of the last limit events
 	start   int               // index of the oldest event in hist
 	subs    map[*subscriber]struct{}
+	reviews map[string]Review // latest review per rule key
+	epoch   string
 }
 
 // entry locates a rule's suggestion in the report.
@@ -113,13 +125,15 @@ func NewHub(history int, opts ...HubOption) *Hub {
 		history = DefaultHistory
 	}
 	h := &Hub{
-		limit:  history,
-		buffer: max(history, minSubscriberBuffer),
-		byKey:  map[string]*entry{},
-		byID:   map[string]string{},
-		hist:   make([]Event, 0, min(history, 4096)),
-		subs:   map[*subscriber]struct{}{},
-		report: advisor.Report{Suggestions: []advisor.Suggestion{}},
+		limit:   history,
+		buffer:  max(history, minSubscriberBuffer),
+		byKey:   map[string]*entry{},
+		byID:    map[string]string{},
+		hist:    make([]Event, 0, min(history, 4096)),
+		subs:    map[*subscriber]struct{}{},
+		report:  advisor.Report{Suggestions: []advisor.Suggestion{}},
+		reviews: map[string]Review{},
+		epoch:   newEpoch(),
 	}
 	for _, o := range opts {
 		o(h)
@@ -231,6 +245,9 @@ func (h *Hub) Publish(ev Event) Event {
 func (h *Hub) publishLocked(ev Event) Event {
 	h.version++
 	ev.Version = h.version
+	if ev.Type == EventReview && ev.Review != nil {
+		h.reviews[ev.Review.RuleKey] = *ev.Review
+	}
 	if len(h.hist) < h.limit {
 		h.hist = append(h.hist, ev)
 	} else {
@@ -325,7 +342,8 @@ func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan 
 	switch {
 	case since == 0 || since > h.version || since+1 < oldest:
 		rep := h.reportLocked()
-		events = []Event{{Version: h.version, Type: EventSnapshot, Time: time.Now(), Snapshot: &rep}}
+		events = []Event{{Version: h.version, Type: EventSnapshot, Time: time.Now(), Snapshot: &rep,
+			Reviews: h.reviewsLocked(), Epoch: h.epoch}}
 		snapshot = true
 	default:
 		for i := range h.hist {
@@ -345,6 +363,40 @@ func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan 
 		}
 	}
 	return events, snapshot, sub.ch, cancel
+}
+
+// Epoch identifies this hub's versions: a new hub (a restarted daemon)
+// has another epoch, so a client's since from before means nothing.
+func (h *Hub) Epoch() string { return h.epoch }
+
+// Reviews returns the latest review of each rule, by rule key.
+func (h *Hub) Reviews() []Review {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.reviewsLocked()
+}
+
+func (h *Hub) reviewsLocked() []Review {
+	out := make([]Review, 0, len(h.reviews))
+	for _, r := range h.reviews {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].RuleKey < out[j].RuleKey })
+	return out
+}
+
+// State returns, taken together, the current report, the rule key of each
+// of its suggestions, the latest review per rule key and the version.
+func (h *Hub) State() (rep advisor.Report, keys []string, reviews map[string]Review, version uint64) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.reportLocked(), slices.Clone(h.keys), maps.Clone(h.reviews), h.version
+}
+
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Subscribers returns the number of current subscribers.

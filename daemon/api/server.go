@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -55,6 +56,11 @@ type ServerConfig struct {
 	AllowedOrigins []string
 	// Version is the daemon's build version, shown on the placeholder page.
 	Version string
+	// Inspector, when set, gives rule usage details and group information.
+	Inspector Inspector
+	// Assets, when set, is the dashboard served at GET / (index.html) and
+	// under /assets/ (see package dashboards/web).
+	Assets fs.FS
 	// Metrics, when set, receives the websocket client count.
 	Metrics *metrics.Metrics
 	// PingInterval is the websocket keepalive period (DefaultPingInterval
@@ -86,6 +92,7 @@ type Server struct {
 	origins  map[string]struct{}
 	upgrader websocket.Upgrader
 	index    *template.Template
+	assets   *assets
 	handler  http.Handler
 
 	mu       sync.Mutex
@@ -124,6 +131,11 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 		done:    make(chan struct{}),
 		index:   template.Must(template.New("index").Parse(indexHTML)),
 	}
+	if cfg.Assets != nil {
+		if s.assets, err = newAssets(cfg.Assets); err != nil {
+			logger.Error("api: dashboard assets unusable; serving the placeholder page", "err", err)
+		}
+	}
 	for _, o := range cfg.AllowedOrigins {
 		s.origins[normalizeOrigin(o)] = struct{}{}
 	}
@@ -140,6 +152,9 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /api/v1/groups/{id}", s.read(s.handleGroup))
 	mux.HandleFunc("GET /api/v1/rules/{key...}", s.read(s.handleRule))
 	mux.HandleFunc("GET /api/v1/unattributed", s.read(s.handleUnattributed))
+	mux.HandleFunc("GET /api/v1/groups", s.read(s.handleGroups))
+	mux.HandleFunc("GET /api/v1/reviews", s.read(s.handleReviews))
+	mux.HandleFunc("GET /api/v1/export", s.read(s.handleExport))
 	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
 	mux.HandleFunc("POST /api/v1/reviews", s.handleReview)
 	if reg != nil {
@@ -151,6 +166,9 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /{$}", s.handleIndex)
+	if s.assets != nil {
+		mux.HandleFunc("GET /assets/{hash}/{path...}", s.assets.serveFile)
+	}
 	s.handler = s.logRequests(jsonMuxErrors(mux))
 	return s
 }
@@ -289,18 +307,6 @@ func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) handleRule(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("key")
-	version := s.hub.Version()
-	sg, ok := s.hub.Suggestion(key)
-	if !ok {
-		writeError(w, http.StatusNotFound, "unknown rule")
-		return
-	}
-	setVersion(w, version)
-	writeJSON(w, http.StatusOK, sg)
-}
-
 // unattributedResponse is the body of GET /api/v1/unattributed.
 type unattributedResponse struct {
 	Unattributed []advisor.Unattributed `json:"unattributed_enis"`
@@ -396,6 +402,12 @@ const indexHTML = `<!doctype html>
 `
 
 func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
+	if s.assets != nil {
+		if err := s.assets.serveIndex(w, s.cfg.Version); err != nil {
+			s.log.Warn("api: index page", "err", err)
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'")
 	if err := s.index.Execute(w, s.cfg.Version); err != nil {

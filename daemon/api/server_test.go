@@ -353,8 +353,8 @@ func TestReviews(t *testing.T) {
 	if v := f.hub.Version(); v != 4 {
 		t.Errorf("bad reviews published events: version %d", v)
 	}
-	if resp := f.do("GET", "/api/v1/reviews", reviewerTok, ""); resp.StatusCode != http.StatusMethodNotAllowed || errorBody(t, resp) == "" || resp.Header.Get("Allow") == "" {
-		t.Errorf("GET reviews: %d, want 405", resp.StatusCode)
+	if resp := f.do("PUT", "/api/v1/reviews", reviewerTok, ""); resp.StatusCode != http.StatusMethodNotAllowed || errorBody(t, resp) == "" || resp.Header.Get("Allow") == "" {
+		t.Errorf("PUT reviews: %d, want 405", resp.StatusCode)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/cinch-sg/cinch/daemon"
 	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/simulate"
 	"github.com/cinch-sg/cinch/stream/flowlog"
 	"github.com/cinch-sg/cinch/stream/kafka"
@@ -35,6 +37,32 @@ type Options struct {
 	AdminsFor time.Duration
 	// StoppedAfter is how long a rule must see no traffic to count as stopped.
 	StoppedAfter time.Duration
+	// HostileNames adds a security group whose name, description and rule
+	// description are markup (HostileName), to show that the dashboard
+	// renders attacker-controlled text as text.
+	HostileNames bool
+}
+
+// HostileName is the name of the group HostileNames adds.
+const HostileName = "<img src=x onerror=alert(1)>"
+
+// HostileGroupID is the id of the group HostileNames adds.
+const HostileGroupID = "sg-0badc0ffee0000001"
+
+// withHostileGroup adds to inv a group named HostileName with one rule
+// (nothing carries it, so it sees no traffic).
+func withHostileGroup(inv *inventory.Inventory, account string) {
+	var vpc string
+	if ids := inv.Groups(); len(ids) > 0 {
+		if vs := inv.GroupVersions(ids[0]); len(vs) > 0 {
+			vpc = vs[0].VPCID
+		}
+	}
+	inv.AddGroup(inventory.Group{ID: HostileGroupID, Name: HostileName, VPCID: vpc, OwnerID: account,
+		Description: `<script>alert("description")</script>`,
+		Rules: []inventory.Rule{{ID: "sgr-0badc0ffee0000001", GroupID: HostileGroupID, Protocol: inventory.ProtoTCP,
+			FromPort: 8443, ToPort: 8443, Source: inventory.CIDRSource(netip.MustParsePrefix("0.0.0.0/0")),
+			Description: `"><svg onload=alert(2)>`}}})
 }
 
 // DefaultOptions are what `cinch daemon --demo` uses.
@@ -53,6 +81,7 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 	cfg.Analysis.StoppedMatchingAfter = config.Duration(stoppedAfter)
 	cfg.Analysis.WildcardThreshold = 250
 	cfg.Analysis.EvaluateInterval = config.Duration(500 * time.Millisecond)
+	cfg.Analysis.Bucket = config.Duration(10 * time.Second) // usage timelines with points to show
 	cfg.Checkpoint.Interval = config.Duration(5 * time.Second)
 }
 
@@ -73,8 +102,18 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 	Configure(&cfg, cluster.ListenAddrs(), stateDir, opts.StoppedAfter)
 
 	acct := simulate.NewAccount(simulate.Config{Seed: opts.Seed, Apps: 3, ENIsPerTier: 2, InternetClients: 400, AccountID: "123456789012"})
+	load := acct.Inventory
+	if opts.HostileNames {
+		load = func() (*inventory.Inventory, error) {
+			inv, err := acct.Inventory()
+			if err == nil {
+				withHostileGroup(inv, "123456789012")
+			}
+			return inv, err
+		}
+	}
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: version, OpenReads: true,
-		LoadInventory: acct.Inventory})
+		LoadInventory: load})
 	if err != nil {
 		return err
 	}
