@@ -116,6 +116,32 @@ func (s *Server) handleRule(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// whoamiResponse is the body of GET /api/v1/whoami.
+type whoamiResponse struct {
+	Name string `json:"name"`
+	// Role is viewer, reviewer or applier; empty for an anonymous reader.
+	Role string `json:"role"`
+}
+
+// handleWhoami says who the request's token belongs to, so that the
+// dashboard shows review buttons only to reviewers.
+func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.authorize(w, r, roleViewer, false)
+	if !ok {
+		return
+	}
+	out := whoamiResponse{Name: p.name}
+	switch p.role {
+	case roleViewer:
+		out.Role = RoleViewer
+	case roleReviewer:
+		out.Role = RoleReviewer
+	case roleApplier:
+		out.Role = RoleApplier
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
 // groupsResponse is the body of GET /api/v1/groups.
 type groupsResponse struct {
 	Groups []GroupInfo `json:"groups"`
@@ -243,7 +269,7 @@ func securityHeaders(h http.Header) {
 
 func (a *assets) serveIndex(w http.ResponseWriter, version string) error {
 	var b bytes.Buffer
-	if err := a.index.Execute(&b, map[string]string{"Assets": "/assets/" + a.hash, "Version": version}); err != nil {
+	if err := a.index.Execute(&b, map[string]string{"Assets": "assets/" + a.hash, "Version": version}); err != nil {
 		return err
 	}
 	h := w.Header()

@@ -60,8 +60,14 @@ type Event struct {
 	Review   *Review             `json:"review,omitempty"`
 	// Snapshot is the whole state; only in snapshot events.
 	Snapshot *advisor.Report `json:"snapshot,omitempty"`
+	// Keys are the rule keys of Snapshot.Suggestions, in order; only in
+	// snapshot events.
+	Keys []string `json:"keys,omitempty"`
 	// Reviews are the latest decision per rule; only in snapshot events.
 	Reviews []Review `json:"reviews,omitempty"`
+	// Stopped are the keys of the rules that stopped matching traffic (and
+	// have not resumed); only in snapshot events.
+	Stopped []string `json:"stopped,omitempty"`
 	// Epoch identifies the hub whose versions these are (a restarted
 	// daemon has a new one); only in snapshot events. A client resumes
 	// with since and epoch, and gets a snapshot when the epoch changed.
@@ -97,6 +103,7 @@ type Hub struct {
 	start   int               // index of the oldest event in hist
 	subs    map[*subscriber]struct{}
 	reviews map[string]Review // latest review per rule key
+	stopped map[string]bool   // rules that stopped matching
 	epoch   string
 }
 
@@ -133,6 +140,7 @@ func NewHub(history int, opts ...HubOption) *Hub {
 		subs:    map[*subscriber]struct{}{},
 		report:  advisor.Report{Suggestions: []advisor.Suggestion{}},
 		reviews: map[string]Review{},
+		stopped: map[string]bool{},
 		epoch:   newEpoch(),
 	}
 	for _, o := range opts {
@@ -245,8 +253,15 @@ func (h *Hub) Publish(ev Event) Event {
 func (h *Hub) publishLocked(ev Event) Event {
 	h.version++
 	ev.Version = h.version
-	if ev.Type == EventReview && ev.Review != nil {
-		h.reviews[ev.Review.RuleKey] = *ev.Review
+	switch ev.Type {
+	case EventReview:
+		if ev.Review != nil {
+			h.reviews[ev.Review.RuleKey] = *ev.Review
+		}
+	case EventRuleStoppedMatching:
+		h.stopped[ev.RuleKey] = true
+	case EventRuleResumed, EventRuleRemoved:
+		delete(h.stopped, ev.RuleKey)
 	}
 	if len(h.hist) < h.limit {
 		h.hist = append(h.hist, ev)
@@ -343,7 +358,7 @@ func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan 
 	case since == 0 || since > h.version || since+1 < oldest:
 		rep := h.reportLocked()
 		events = []Event{{Version: h.version, Type: EventSnapshot, Time: time.Now(), Snapshot: &rep,
-			Reviews: h.reviewsLocked(), Epoch: h.epoch}}
+			Keys: slices.Clone(h.keys), Reviews: h.reviewsLocked(), Stopped: slices.Sorted(maps.Keys(h.stopped)), Epoch: h.epoch}}
 		snapshot = true
 	default:
 		for i := range h.hist {

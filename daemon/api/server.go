@@ -153,6 +153,7 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /api/v1/rules/{key...}", s.read(s.handleRule))
 	mux.HandleFunc("GET /api/v1/unattributed", s.read(s.handleUnattributed))
 	mux.HandleFunc("GET /api/v1/groups", s.read(s.handleGroups))
+	mux.HandleFunc("GET /api/v1/whoami", s.handleWhoami)
 	mux.HandleFunc("GET /api/v1/reviews", s.read(s.handleReviews))
 	mux.HandleFunc("GET /api/v1/export", s.read(s.handleExport))
 	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
