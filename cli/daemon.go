@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/cinch-sg/cinch/daemon"
 	"github.com/cinch-sg/cinch/daemon/config"
@@ -24,11 +25,13 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 		demoMode        bool
 		rate            int
 		hostile         bool
+		newEvery        time.Duration
 	)
 	fs.StringVar(&cfgPath, "config", "", "YAML configuration file (see configs/)")
 	fs.BoolVar(&demoMode, "demo", false, "run on a built-in simulated account and live traffic (no AWS, Kafka or ClickHouse needed)")
 	fs.StringVar(&listen, "listen", "", "address of the HTTP API (overrides the config's listen)")
 	fs.IntVar(&rate, "demo-rate", demo.DefaultOptions().Rate, "records per second of simulated traffic in --demo")
+	fs.DurationVar(&newEvery, "demo-new-source-every", demo.DefaultOptions().NewSourceEvery, "in --demo, how often a new client appears (0: never)")
 	fs.BoolVar(&hostile, "demo-hostile-names", false, "in --demo, add a group whose name and descriptions are HTML markup (for testing the dashboard)")
 	if rest, err := parseInterleaved(fs, args); err != nil {
 		return err
@@ -73,6 +76,7 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 		opts := demo.DefaultOptions()
 		opts.Rate = rate
 		opts.HostileNames = hostile
+		opts.NewSourceEvery = newEvery
 		return demo.Run(ctx, cfg, opts, logger, Version)
 	}
 	red := cfg.Redacted()

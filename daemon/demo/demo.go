@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -37,6 +38,9 @@ type Options struct {
 	AdminsFor time.Duration
 	// StoppedAfter is how long a rule must see no traffic to count as stopped.
 	StoppedAfter time.Duration
+	// NewSourceEvery, when positive, brings a new internal client to an
+	// application tier at this interval, so proposals keep changing.
+	NewSourceEvery time.Duration
 	// HostileNames adds a security group whose name, description and rule
 	// description are markup (HostileName), to show that the dashboard
 	// renders attacker-controlled text as text.
@@ -67,7 +71,8 @@ func withHostileGroup(inv *inventory.Inventory, account string) {
 
 // DefaultOptions are what `cinch daemon --demo` uses.
 func DefaultOptions() Options {
-	return Options{Rate: 2000, Seed: 1, AdminsFor: 40 * time.Second, StoppedAfter: 20 * time.Second}
+	return Options{Rate: 2000, Seed: 1, AdminsFor: 40 * time.Second, StoppedAfter: 20 * time.Second,
+		NewSourceEvery: 20 * time.Second}
 }
 
 // Configure fills cfg for the demo: the fake cluster's brokers, the topic,
@@ -144,6 +149,8 @@ func produce(ctx context.Context, prod *kafka.Producer, acct *simulate.Account, 
 	defer tick.Stop()
 	per := max(1, opts.Rate/10)
 	flows := make([]simulate.Flow, 0, per)
+	newcomer := newcomers(acct)
+	var lastNew time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -153,6 +160,12 @@ func produce(ctx context.Context, prod *kafka.Producer, acct *simulate.Account, 
 			flows = flows[:0]
 			for range per {
 				flows = append(flows, tr.Next())
+			}
+			if opts.NewSourceEvery > 0 && t.Sub(lastNew) >= opts.NewSourceEvery {
+				if f, ok := newcomer(t); ok {
+					flows = append(flows, f)
+				}
+				lastNew = t
 			}
 			payloads, err := enc.Encode(flows)
 			if err != nil {
@@ -165,5 +178,30 @@ func produce(ctx context.Context, prod *kafka.Producer, acct *simulate.Account, 
 				}
 			}
 		}
+	}
+}
+
+// newcomers returns a generator of connections from a new internal client
+// (10.0.200.1, 10.0.200.2, ...) to the first application-tier interface on
+// port 8080: each one widens what the 10.0.0.0/8 rules' proposals allow.
+func newcomers(acct *simulate.Account) func(time.Time) (simulate.Flow, bool) {
+	var eni simulate.NetworkInterface
+	for _, e := range acct.ENIs {
+		if len(e.Groups) > 0 && strings.HasPrefix(e.Groups[0].GroupName, "app-") {
+			eni = e
+			break
+		}
+	}
+	dst, err := netip.ParseAddr(eni.PrivateIPAddress)
+	n := 0
+	return func(t time.Time) (simulate.Flow, bool) {
+		if err != nil || n >= 250*50 {
+			return simulate.Flow{}, false
+		}
+		src := netip.AddrFrom4([4]byte{10, 0, byte(200 + n/250), byte(1 + n%250)})
+		n++
+		return simulate.Flow{AccountID: eni.OwnerID, ENI: eni.NetworkInterfaceID, VPC: eni.VpcID, Src: src, Dst: dst,
+			SrcPort: uint16(40000 + n%20000), DstPort: 8080, Protocol: 6, Packets: 6, Bytes: 900,
+			Start: t.Unix() - 1, End: t.Unix(), Accept: true, TCPFlags: 2, Ingress: true}, true
 	}
 }

@@ -2,7 +2,7 @@
 // websocket, applied in place; views chosen by the URL's query string so
 // that links can be shared; reviews with a token kept for the session.
 
-import { h, replace, link } from './dom.js';
+import { h, patch, link } from './dom.js';
 import * as fmt from './format.js';
 import { Live } from './live.js';
 import { Store } from './state.js';
@@ -37,11 +37,12 @@ const els = {
 };
 
 let me = null; // {name, role} from whoami
-let cleanups = [];
+const charts = new Map(); // signature -> build(el), for this render
+const plots = new Set();  // chart elements holding a uPlot
 const drafts = new Map();
 const busy = new Set();
 const details = new Map(); // rule key -> {data, error, at, loading}
-const exports = { key: '', text: null, error: '', loading: false, timer: 0 };
+const exports = { want: '', got: '', text: null, error: '', loading: false };
 let renderQueued = false;
 let focusAfter = null;
 
@@ -137,24 +138,36 @@ function refreshRuleSoon(key) {
   ruleTimer = setTimeout(() => fetchRule(key), 300);
 }
 
+// exportText returns the export of the current state, fetching it again
+// (at most one request at a time) when the state or the options changed.
 function exportText(format, status) {
-  const key = `${format}|${status}|${store.version}`;
-  if (exports.key !== key) {
-    exports.key = key;
-    clearTimeout(exports.timer);
-    exports.timer = setTimeout(async () => {
-      try {
-        const resp = await api(`api/v1/export?format=${format}&status=${status}`);
-        if (!resp.ok) throw new Error(await errorText(resp));
-        const text = await resp.text();
-        if (exports.key === key) { exports.text = text; exports.error = ''; }
-      } catch (e) {
-        exports.error = 'Export failed: ' + e.message;
-      }
-      render();
-    }, exports.text === null ? 0 : 250);
+  const want = `${format}|${status}|${store.version}`;
+  if (exports.want !== want) {
+    const options = `${format}|${status}`;
+    if (!exports.want || !exports.want.startsWith(options + '|')) { exports.text = null; exports.format = format; exports.status = status; }
+    exports.want = want;
+    fetchExport();
   }
   return exports;
+}
+
+async function fetchExport() {
+  if (exports.loading) return;
+  exports.loading = true;
+  const want = exports.want;
+  const [format, status] = want.split('|');
+  try {
+    const resp = await api(`api/v1/export?format=${encodeURIComponent(format)}&status=${encodeURIComponent(status)}`);
+    if (!resp.ok) throw new Error(await errorText(resp));
+    const text = await resp.text();
+    if (exports.want.startsWith(`${format}|${status}|`)) { exports.text = text; exports.error = ''; exports.got = want; }
+  } catch (e) {
+    exports.error = 'Export failed: ' + e.message;
+  } finally {
+    exports.loading = false;
+    if (exports.want !== want) setTimeout(fetchExport, 200); // the state moved on meanwhile
+    render();
+  }
 }
 
 let groupsTimer = 0;
@@ -210,7 +223,8 @@ function ctx() {
     filterParams: () => filters(),
     canReview: () => me && (me.role === 'reviewer' || me.role === 'applier'),
     render, focusLater: (fid) => { focusAfter = fid; },
-    onCleanup: (f) => cleanups.push(f),
+    chart: (sig, build) => charts.set(sig, build),
+    theme: () => document.documentElement.dataset.theme || (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'),
   };
 }
 
@@ -225,14 +239,15 @@ function renderNow() {
   const p = params();
   const name = VIEWS[p.get('view')] ? p.get('view') : 'overview';
   const c = ctx();
-  for (const f of cleanups) f();
-  cleanups = [];
+  charts.clear();
   renderNav(name);
   renderFilters(name);
-  replace(els.main, VIEWS[name].render(c));
+  patch(els.main, VIEWS[name].render(c));
+  drawCharts();
   document.title = `${VIEWS[name].title} · cinch`;
   document.body.dataset.view = name;
   document.body.dataset.version = String(store.version);
+  document.body.dataset.epoch = live.epoch || '';
   document.body.dataset.role = me?.role || '';
   if (focusAfter) {
     const target = focusAfter === 'h1' ? els.main.querySelector('h1')
@@ -243,8 +258,28 @@ function renderNow() {
   renderStatus();
 }
 
+// drawCharts builds the uPlot charts whose data changed, and drops those
+// that left the page.
+function drawCharts() {
+  for (const el of els.main.querySelectorAll('.chart[data-chart-sig]')) {
+    const sig = el.dataset.chartSig;
+    if (el.cinchSig === sig || !charts.has(sig)) continue;
+    if (el.cinchPlot) el.cinchPlot.destroy();
+    el.replaceChildren();
+    el.cinchPlot = charts.get(sig)(el);
+    el.cinchSig = sig;
+    plots.add(el);
+  }
+  for (const el of plots) {
+    if (!el.isConnected) { el.cinchPlot?.destroy(); plots.delete(el); }
+  }
+}
+window.addEventListener('resize', () => {
+  for (const el of plots) el.cinchPlot?.setSize({ width: Math.max(280, el.clientWidth - 12), height: 220 });
+});
+
 function renderNav(current) {
-  replace(els.nav, Object.entries(VIEWS).filter(([, v]) => !v.hidden).map(([k, v]) => {
+  patch(els.nav, Object.entries(VIEWS).filter(([, v]) => !v.hidden).map(([k, v]) => {
     const a = link({ view: k, ...(k === 'overview' ? filters() : {}) }, nav, v.title,
       k === 'unattributed' && store.unattributed.length ? h('span', { class: 'count' }, String(store.unattributed.length)) : null);
     if (k === current || (k === 'overview' && (current === 'group' || current === 'rule'))) a.setAttribute('aria-current', 'page');
@@ -266,7 +301,7 @@ function renderFilters(view) {
         h('option', { value: '' }, 'all'),
         options.map(([v, t]) => h('option', { value: v, selected: f[k] === v }, t))));
   };
-  replace(els.filters,
+  patch(els.filters,
     h('span', { class: 'field search' }, h('label', { for: 'f-q' }, 'Search'),
       h('input', { id: 'f-q', type: 'search', value: f.q || '', placeholder: 'group, name, source, reason…', autocomplete: 'off',
         dataset: { fid: 'f-q' }, oninput: (e) => setParam('q', e.target.value) })),
@@ -298,10 +333,10 @@ function renderStatus() {
       secs ? h('span', { class: 'muted' }, ` · retry in ${secs}\u202fs`) : null,
       ' ', h('button', { type: 'button', class: 'small', onclick: () => live.reconnectNow() }, 'Retry now')];
   }
-  replace(els.conn, text);
+  patch(els.conn, text);
   els.conn.className = 'conn ' + st;
   document.body.classList.toggle('stale', st !== 'live' && store.version > 0);
-  replace(els.who, me && me.role
+  patch(els.who, me && me.role
     ? [h('span', { class: 'muted' }, 'Signed in as '), h('strong', {}, me.name), ` (${me.role}) `,
       h('button', { type: 'button', class: 'small', onclick: signOut }, 'Sign out')]
     : h('button', { type: 'button', class: 'small', id: 'signin-btn', onclick: () => openSignIn() }, 'Sign in'));

@@ -1,6 +1,13 @@
 // DOM building without markup parsing: every piece of text goes through
 // text nodes, so names, descriptions and tags from the inventory (which an
-// attacker may control) can never become elements or run script.
+// attacker may control) can never become elements or run script. Views
+// build a new tree on every change; patch() morphs the page into it
+// (morphdom), so that elements under the pointer or with focus stay.
+
+import morphdom from '../vendor/morphdom/morphdom-esm.js';
+
+/** The event handlers h() sets as properties (so that patch can move them). */
+const EVENTS = ['onclick', 'oninput', 'onchange', 'onsubmit', 'onkeydown', 'ontoggle'];
 
 /**
  * h builds an element. attrs: class, text, on* handlers (functions),
@@ -15,9 +22,11 @@ export function h(tag, attrs = {}, ...children) {
     if (k === 'class') el.className = Array.isArray(v) ? v.filter(Boolean).join(' ') : v;
     else if (k === 'text') el.textContent = String(v);
     else if (k === 'dataset') Object.assign(el.dataset, v);
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else if (k === 'value') el.value = v;
-    else if (k === 'checked' || k === 'disabled' || k === 'hidden' || k === 'open' || k === 'required' || k === 'selected') el[k] = Boolean(v);
+    else if (k.startsWith('on') && typeof v === 'function') {
+      if (!EVENTS.includes(k)) throw new Error('unsupported event ' + k);
+      el[k] = v;
+    } else if (k === 'value') { el.value = v; if (tag === 'input') el.setAttribute('value', v); }
+    else if (['checked', 'disabled', 'hidden', 'open', 'required', 'selected'].includes(k)) { el.setAttribute(k, ''); el[k] = true; }
     else if (k === 'style') throw new Error('inline styles are not allowed (CSP): use a class');
     else el.setAttribute(k, v === true ? '' : String(v));
   }
@@ -41,27 +50,29 @@ export function append(el, children) {
  */
 export function link(params, nav, ...children) {
   const qs = new URLSearchParams(params).toString();
-  return h('a', { href: '?' + qs, onclick: (e) => {
+  return h('a', { href: '?' + qs, dataset: { nav: qs }, onclick: (e) => {
     if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     e.preventDefault();
     nav(params);
   } }, ...children);
 }
 
-/** replace swaps el's children, keeping focus on the element with the same data-fid. */
-export function replace(el, ...children) {
-  const active = document.activeElement;
-  const fid = active && el.contains(active) ? active.dataset.fid : undefined;
-  const sel = fid && active && 'selectionStart' in active ? [active.selectionStart, active.selectionEnd] : null;
-  el.replaceChildren();
-  append(el, children);
-  if (fid) {
-    for (const c of el.querySelectorAll('[data-fid]')) {
-      if (c.dataset.fid === fid) {
-        c.focus({ preventScroll: true });
-        if (sel && 'setSelectionRange' in c) { try { c.setSelectionRange(sel[0], sel[1]); } catch { /* not a text input */ } }
-        break;
-      }
-    }
-  }
+/**
+ * patch makes el's children the given ones by morphing: elements that stay
+ * keep their identity (focus, selection, scroll, pointer); keyed by
+ * data-mkey or id. Event handler properties and charts are carried over.
+ */
+export function patch(el, ...children) {
+  const next = el.cloneNode(false);
+  append(next, children);
+  morphdom(el, next, {
+    childrenOnly: true,
+    getNodeKey: (n) => (n.nodeType === 1 ? n.getAttribute('data-mkey') || n.id || undefined : undefined),
+    onBeforeElUpdated: (from, to) => {
+      for (const k of EVENTS) if (from[k] !== to[k]) from[k] = to[k];
+      if (from.tagName === 'DETAILS' && from.dataset.mkey === to.dataset.mkey) to.open = from.open;
+      if (from.classList.contains('chart') && from.dataset.chartSig === to.dataset.chartSig) return false;
+      return true;
+    },
+  });
 }

@@ -53,7 +53,13 @@ export class Live {
     let opened = false;
     const ws = new WebSocket(this.url());
     this.ws = ws;
-    ws.onopen = () => { opened = true; this.attempt = 0; this.downSince = null; this.status('live'); };
+    ws.onopen = () => {
+      opened = true;
+      this.attempt = 0;
+      // Resuming: live at once (missed events, if any, follow). Otherwise
+      // live with the snapshot.
+      if (this.version > 0) { this.downSince = null; this.status('live'); }
+    };
     ws.onmessage = (m) => {
       let ev;
       try { ev = JSON.parse(m.data); } catch { return; }

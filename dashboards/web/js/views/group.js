@@ -28,7 +28,7 @@ export function group(ctx) {
 
 export function ruleCard(ctx, r) {
   const s = r.s;
-  return h('li', { class: ['rule-card', 'v-' + s.verdict], dataset: { key: r.key, version: String(r.version), verdict: s.verdict } },
+  return h('li', { class: ['rule-card', 'v-' + s.verdict], dataset: { mkey: 'c:' + r.key, key: r.key, version: String(r.version), verdict: s.verdict } },
     h('header', {},
       h('h2', {}, ruleLink(ctx, r.key, s)),
       h('span', { class: 'muted' }, s.direction + (s.rule_id ? ' · ' + s.rule_id : '')),

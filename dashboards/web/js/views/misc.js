@@ -45,7 +45,7 @@ function feedItem(ctx, e) {
   } else if (e.type === 'review' && e.review) {
     what = `${DECISIONS[e.review.decision] || e.review.decision} by ${e.review.by}` + (e.review.comment ? `: “${e.review.comment}”` : '');
   }
-  return h('li', { dataset: { version: String(e.version), type: e.type } },
+  return h('li', { dataset: { mkey: 'e:' + e.version + ':' + e.type, version: String(e.version), type: e.type } },
     h('span', { class: 'when' }, fmt.time(e.time || e.received.toISOString())),
     h('span', { class: ['badge', 'ev', 'e-' + e.type] }, LABEL[e.type] || e.type),
     s && e.rule_key ? [groupLink(ctx, s.group_id), ' ', r ? ruleLink(ctx, e.rule_key, s) : h('code', {}, e.rule_key)] : null,
@@ -78,7 +78,7 @@ export function exportView(ctx) {
         document.body.append(a); a.click(); a.remove();
       } }, 'Download ' + file)),
     ex.error ? h('p', { class: 'error', role: 'alert' }, ex.error) : null,
-    h('pre', { class: 'code', tabindex: '0', 'aria-label': 'export output', dataset: { testid: 'export-output', format, status } }, ex.text ?? 'Loading…'),
+    h('pre', { class: 'code', tabindex: '0', 'aria-label': 'export output', dataset: { testid: 'export-output', format, status, upToDate: String(ex.got === ex.want) } }, ex.text ?? 'Loading…'),
   ];
 }
 

@@ -102,7 +102,7 @@ function proposals(ctx, rules) {
     .map((r) => ({ ...r, red: reduction(r.s) }))
     .sort((a, b) => b.red - a.red || a.key.localeCompare(b.key));
   const shown = ctx.params.get('all') === '1' ? props : props.slice(0, TOP);
-  const rows = shown.map((r) => h('tr', { dataset: { key: r.key, version: String(r.version), verdict: r.s.verdict } },
+  const rows = shown.map((r) => h('tr', { dataset: { mkey: 'p:' + r.key, key: r.key, version: String(r.version), verdict: r.s.verdict } },
     h('td', {}, groupLink(ctx, r.s.group_id)),
     h('td', {}, ruleLink(ctx, r.key, r.s), h('div', { class: 'muted' }, r.s.direction)),
     h('td', {}, verdictBadge(r.s.verdict), ' ', confidenceBadge(r.s), reasonChips(r.s.reasons)),
@@ -128,7 +128,7 @@ function exposureByGroup(ctx, rules) {
     .sort((a, b) => (b.ex.now.v4 - b.ex.after.v4) - (a.ex.now.v4 - a.ex.after.v4) || a.id.localeCompare(b.id))
     .map(({ id, rs, ex }) => {
       const g = ctx.store.groups.get(id) || {};
-      return h('tr', { dataset: { group: id } },
+      return h('tr', { dataset: { mkey: 'g:' + id, group: id } },
         h('td', {}, groupLink(ctx, id)),
         h('td', {}, g.account_id || '–', h('div', { class: 'muted' }, g.vpc_id || '')),
         h('td', { class: 'num' }, fmt.count(rs.length)),
@@ -150,7 +150,7 @@ function stoppedMatching(ctx, rules) {
   const st = rules.filter((r) => ctx.store.stopped.has(r.key));
   return h('section', { 'aria-labelledby': 'h-stopped' },
     h('h2', { id: 'h-stopped' }, 'Rules that stopped matching'),
-    st.length ? h('ul', { class: 'plain' }, st.map((r) => h('li', { dataset: { key: r.key } },
+    st.length ? h('ul', { class: 'plain' }, st.map((r) => h('li', { dataset: { mkey: 's:' + r.key, key: r.key } },
       groupLink(ctx, r.s.group_id), ' ', ruleLink(ctx, r.key, r.s), ' ',
       h('span', { class: 'muted' }, `last seen ${fmt.ago(r.s.evidence?.last_seen)}`))))
       : empty('Every rule that matched traffic still does.'));

@@ -59,43 +59,42 @@ function tree(items) {
       ' ', h('span', { class: 'muted' }, '/' + n.prefix.split('/')[1] + ' = ' + fmt.addresses(fmt.cidrSize(n.prefix))));
     if (n.leaf) return h('li', { role: 'treeitem' }, label);
     return h('li', { role: 'treeitem', 'aria-expanded': 'true' },
-      h('details', { open: depth < 6 }, h('summary', {}, label),
+      h('details', { open: depth < 6, dataset: { mkey: 't:' + n.prefix } }, h('summary', {}, label),
         h('ul', { role: 'group' }, n.children.map((c) => render(c, depth + 1)))));
   };
   return h('ul', { class: 'tree', role: 'tree', 'aria-label': 'sources by prefix' }, prefixTree(items).map((n) => render(n, 0)));
 }
 
 function chart(ctx, u) {
-  const el = h('div', { class: 'chart', role: 'img', 'aria-label': `flows per ${fmt.duration(u.bucket_seconds)}: `
+  const sig = `${u.series.length}:${u.series.at(-1)?.time}:${u.flows}:${ctx.theme()}`;
+  ctx.chart(sig, (el) => plot(el, u));
+  return h('div', { class: 'chart', role: 'img', dataset: { chartSig: sig }, 'aria-label': `flows per ${fmt.duration(u.bucket_seconds)}, last slots: `
     + u.series.slice(-5).map((p) => `${fmt.time(p.time)} ${fmt.count(p.flows)}`).join(', ') });
+}
+
+/** plot draws the usage series into el with uPlot; returns the plot. */
+function plot(el, u) {
   const xs = u.series.map((p) => new Date(p.time).getTime() / 1000);
   const flows = u.series.map((p) => p.flows);
   const srcs = u.series.map((p) => p.sources);
   const css = getComputedStyle(document.documentElement);
   const color = (v) => css.getPropertyValue(v).trim() || '#888';
   const axis = { stroke: color('--muted'), grid: { stroke: color('--grid'), width: 1 }, ticks: { stroke: color('--grid') } };
+  const zero = (_u, _min, max) => [0, Math.max(1, max * 1.1)];
   const opts = {
-    width: 560, height: 220,
-    scales: { x: { time: true }, flows: { auto: true, range: (_u, min, max) => [0, Math.max(1, max * 1.1)] }, src: { range: (_u, min, max) => [0, Math.max(1, max * 1.1)] } },
+    width: Math.max(280, Math.floor(el.clientWidth - 12 || 560)), height: 220,
+    scales: { x: { time: true }, flows: { range: zero }, src: { range: zero } },
     series: [
       {},
       { label: 'Flows', scale: 'flows', stroke: color('--accent'), fill: color('--accent-fill'), width: 2, value: (_u, v) => (v == null ? '–' : fmt.count(v)) },
-      { label: 'Sources', scale: 'src', stroke: color('--narrow'), width: 1.5, dash: [4, 3], value: (_u, v) => (v == null ? '–' : fmt.count(v)) },
+      { label: 'Distinct sources', scale: 'src', stroke: color('--narrow'), width: 1.5, dash: [4, 3], value: (_u, v) => (v == null ? '–' : fmt.count(v)) },
     ],
     axes: [
       { ...axis },
       { ...axis, scale: 'flows', values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 56 },
       { ...axis, scale: 'src', side: 1, grid: { show: false }, values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 48 },
     ],
-    legend: { show: true },
     cursor: { drag: { x: true, y: false } },
   };
-  // Size to the container once it is in the page.
-  requestAnimationFrame(() => {
-    const w = Math.max(280, Math.floor(el.clientWidth || 560));
-    opts.width = w;
-    const plot = new uPlot(opts, [xs, flows, srcs], el);
-    ctx.onCleanup(() => plot.destroy());
-  });
-  return el;
+  return new uPlot(opts, [xs, flows, srcs], el);
 }
