@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"net/netip"
 	"sort"
 	"strconv"
 	"time"
@@ -105,7 +104,7 @@ func usageOf(total *sketch.Sketch, perBucket map[int64]*sketch.Sketch, bucket in
 		u.LastSeen = &t
 	}
 	for _, it := range total.Items() {
-		u.Sources = append(u.Sources, api.SourceItem{Prefix: prefixText(it.Prefix), Exact: it.Exact, Count: it.Count})
+		u.Sources = append(u.Sources, api.SourceItem{Prefix: it.Prefix.String(), Exact: it.Exact, Count: it.Count})
 	}
 	for _, p := range total.Protocols() {
 		ps := total.Ports(p)
@@ -131,13 +130,6 @@ func usageOf(total *sketch.Sketch, perBucket map[int64]*sketch.Sketch, bucket in
 			Bytes: sk.Bytes, Sources: n})
 	}
 	return u
-}
-
-func prefixText(p netip.Prefix) string {
-	if p.Bits() == p.Addr().BitLen() {
-		return p.Addr().String() + "/" + strconv.Itoa(p.Bits())
-	}
-	return p.String()
 }
 
 // Groups returns what the current inventory knows of each security group
