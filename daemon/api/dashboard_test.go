@@ -43,7 +43,7 @@ func inspectorFixture(t *testing.T, openReads bool) *fixture {
 	insp := f.srv.cfg.Inspector.(fakeInspector)
 	insp.usage[f.keys[0]] = RuleUsage{Description: "ssh", Flows: 12, Packets: 30, Bytes: 4000, FirstSeen: &first, LastSeen: &first,
 		BucketSeconds: 3600, Sources: []SourceItem{{Prefix: "203.0.113.7/32", Exact: true, Count: 1}},
-		Ports: []PortUsage{{Protocol: "tcp", Ranges: []string{"22"}, Exact: true}},
+		Ports:  []PortUsage{{Protocol: "tcp", Ranges: []string{"22"}, Exact: true}},
 		Series: []UsagePoint{{Time: first, Flows: 12, Packets: 30, Bytes: 4000, Sources: 1}}}
 	return f
 }
