@@ -70,6 +70,14 @@ log "Kafka at $CINCH_KAFKA_BROKERS"
 log "go test"
 go test -tags e2e -count=1 -timeout 25m ./...
 
+# --- dashboard: browser tests (Debian's chromium driven by playwright-core,
+# see .ci/browser/setup.sh) against a fresh `cinch daemon --demo` on a free port.
+log "browser tests (dashboard)"
+browser_dir=$(bash .ci/browser/setup.sh)
+CINCH_BIN=$CINCH_WORK/cinch CINCH_BROWSER_MODULES=$browser_dir/node_modules CHROMIUM=$(command -v chromium) \
+  CINCH_SCREENSHOTS=$CINCH_WORK/screenshots node dashboards/web/test/e2e.mjs
+# --- end dashboard ---
+
 # The concurrent parts once more under the race detector (on kfake: fast).
 log "go test -race (daemon, Kafka consumer, parallel analyze)"
 go test -race -count=1 -timeout 10m ./daemon/... ./stream/kafka ./cli

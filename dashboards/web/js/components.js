@@ -135,13 +135,15 @@ export function reviewControls(ctx, key, s) {
       h('button', { type: 'button', dataset: { fid: 'cancel-reject:' + key }, onclick: () => { ctx.drafts.delete(key); ctx.render(); } }, 'Cancel'))));
     return box;
   }
-  box.append(h('div', { class: 'btns', role: 'group', 'aria-label': 'review' },
-    h('button', { type: 'button', class: 'primary', disabled: busy, dataset: { fid: 'accept:' + key, action: 'accept' },
-      onclick: () => ctx.review(key, 'accepted', '') }, 'Accept'),
-    h('button', { type: 'button', disabled: busy, dataset: { fid: 'reject:' + key, action: 'reject' },
-      onclick: () => { ctx.drafts.set(key, ''); ctx.render(); ctx.focusLater('comment:' + key); } }, 'Reject…'),
-    h('button', { type: 'button', disabled: busy, dataset: { fid: 'defer:' + key, action: 'defer' },
-      onclick: () => ctx.review(key, 'deferred', '') }, 'Defer')));
+  const cur = rv?.decision;
+  const btn = (decision, label, action, onclick, cls) => h('button', {
+    type: 'button', class: cls, disabled: busy || cur === decision, 'aria-pressed': String(cur === decision),
+    dataset: { fid: action + ':' + key, action }, onclick,
+  }, label);
+  box.append(h('div', { class: 'btns', role: 'group', 'aria-label': 'review this proposal' },
+    btn('accepted', 'Accept', 'accept', () => ctx.review(key, 'accepted', ''), cur ? '' : 'primary'),
+    btn('rejected', 'Reject…', 'reject', () => { ctx.drafts.set(key, ''); ctx.render(); ctx.focusLater('comment:' + key); }),
+    btn('deferred', 'Defer', 'defer', () => ctx.review(key, 'deferred', ''))));
   return box;
 }
 

@@ -44,7 +44,7 @@ export function rule(ctx) {
         h('strong', {}, p.protocol), ' ', p.ranges.length ? p.ranges.join(', ') : '–',
         p.exact ? '' : h('span', { class: 'muted' }, ' (to 64-port buckets)')))) : empty('None.')),
     h('section', { 'aria-labelledby': 'h-sources' },
-      h('h2', { id: 'h-sources' }, 'Sources'),
+      h('h2', { id: 'h-sources' }, r.s.direction === 'egress' ? 'Destinations' : 'Sources'),
       h('p', { class: 'muted' }, `${fmt.plural(u.sources.length, 'leaf', 'leaves')}: exact addresses, and aggregates whose distinct addresses are estimated`),
       u.sources.length ? tree(u.sources) : empty('No sources seen.'))));
   return out;
@@ -80,6 +80,7 @@ function plot(el, u) {
   const css = getComputedStyle(document.documentElement);
   const color = (v) => css.getPropertyValue(v).trim() || '#888';
   const axis = { stroke: color('--muted'), grid: { stroke: color('--grid'), width: 1 }, ticks: { stroke: color('--grid') } };
+  const incrs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8, 1e9];
   const zero = (_u, _min, max) => [0, Math.max(1, max * 1.1)];
   const opts = {
     width: Math.max(280, Math.floor(el.clientWidth - 12 || 560)), height: 220,
@@ -91,8 +92,8 @@ function plot(el, u) {
     ],
     axes: [
       { ...axis },
-      { ...axis, scale: 'flows', values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 56 },
-      { ...axis, scale: 'src', side: 1, grid: { show: false }, values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 48 },
+      { ...axis, scale: 'flows', incrs, values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 56 },
+      { ...axis, scale: 'src', incrs, side: 1, grid: { show: false }, values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 48 },
     ],
     cursor: { drag: { x: true, y: false } },
   };
