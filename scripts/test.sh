@@ -72,7 +72,8 @@ go test -tags e2e -count=1 -timeout 25m ./...
 
 # --- dashboard: browser tests (Debian's chromium driven by playwright-core,
 # see .ci/browser/setup.sh) against a fresh `cinch daemon --demo` on a free port.
-log "browser tests (dashboard)"
+log "dashboard: unit tests of its modules, then browser tests"
+node --test dashboards/web/test/unit.mjs
 browser_dir=$(bash .ci/browser/setup.sh)
 CINCH_BIN=$CINCH_WORK/cinch CINCH_BROWSER_MODULES=$browser_dir/node_modules CHROMIUM=$(command -v chromium) \
   CINCH_SCREENSHOTS=$CINCH_WORK/screenshots node dashboards/web/test/e2e.mjs

@@ -75,7 +75,7 @@ function summary(ctx, rules) {
       h('h2', {}, 'Exposure (addresses × ports)'),
       h('p', { class: 'big', dataset: { testid: 'exposure-now' } }, fmt.count(ex.scoreNow)),
       h('p', {}, 'after the proposals: ', h('strong', {}, fmt.count(ex.scoreAfter)),
-        ex.scoreNow > ex.scoreAfter ? ` (−${pct(ex.scoreNow - ex.scoreAfter, ex.scoreNow)})` : ' (no change)'),
+        ex.scoreNow > ex.scoreAfter ? ` (${pct(ex.scoreNow - ex.scoreAfter, ex.scoreNow)} less)` : ' (no change)'),
       h('p', {}, `IPv4 addresses: ${fmt.count(ex.now.v4)} → ${fmt.count(ex.after.v4)}`),
       ex.now.v6 ? h('p', { class: 'muted' }, `IPv6: ${fmt.addresses(ex.now.v6)} → ${fmt.addresses(ex.after.v6)}`) : null,
       ex.refs ? h('p', { class: 'muted' }, `${fmt.plural(ex.refs, 'rule')} reference groups or prefix lists`) : null),
@@ -124,9 +124,10 @@ function exposureByGroup(ctx, rules) {
     if (!by.has(r.s.group_id)) by.set(r.s.group_id, []);
     by.get(r.s.group_id).push(r);
   }
-  const rows = [...by.entries()].map(([id, rs]) => ({ id, rs, ex: exposureOf(rs) }))
-    .sort((a, b) => (b.ex.now.v4 - b.ex.after.v4) - (a.ex.now.v4 - a.ex.after.v4) || a.id.localeCompare(b.id))
-    .map(({ id, rs, ex }) => {
+  const all = [...by.entries()].map(([id, rs]) => ({ id, rs, ex: exposureOf(rs) }))
+    .sort((a, b) => (b.ex.scoreNow - b.ex.scoreAfter) - (a.ex.scoreNow - a.ex.scoreAfter) || a.id.localeCompare(b.id));
+  const shown = ctx.params.get('all') === '1' ? all : all.slice(0, TOP);
+  const rows = shown.map(({ id, rs, ex }) => {
       const g = ctx.store.groups.get(id) || {};
       return h('tr', { dataset: { mkey: 'g:' + id, group: id } },
         h('td', {}, groupLink(ctx, id)),
@@ -141,9 +142,10 @@ function exposureByGroup(ctx, rules) {
         })));
     });
   return h('section', { 'aria-labelledby': 'h-exposure' },
-    h('h2', { id: 'h-exposure' }, 'Exposure per group'),
+    h('h2', { id: 'h-exposure' }, 'Exposure per group, biggest reduction first'),
     rows.length ? table('Addresses (IPv4) and ports allowed now → after the proposals, and distinct sources seen',
-      ['Group', 'Account / VPC', 'Rules', 'Addresses', 'Ports', 'Sources seen', 'Verdicts'], rows) : empty('No groups match the filters.'));
+      ['Group', 'Account / VPC', 'Rules', 'Addresses', 'Ports', 'Sources seen', 'Verdicts'], rows) : empty('No groups match the filters.'),
+    all.length > shown.length ? link({ ...ctx.filterParams(), all: '1' }, ctx.nav, `Show all ${fmt.count(all.length)} groups`) : null);
 }
 
 function stoppedMatching(ctx, rules) {
