@@ -148,12 +148,17 @@ type groupsResponse struct {
 }
 
 func (s *Server) handleGroups(w http.ResponseWriter, _ *http.Request) {
-	out := groupsResponse{Groups: []GroupInfo{}}
+	writeJSON(w, http.StatusOK, groupsResponse{Groups: s.groups()})
+}
+
+// groups returns the inspector's groups by id, never nil.
+func (s *Server) groups() []GroupInfo {
+	out := []GroupInfo{}
 	if s.cfg.Inspector != nil {
-		out.Groups = append(out.Groups, s.cfg.Inspector.Groups()...)
+		out = append(out, s.cfg.Inspector.Groups()...)
 	}
-	sort.Slice(out.Groups, func(i, j int) bool { return out.Groups[i].ID < out.Groups[j].ID })
-	writeJSON(w, http.StatusOK, out)
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
 }
 
 // reviewsResponse is the body of GET /api/v1/reviews.

@@ -125,6 +125,11 @@ func TestRuleDetail(t *testing.T) {
 	if len(groups.Groups) != 2 || groups.Groups[0].ID != "sg-1" || groups.Groups[1].Name != "<img src=x onerror=alert(1)>" {
 		t.Errorf("groups: %+v", groups)
 	}
+	// The suggestions keep the contract's shape, with the groups beside.
+	sugs := decode[suggestionsResponse](t, f.do("GET", "/api/v1/suggestions", viewerTok, ""))
+	if len(sugs.Suggestions) != 3 || sugs.Window.To.IsZero() || len(sugs.Groups) != 2 || sugs.Groups[1].VPCID != "vpc-1" {
+		t.Errorf("suggestions with groups: %+v", sugs)
+	}
 }
 
 // The export is exactly what `cinch analyze --output cli|terraform` prints

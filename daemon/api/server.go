@@ -282,7 +282,19 @@ func (s *Server) handleSuggestions(w http.ResponseWriter, r *http.Request) {
 		rep.Suggestions = out
 	}
 	setVersion(w, version)
-	writeJSON(w, http.StatusOK, rep)
+	if s.cfg.Inspector == nil {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	// The contract's shape plus what the inventory knows of the groups.
+	writeJSON(w, http.StatusOK, suggestionsResponse{Report: rep, Groups: s.groups()})
+}
+
+// suggestionsResponse is the suggestions JSON with the groups' inventory
+// facts (name, VPC, account) as an extra field.
+type suggestionsResponse struct {
+	advisor.Report
+	Groups []GroupInfo `json:"groups"`
 }
 
 // groupResponse is the body of GET /api/v1/groups/{id}.
