@@ -242,7 +242,8 @@ function renderNow() {
   charts.clear();
   renderNav(name);
   renderFilters(name);
-  patch(els.main, VIEWS[name].render(c));
+  patch(els.main, store.snapshotAt ? VIEWS[name].render(c)
+    : [h('h1', {}, VIEWS[name].title), h('p', { class: 'muted', role: 'status' }, 'Waiting for the daemon’s state…')]);
   drawCharts();
   document.title = `${VIEWS[name].title} · cinch`;
   document.body.dataset.view = name;

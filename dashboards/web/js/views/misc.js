@@ -41,7 +41,12 @@ function feedItem(ctx, e) {
   let what = null;
   if (e.type === 'snapshot') what = `state of ${fmt.plural(e.count, 'rule')}`;
   else if (e.type === 'verdict-changed') {
-    what = [e.previous ? [verdictBadge(e.previous.verdict), ' → '] : 'new: ', s ? verdictBadge(s.verdict) : null];
+    if (e.previous && s && e.previous.verdict === s.verdict) {
+      const n = (x) => fmt.plural((x.proposed || []).length, 'rule');
+      what = [verdictBadge(s.verdict), ` proposal changed: ${n(e.previous)} → ${n(s)}`];
+    } else {
+      what = [e.previous ? [verdictBadge(e.previous.verdict), ' → '] : 'new: ', s ? verdictBadge(s.verdict) : null];
+    }
   } else if (e.type === 'review' && e.review) {
     what = `${DECISIONS[e.review.decision] || e.review.decision} by ${e.review.by}` + (e.review.comment ? `: “${e.review.comment}”` : '');
   }
