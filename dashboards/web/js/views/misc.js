@@ -1,6 +1,6 @@
 // Unattributed interfaces, the event feed and the export.
 
-import { h, link } from '../dom.js';
+import { h } from '../dom.js';
 import * as fmt from '../format.js';
 import { table, empty, ruleLink, groupLink, DECISIONS, verdictBadge } from '../components.js';
 
@@ -94,4 +94,3 @@ function radio(name, value, label, current, on) {
     h('label', { for: id }, label));
 }
 
-export { link };
