@@ -149,13 +149,13 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 		var left int
 		rep, left = export.Proposals(&rep, includeLow)
 		if left > 0 && !ff.quiet {
-			fmt.Fprintf(env.Stderr, "cinch: %d low-confidence proposals left out (short history or partial logging; --include-low-confidence to include them)\n", left)
+			fmt.Fprintf(env.Stderr, "%s: %d low-confidence proposals left out (short history or partial logging; --include-low-confidence to include them)\n", ff.prefix, left)
 		}
 	}
 	if !ff.quiet {
 		cov := acc.Coverage()
 		if cov.Unobserved > 0 {
-			fmt.Fprintf(env.Stderr, "cinch: %d of %d interfaces were not observed all the window (no flow-log records, no --flow-logs configuration): their groups are kept\n",
+			fmt.Fprintf(env.Stderr, "%s: %d of %d interfaces were not observed all the window (no flow-log records, no --flow-logs configuration): their groups are kept\n", ff.prefix,
 				cov.Unobserved, cov.Observed+cov.Unobserved)
 		}
 	}

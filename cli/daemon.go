@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/cinch-sg/cinch/daemon"
 	"github.com/cinch-sg/cinch/daemon/config"
@@ -22,11 +23,15 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 		cfgPath, listen string
 		demoMode        bool
 		rate            int
+		hostile         bool
+		newEvery        time.Duration
 	)
 	fs.StringVar(&cfgPath, "config", "", "YAML configuration file (see configs/)")
 	fs.BoolVar(&demoMode, "demo", false, "run on a built-in simulated account and live traffic (no AWS, Kafka or ClickHouse needed)")
 	fs.StringVar(&listen, "listen", "", "address of the HTTP API (overrides the config's listen)")
 	fs.IntVar(&rate, "demo-rate", demo.DefaultOptions().Rate, "records per second of simulated traffic in --demo")
+	fs.DurationVar(&newEvery, "demo-new-source-every", demo.DefaultOptions().NewSourceEvery, "in --demo, how often a new client appears (0: never)")
+	fs.BoolVar(&hostile, "demo-hostile-names", false, "in --demo, add a group whose name and descriptions are HTML markup (for testing the dashboard)")
 	if rest, err := parseInterleaved(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {
@@ -72,6 +77,8 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 	if cfg.Demo {
 		opts := demo.DefaultOptions()
 		opts.Rate = rate
+		opts.HostileNames = hostile
+		opts.NewSourceEvery = newEvery
 		return demo.Run(ctx, cfg, opts, logger, Version)
 	}
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: Version})

@@ -34,6 +34,7 @@ import (
 	"github.com/cinch-sg/cinch/daemon/api"
 	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/daemon/metrics"
+	"github.com/cinch-sg/cinch/dashboards/web"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/sinks/webhook"
 	"github.com/cinch-sg/cinch/sketch"
@@ -157,7 +158,7 @@ func New(opts Options) (*Daemon, error) {
 		tokens = append(tokens, api.Token{Name: t.Name, Role: t.Role, SHA256: h})
 	}
 	scfg := api.ServerConfig{Tokens: tokens, OpenReads: opts.OpenReads, AllowedOrigins: cfg.Auth.AllowedOrigins,
-		Version: opts.Version, Metrics: d.met, MaxClients: cfg.API.MaxWebsocketClients}
+		Version: opts.Version, Metrics: d.met, MaxClients: cfg.API.MaxWebsocketClients, Inspector: d, Assets: web.Assets()}
 	if err := scfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}

@@ -87,6 +87,15 @@ log "go test (bench/otelpeer)"
 (cd bench/otelpeer && go vet ./... && staticcheck ./... && go test -count=1 ./...)
 # --- end bench/otelpeer
 
+# --- dashboard: browser tests (Debian's chromium driven by playwright-core,
+# see .ci/browser/setup.sh) against a fresh `cinch daemon --demo` on a free port.
+log "dashboard: unit tests of its modules, then browser tests"
+node --test dashboards/web/test/unit.mjs
+browser_dir=$(bash .ci/browser/setup.sh)
+CINCH_BIN=$CINCH_WORK/cinch CINCH_BROWSER_MODULES=$browser_dir/node_modules CHROMIUM=$(command -v chromium) \
+  CINCH_SCREENSHOTS=$CINCH_WORK/screenshots node dashboards/web/test/e2e.mjs
+# --- end dashboard ---
+
 # The concurrent parts once more under the race detector (on kfake: fast).
 log "go test -race (daemon, Kafka consumer, parallel analyze)"
 go test -race -count=1 -timeout 10m ./daemon/... ./stream/kafka ./cli

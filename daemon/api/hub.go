@@ -7,6 +7,8 @@
 package api
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"maps"
 	"slices"
 	"strconv"
@@ -57,9 +59,18 @@ type Event struct {
 	Review   *Review             `json:"review,omitempty"`
 	// Snapshot is the whole state; only in snapshot events.
 	Snapshot *advisor.Report `json:"snapshot,omitempty"`
-	// Reviews are the current review decisions, one per rule, by rule key;
-	// only in snapshot events.
+	// Keys are the rule keys of Snapshot.Suggestions, in order; only in
+	// snapshot events.
+	Keys []string `json:"keys,omitempty"`
+	// Reviews are the latest decision per rule; only in snapshot events.
 	Reviews []Review `json:"reviews,omitempty"`
+	// Stopped are the keys of the rules that stopped matching traffic (and
+	// have not resumed); only in snapshot events.
+	Stopped []string `json:"stopped,omitempty"`
+	// Epoch identifies the hub whose versions these are (a restarted
+	// daemon has a new one); only in snapshot events. A client resumes
+	// with since and epoch, and gets a snapshot when the epoch changed.
+	Epoch string `json:"epoch,omitempty"`
 }
 
 // Review is a person's decision on a suggestion.
@@ -93,6 +104,8 @@ type Hub struct {
 	reviews map[string]Review // latest decision by rule key
 	store   *hubStore         // nil: nothing is persisted
 	base    uint64            // first version of this run (see Persist)
+	stopped map[string]bool   // rules that stopped matching
+	epoch   string
 }
 
 // entry locates a rule's suggestion in the report.
@@ -205,8 +218,10 @@ func NewHub(history int, opts ...HubOption) *Hub {
 		byID:    map[string]string{},
 		hist:    make([]Event, 0, min(history, 4096)),
 		subs:    map[*subscriber]struct{}{},
-		reviews: map[string]Review{},
 		report:  advisor.Report{Suggestions: []advisor.Suggestion{}},
+		reviews: map[string]Review{},
+		stopped: map[string]bool{},
+		epoch:   newEpoch(),
 	}
 	for _, o := range opts {
 		o(h)
@@ -323,6 +338,16 @@ func (h *Hub) publishLocked(ev Event) Event {
 		_ = st.reserve(h.version + versionBlock)
 	}
 	ev.Version = h.version
+	switch ev.Type {
+	case EventReview:
+		if ev.Review != nil {
+			h.reviews[ev.Review.RuleKey] = *ev.Review
+		}
+	case EventRuleStoppedMatching:
+		h.stopped[ev.RuleKey] = true
+	case EventRuleResumed, EventRuleRemoved:
+		delete(h.stopped, ev.RuleKey)
+	}
 	if len(h.hist) < h.limit {
 		h.hist = append(h.hist, ev)
 	} else {
@@ -453,7 +478,8 @@ func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan 
 	switch {
 	case since == 0 || since > h.version || since+1 < oldest:
 		rep := h.reportLocked()
-		events = []Event{{Version: h.version, Type: EventSnapshot, Time: time.Now(), Snapshot: &rep, Reviews: h.reviewsLocked()}}
+		events = []Event{{Version: h.version, Type: EventSnapshot, Time: time.Now(), Snapshot: &rep,
+			Keys: slices.Clone(h.keys), Reviews: h.reviewsLocked(), Stopped: slices.Sorted(maps.Keys(h.stopped)), Epoch: h.epoch}}
 		snapshot = true
 	default:
 		for i := range h.hist {
@@ -471,6 +497,24 @@ func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan 
 		sub.end(true)
 	}
 	return events, snapshot, sub.ch, cancel
+}
+
+// Epoch identifies this hub's versions: a new hub (a restarted daemon)
+// has another epoch, so a client's since from before means nothing.
+func (h *Hub) Epoch() string { return h.epoch }
+
+// State returns, taken together, the current report, the rule key of each
+// of its suggestions, the latest review per rule key and the version.
+func (h *Hub) State() (rep advisor.Report, keys []string, reviews map[string]Review, version uint64) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.reportLocked(), slices.Clone(h.keys), maps.Clone(h.reviews), h.version
+}
+
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // Subscribers returns the number of current subscribers.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"log/slog"
 	"mime"
 	"net"
@@ -61,6 +62,11 @@ type ServerConfig struct {
 	AllowedOrigins []string
 	// Version is the daemon's build version, shown on the placeholder page.
 	Version string
+	// Inspector, when set, gives rule usage details and group information.
+	Inspector Inspector
+	// Assets, when set, is the dashboard served at GET / (index.html) and
+	// under /assets/ (see package dashboards/web).
+	Assets fs.FS
 	// Metrics, when set, receives the websocket client count.
 	Metrics *metrics.Metrics
 	// PingInterval is the websocket keepalive period (DefaultPingInterval
@@ -95,6 +101,7 @@ type Server struct {
 	origins  map[string]struct{}
 	upgrader websocket.Upgrader
 	index    *template.Template
+	assets   *assets
 	handler  http.Handler
 
 	mu       sync.Mutex
@@ -137,6 +144,11 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 		done:    make(chan struct{}),
 		index:   template.Must(template.New("index").Parse(indexHTML)),
 	}
+	if cfg.Assets != nil {
+		if s.assets, err = newAssets(cfg.Assets); err != nil {
+			logger.Error("api: dashboard assets unusable; serving the placeholder page", "err", err)
+		}
+	}
 	for _, o := range cfg.AllowedOrigins {
 		s.origins[normalizeOrigin(o)] = struct{}{}
 	}
@@ -153,9 +165,12 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /api/v1/groups/{id}", s.read(s.handleGroup))
 	mux.HandleFunc("GET /api/v1/rules/{key...}", s.read(s.handleRule))
 	mux.HandleFunc("GET /api/v1/unattributed", s.read(s.handleUnattributed))
+	mux.HandleFunc("GET /api/v1/groups", s.read(s.handleGroups))
+	mux.HandleFunc("GET /api/v1/whoami", s.handleWhoami)
+	mux.HandleFunc("GET /api/v1/reviews", s.read(s.handleReviews))
+	mux.HandleFunc("GET /api/v1/export", s.read(s.handleExport))
 	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
 	mux.HandleFunc("POST /api/v1/reviews", s.handleReview)
-	mux.HandleFunc("GET /api/v1/reviews", s.read(s.handleReviews))
 	if reg != nil {
 		prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -165,6 +180,9 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /healthz", handleHealthz)
 	mux.HandleFunc("GET /readyz", s.handleReadyz)
 	mux.HandleFunc("GET /{$}", s.handleIndex)
+	if s.assets != nil {
+		mux.HandleFunc("GET /assets/{hash}/{path...}", s.assets.serveFile)
+	}
 	var h http.Handler = jsonMuxErrors(mux)
 	if cfg.OpenReads {
 		h = loopbackHostOnly(h)
@@ -310,7 +328,19 @@ func (s *Server) handleSuggestions(w http.ResponseWriter, r *http.Request) {
 		rep.Suggestions = out
 	}
 	setVersion(w, version)
-	writeJSON(w, http.StatusOK, rep)
+	if s.cfg.Inspector == nil {
+		writeJSON(w, http.StatusOK, rep)
+		return
+	}
+	// The contract's shape plus what the inventory knows of the groups.
+	writeJSON(w, http.StatusOK, suggestionsResponse{Report: rep, Groups: s.groups()})
+}
+
+// suggestionsResponse is the suggestions JSON with the groups' inventory
+// facts (name, VPC, account) as an extra field.
+type suggestionsResponse struct {
+	advisor.Report
+	Groups []GroupInfo `json:"groups"`
 }
 
 // groupResponse is the body of GET /api/v1/groups/{id}.
@@ -334,18 +364,6 @@ func (s *Server) handleGroup(w http.ResponseWriter, r *http.Request) {
 	}
 	setVersion(w, version)
 	writeJSON(w, http.StatusOK, out)
-}
-
-func (s *Server) handleRule(w http.ResponseWriter, r *http.Request) {
-	key := r.PathValue("key")
-	version := s.hub.Version()
-	sg, ok := s.hub.Suggestion(key)
-	if !ok {
-		writeError(w, http.StatusNotFound, "unknown rule")
-		return
-	}
-	setVersion(w, version)
-	writeJSON(w, http.StatusOK, sg)
 }
 
 // unattributedResponse is the body of GET /api/v1/unattributed.
@@ -456,6 +474,12 @@ const indexHTML = `<!doctype html>
 `
 
 func (s *Server) handleIndex(w http.ResponseWriter, _ *http.Request) {
+	if s.assets != nil {
+		if err := s.assets.serveIndex(w, s.cfg.Version); err != nil {
+			s.log.Warn("api: index page", "err", err)
+		}
+		return
+	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'")
 	if err := s.index.Execute(w, s.cfg.Version); err != nil {

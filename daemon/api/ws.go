@@ -30,6 +30,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
+	if e := r.URL.Query().Get("epoch"); e != "" && e != s.hub.Epoch() {
+		since = 0 // versions of another daemon run: start from a snapshot
+	}
 	switch s.addSession() {
 	case sessionClosing:
 		writeError(w, http.StatusServiceUnavailable, "server shutting down")

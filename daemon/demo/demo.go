@@ -9,7 +9,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -56,11 +58,41 @@ type Options struct {
 	AdminsFor time.Duration
 	// StoppedAfter is how long a rule must see no traffic to count as stopped.
 	StoppedAfter time.Duration
+	// NewSourceEvery, when positive, brings a new internal client to an
+	// application tier at this interval, so proposals keep changing.
+	NewSourceEvery time.Duration
+	// HostileNames adds a security group whose name, description and rule
+	// description are markup (HostileName), to show that the dashboard
+	// renders attacker-controlled text as text.
+	HostileNames bool
+}
+
+// HostileName is the name of the group HostileNames adds.
+const HostileName = "<img src=x onerror=alert(1)>"
+
+// HostileGroupID is the id of the group HostileNames adds.
+const HostileGroupID = "sg-0badc0ffee0000001"
+
+// withHostileGroup adds to inv a group named HostileName with one rule
+// (nothing carries it, so it sees no traffic).
+func withHostileGroup(inv *inventory.Inventory, account string) {
+	var vpc string
+	if ids := inv.Groups(); len(ids) > 0 {
+		if vs := inv.GroupVersions(ids[0]); len(vs) > 0 {
+			vpc = vs[0].VPCID
+		}
+	}
+	inv.AddGroup(inventory.Group{ID: HostileGroupID, Name: HostileName, VPCID: vpc, OwnerID: account,
+		Description: `<script>alert("description")</script>`,
+		Rules: []inventory.Rule{{ID: "sgr-0badc0ffee0000001", GroupID: HostileGroupID, Protocol: inventory.ProtoTCP,
+			FromPort: 8443, ToPort: 8443, Source: inventory.CIDRSource(netip.MustParsePrefix("0.0.0.0/0")),
+			Description: `"><svg onload=alert(2)>`}}})
 }
 
 // DefaultOptions are what `cinch daemon --demo` uses.
 func DefaultOptions() Options {
-	return Options{Rate: 2000, Seed: 1, AdminsFor: 40 * time.Second, StoppedAfter: 20 * time.Second}
+	return Options{Rate: 2000, Seed: 1, AdminsFor: 40 * time.Second, StoppedAfter: 20 * time.Second,
+		NewSourceEvery: 20 * time.Second}
 }
 
 // Configure fills cfg for the demo: the fake cluster's brokers, the topic,
@@ -77,6 +109,7 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 	// high (configs/demo.yaml says the same; real accounts want 14d or more).
 	cfg.Analysis.MinHistory = config.Duration(time.Minute)
 	cfg.Analysis.EvaluateInterval = config.Duration(500 * time.Millisecond)
+	cfg.Analysis.Bucket = config.Duration(10 * time.Second) // usage timelines with points to show
 	cfg.Checkpoint.Interval = config.Duration(5 * time.Second)
 }
 
@@ -100,8 +133,18 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 	acct := NewAccount(opts.Seed)
 	// Every subnet has had its flow log for a month: all interfaces are observed.
 	created := time.Now().AddDate(0, -1, 0)
+	load := func() (*inventory.Inventory, error) { return acct.InventoryWithFlowLogs(created) }
+	if opts.HostileNames {
+		load = func() (*inventory.Inventory, error) {
+			inv, err := acct.InventoryWithFlowLogs(created)
+			if err == nil {
+				withHostileGroup(inv, "123456789012")
+			}
+			return inv, err
+		}
+	}
 	d, err := daemon.New(daemon.Options{Config: cfg, Logger: logger, Version: version, OpenReads: true,
-		LoadInventory: func() (*inventory.Inventory, error) { return acct.InventoryWithFlowLogs(created) }})
+		LoadInventory: load})
 	if err != nil {
 		return err
 	}
@@ -138,6 +181,8 @@ func Produce(ctx context.Context, prod *kafka.Producer, topic string, acct *simu
 	defer tick.Stop()
 	per := max(1, opts.Rate/10)
 	flows := make([]simulate.Flow, 0, per)
+	newcomer := newcomers(acct)
+	var lastNew time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -147,6 +192,12 @@ func Produce(ctx context.Context, prod *kafka.Producer, topic string, acct *simu
 			flows = flows[:0]
 			for range per {
 				flows = append(flows, tr.Next())
+			}
+			if opts.NewSourceEvery > 0 && t.Sub(lastNew) >= opts.NewSourceEvery {
+				if f, ok := newcomer(t); ok {
+					flows = append(flows, f)
+				}
+				lastNew = t
 			}
 			payloads, err := enc.Encode(flows)
 			if err != nil {
@@ -159,5 +210,30 @@ func Produce(ctx context.Context, prod *kafka.Producer, topic string, acct *simu
 				}
 			}
 		}
+	}
+}
+
+// newcomers returns a generator of connections from a new internal client
+// (10.0.200.1, 10.0.200.2, ...) to the first application-tier interface on
+// port 8080: each one widens what the 10.0.0.0/8 rules' proposals allow.
+func newcomers(acct *simulate.Account) func(time.Time) (simulate.Flow, bool) {
+	var eni simulate.NetworkInterface
+	for _, e := range acct.ENIs {
+		if len(e.Groups) > 0 && strings.HasPrefix(e.Groups[0].GroupName, "app-") {
+			eni = e
+			break
+		}
+	}
+	dst, err := netip.ParseAddr(eni.PrivateIPAddress)
+	n := 0
+	return func(t time.Time) (simulate.Flow, bool) {
+		if err != nil || n >= 250*50 {
+			return simulate.Flow{}, false
+		}
+		src := netip.AddrFrom4([4]byte{10, 0, byte(200 + n/250), byte(1 + n%250)})
+		n++
+		return simulate.Flow{AccountID: eni.OwnerID, ENI: eni.NetworkInterfaceID, VPC: eni.VpcID, Src: src, Dst: dst,
+			SrcPort: uint16(40000 + n%20000), DstPort: 8080, Protocol: 6, Packets: 6, Bytes: 900,
+			Start: t.Unix() - 1, End: t.Unix(), Accept: true, TCPFlags: 2, Ingress: true}, true
 	}
 }

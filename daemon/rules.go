@@ -1,0 +1,152 @@
+package daemon
+
+import (
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/cinch-sg/cinch/analysis"
+	"github.com/cinch-sg/cinch/daemon/api"
+	"github.com/cinch-sg/cinch/inventory"
+	"github.com/cinch-sg/cinch/sketch"
+)
+
+// The daemon is the API's Inspector: rule usage in detail for the
+// dashboard's rule view, and the inventory's groups for its filters.
+var _ api.Inspector = (*Daemon)(nil)
+
+// RuleUsage returns the usage of the rule with the given key over the
+// window, from every partition's time buckets (own and peers'): the merged
+// sketch's sources and ports, and one point per bucket.
+func (d *Daemon) RuleUsage(key string) (api.RuleUsage, bool) {
+	d.mu.Lock()
+	eng := d.eng
+	shards := make([]*shard, 0, len(d.shards)+len(d.peers))
+	owned := map[string]bool{}
+	for k, s := range d.shards {
+		shards = append(shards, s)
+		owned[checkpointPath(d.cfg.StateDir, k)] = true
+	}
+	for f, p := range d.peers {
+		if !owned[f] {
+			shards = append(shards, p.shard)
+		}
+	}
+	d.mu.Unlock()
+	idx := ruleIndex(eng, key)
+	if idx < 0 {
+		return api.RuleUsage{}, false
+	}
+
+	total := sketch.New(d.scfg)
+	perBucket := map[int64]*sketch.Sketch{}
+	var bucket int64
+	for _, s := range shards {
+		s.ruleBuckets(key, func(start, size int64, sk *sketch.Sketch) {
+			bucket = size
+			total.Merge(sk)
+			b := perBucket[start]
+			if b == nil {
+				b = sketch.New(d.scfg)
+				perBucket[start] = b
+			}
+			b.Merge(sk)
+		})
+	}
+	u := usageOf(total, perBucket, bucket)
+	u.Description = eng.Rules()[idx].Description
+	return u, true
+}
+
+// ruleBuckets calls fn with the sketch of the rule with the given key in
+// each of the shard's time buckets that has one (start and length of the
+// bucket in unix seconds). This is the one place the rule view reads the
+// shard's buckets. It locks s.mu.
+func (s *shard) ruleBuckets(key string, fn func(start, size int64, sk *sketch.Sketch)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx := map[*analysis.Engine]int{} // buckets share an engine but for a reload in progress
+	for start, acc := range s.buckets {
+		i, ok := idx[acc.Engine()]
+		if !ok {
+			i = ruleIndex(acc.Engine(), key)
+			idx[acc.Engine()] = i
+		}
+		if i < 0 {
+			continue
+		}
+		if sk := acc.Rule(i).Sketch; sk != nil && sk.Flows > 0 {
+			fn(start, s.bucket, sk)
+		}
+	}
+}
+
+// ruleIndex returns the index of the rule with the given key, -1 if none.
+func ruleIndex(eng *analysis.Engine, key string) int {
+	for i, r := range eng.Rules() {
+		if r.Key() == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// usageOf turns merged sketches into the API's shape.
+func usageOf(total *sketch.Sketch, perBucket map[int64]*sketch.Sketch, bucket int64) api.RuleUsage {
+	u := api.RuleUsage{Flows: total.Flows, Packets: total.Packets, Bytes: total.Bytes, BucketSeconds: bucket,
+		Sources: []api.SourceItem{}, Ports: []api.PortUsage{}, Series: []api.UsagePoint{}}
+	if total.FirstSeen > 0 {
+		t := time.Unix(total.FirstSeen, 0).UTC()
+		u.FirstSeen = &t
+	}
+	if total.LastSeen > 0 {
+		t := time.Unix(total.LastSeen, 0).UTC()
+		u.LastSeen = &t
+	}
+	for _, it := range total.Items() {
+		u.Sources = append(u.Sources, api.SourceItem{Prefix: it.Prefix.String(), Exact: it.Exact, Count: it.Count})
+	}
+	for _, p := range total.Protocols() {
+		ps := total.Ports(p)
+		pu := api.PortUsage{Protocol: inventory.ProtocolName(int16(p)), Exact: ps.Exact(), Ranges: []string{}}
+		for _, r := range ps.Ranges() {
+			if r.From == r.To {
+				pu.Ranges = append(pu.Ranges, strconv.Itoa(int(r.From)))
+			} else {
+				pu.Ranges = append(pu.Ranges, strconv.Itoa(int(r.From))+"-"+strconv.Itoa(int(r.To)))
+			}
+		}
+		u.Ports = append(u.Ports, pu)
+	}
+	starts := make([]int64, 0, len(perBucket))
+	for b := range perBucket {
+		starts = append(starts, b)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	for _, b := range starts {
+		sk := perBucket[b]
+		n, _ := sk.DistinctSources()
+		u.Series = append(u.Series, api.UsagePoint{Time: time.Unix(b, 0).UTC(), Flows: sk.Flows, Packets: sk.Packets,
+			Bytes: sk.Bytes, Sources: n})
+	}
+	return u
+}
+
+// Groups returns what the current inventory knows of each security group
+// (its latest version).
+func (d *Daemon) Groups() []api.GroupInfo {
+	d.mu.Lock()
+	inv := d.eng.Inventory()
+	d.mu.Unlock()
+	ids := inv.Groups()
+	out := make([]api.GroupInfo, 0, len(ids))
+	for _, id := range ids {
+		vs := inv.GroupVersions(id)
+		if len(vs) == 0 {
+			continue
+		}
+		g := vs[len(vs)-1]
+		out = append(out, api.GroupInfo{ID: g.ID, Name: g.Name, Description: g.Description, VPCID: g.VPCID, AccountID: g.OwnerID})
+	}
+	return out
+}
