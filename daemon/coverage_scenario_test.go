@@ -125,4 +125,11 @@ func scenarioCoverage(t *testing.T, brokers []string) {
 	if got := testutil.ToFloat64(r.d.met.Interfaces.WithLabelValues("observed")); got != float64(len(sc.acct.ENIs)-2) {
 		t.Errorf("cinch_interfaces{state=observed} = %v, want %d", got, len(sc.acct.ENIs)-2)
 	}
+	// The alert CinchLogGroupUnparseable reads this gauge.
+	if got := testutil.ToFloat64(r.d.met.LogGroupUnparseable.WithLabelValues(unconfiguredGroup)); got != 1 {
+		t.Errorf("cinch_log_group_unparseable{log_group=%q} = %v, want 1", unconfiguredGroup, got)
+	}
+	if got := testutil.ToFloat64(r.d.met.LogGroupUnparseable.WithLabelValues(simulate.LogGroup)); got != 0 {
+		t.Errorf("cinch_log_group_unparseable{log_group=%q} = %v, want 0", simulate.LogGroup, got)
+	}
 }

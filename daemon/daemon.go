@@ -120,6 +120,7 @@ func New(opts Options) (*Daemon, error) {
 	var err error
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	d.met = metrics.New(d.reg)
+	d.logGroups.gauge = d.met.LogGroupUnparseable
 	d.hub = api.NewHub(4096, api.WithMetrics(d.met))
 	if len(cfg.Alerts.Webhooks) > 0 {
 		d.alerts, err = webhook.New(webhookConfigs(cfg.Alerts), webhook.Options{Logger: d.log, Registerer: d.reg,

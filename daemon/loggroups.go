@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // logGroups counts, per CloudWatch log group, the lines that parsed and
@@ -14,6 +16,9 @@ import (
 type logGroups struct {
 	mu sync.Mutex
 	m  map[string]*logGroupCount
+	// gauge, when set, gets 1 for a log group whose every line failed so
+	// far and 0 once one parsed (cinch_log_group_unparseable).
+	gauge *prometheus.GaugeVec
 }
 
 type logGroupCount struct {
@@ -39,6 +44,13 @@ func (l *logGroups) add(group string, parsed, failed uint64, reason string) {
 	c.failed += failed
 	if reason != "" {
 		c.reason = reason
+	}
+	if l.gauge != nil {
+		bad := 0.0
+		if c.parsed == 0 && c.failed > 0 {
+			bad = 1
+		}
+		l.gauge.WithLabelValues(group).Set(bad)
 	}
 }
 

@@ -47,6 +47,10 @@ type Metrics struct {
 	// window by coverage: state "observed" (flow logs seen all the window)
 	// or "unobserved" (their groups are kept).
 	Interfaces *prometheus.GaugeVec
+	// LogGroupUnparseable is 1 for a CloudWatch log group none of whose
+	// lines parsed (usually a custom format formats.log_groups lacks), 0
+	// once one did. Bounded by the log groups feeding the daemon.
+	LogGroupUnparseable *prometheus.GaugeVec
 	// WindowRecords is the number of records in the observation window by
 	// what attribution made of them (inbound, outbound, ambiguous, reply, ...).
 	WindowRecords *prometheus.GaugeVec
@@ -155,6 +159,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "interfaces",
 		Help: "Interfaces that carried a security group in the window, by whether their flow logs were observed all the while (state observed or unobserved).",
 	}, []string{"state"})
+	m.LogGroupUnparseable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "log_group_unparseable",
+		Help: "1 for a log group none of whose flow-log lines parsed (set its format under formats.log_groups), else 0.",
+	}, []string{"log_group"})
 	m.RuleLastMatch = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "rule_last_match_timestamp_seconds",
 		Help: "Unix time of the last flow credited to a rule in the inventory.",
@@ -207,7 +215,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 	})
 	reg.MustRegister(
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
-		m.DeadLettered, m.DeadLetterFailures, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.Interfaces, m.WindowRecords,
+		m.DeadLettered, m.DeadLetterFailures, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.Interfaces, m.LogGroupUnparseable, m.WindowRecords,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
 		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,
