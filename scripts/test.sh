@@ -31,6 +31,11 @@ if ! staticcheck -version 2>/dev/null | grep -q "(0.8.2)"; then
   go install honnef.co/go/tools/cmd/staticcheck@v0.8.2 >&2 || go install honnef.co/go/tools/cmd/staticcheck@latest >&2
 fi
 
+# Debian packages of every service and tool below, in one apt transaction
+# before anything starts in parallel (no race for the dpkg lock).
+log "Debian packages"
+bash .ci/packages.sh
+
 # Services: a real Kafka broker for the end-to-end tests (started in the
 # background while the static checks run).
 services_pid=""
