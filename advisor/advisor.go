@@ -112,6 +112,9 @@ type Suggestion struct {
 	Reasons   []string   `json:"reasons"`
 	Proposed  []RuleSpec `json:"proposed"`
 	Evidence  Evidence   `json:"evidence"`
+	// Confidence is "high" or "low": low when the verdict rests on evidence
+	// cinch could not settle (see the reasons).
+	Confidence string `json:"confidence"`
 }
 
 // Window is the observation window of a report.
@@ -149,7 +152,7 @@ func Spec(r inventory.Rule) RuleSpec {
 
 // Evaluate judges one rule. u may be nil for a rule with no traffic.
 func Evaluate(r inventory.Rule, u *Usage, cfg Config) Suggestion {
-	s := Suggestion{GroupID: r.GroupID, RuleID: r.ID, Direction: Direction(r), Rule: Spec(r)}
+	s := Suggestion{GroupID: r.GroupID, RuleID: r.ID, Direction: Direction(r), Rule: Spec(r), Confidence: ConfidenceHigh}
 	if u == nil {
 		u = &Usage{}
 	}

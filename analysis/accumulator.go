@@ -26,6 +26,7 @@ type Stats struct {
 	Outbound     uint64 `json:"outbound"`     // interface-initiated, leaving it
 	Ambiguous    uint64 `json:"ambiguous"`    // of those, initiator unknown and credited because a rule allows them
 	Unmatched    uint64 `json:"unmatched"`    // inbound/outbound flows no rule of the inventory allows
+	NoGroups     uint64 `json:"no_groups"`    // accepted records of interfaces without security groups (NAT gateways, ...)
 	WindowFrom   int64  `json:"window_from"`  // earliest start of an attributed record (unix s)
 	WindowTo     int64  `json:"window_to"`    // latest end
 }
@@ -113,6 +114,7 @@ const (
 	Undetermined                // direction unknown
 	Response                    // return traffic
 	Unmatched                   // no rule of the interface allows it
+	NoGroups                    // the interface has no security group: nothing to attribute
 )
 
 // Observe attributes one record. It allocates only the first time a rule,
@@ -173,6 +175,10 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 			return Undetermined
 		}
 	}
+	if seg.noGroups {
+		a.stats.NoGroups++
+		return NoGroups
+	}
 	role := SenderRole(rec)
 	if role == RoleResponder {
 		a.stats.Responses++
@@ -209,10 +215,13 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 				ok = c.prefix.Contains(remote)
 			}
 		case inventory.SourceGroup:
+			if c.unresolved {
+				continue
+			}
 			if !memsDone {
 				mems, memsDone = a.eng.addrIdx[remote], true
 			}
-			ok = inGroup(mems, c.group, t)
+			ok = inGroup(mems, c.group, t) || (len(a.eng.pfxIdx) > 0 && a.eng.prefixInGroup(remote, c.group, t))
 		default:
 			ok = c.matchesList(remote)
 		}
@@ -297,6 +306,7 @@ func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 	s.Outbound += os.Outbound
 	s.Ambiguous += os.Ambiguous
 	s.Unmatched += os.Unmatched
+	s.NoGroups += os.NoGroups
 	if os.WindowFrom != 0 && (s.WindowFrom == 0 || os.WindowFrom < s.WindowFrom) {
 		s.WindowFrom = os.WindowFrom
 	}
@@ -382,9 +392,18 @@ func (a *Accumulator) ReportKeys(cfg advisor.Config) (advisor.Report, []string) 
 	rep := advisor.Report{Suggestions: make([]advisor.Suggestion, 0, len(rules)), Unattributed: a.Unattributed()}
 	keys := make([]string, 0, len(rules))
 	for _, i := range order {
-		rep.Suggestions = append(rep.Suggestions, advisor.Evaluate(rules[i], a.rules[i].Usage(), cfg))
+		rep.Suggestions = append(rep.Suggestions, a.judge(i, cfg))
 		keys = append(keys, rules[i].Key())
 	}
 	rep.Window = a.Window()
 	return rep, keys
+}
+
+// judge returns the verdict on rule i.
+func (a *Accumulator) judge(i int, cfg advisor.Config) advisor.Suggestion {
+	r := a.eng.rules[i]
+	if a.eng.unresolved[i] {
+		return advisor.Unresolved(r, a.rules[i].Usage())
+	}
+	return advisor.Evaluate(r, a.rules[i].Usage(), cfg)
 }

@@ -86,7 +86,7 @@ func (a *Accumulator) MergeRules(o *Accumulator, set *RuleSet) error {
 
 // Suggestion judges rule i (Engine().Rules()[i]) on a's usage.
 func (a *Accumulator) Suggestion(i int, cfg advisor.Config) advisor.Suggestion {
-	return advisor.Evaluate(a.eng.rules[i], a.rules[i].Usage(), cfg)
+	return a.judge(i, cfg)
 }
 
 // Window returns the observation window of the usage a holds.
