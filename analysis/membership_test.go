@@ -40,8 +40,10 @@ func rule(g string, proto int16, from, to int32, src inventory.Source) inventory
 	return inventory.Rule{GroupID: g, Protocol: proto, FromPort: from, ToPort: to, Source: src}
 }
 
-func groupSrc(id string) inventory.Source { return inventory.Source{Kind: inventory.SourceGroup, ID: id} }
-func cidrSrc(s string) inventory.Source   { return inventory.CIDRSource(netip.MustParsePrefix(s)) }
+func groupSrc(id string) inventory.Source {
+	return inventory.Source{Kind: inventory.SourceGroup, ID: id}
+}
+func cidrSrc(s string) inventory.Source { return inventory.CIDRSource(netip.MustParsePrefix(s)) }
 
 var flagsFormat = flowlog.MustParseFormat("${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status} ${tcp-flags}")
 

@@ -119,6 +119,9 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	}
 	if st := acc.Stats(); !ff.quiet {
 		fmt.Fprintln(env.Stderr, summary(st))
+		if n := eng.UnresolvedCount(); n > 0 {
+			fmt.Fprintf(env.Stderr, "cinch: %d rules reference a security group or prefix list the inventory cannot resolve (another account, a peered VPC, missing exports): kept, not judged (reason unresolved-reference)\n", n)
+		}
 		if st.Unattributed > 0 {
 			fmt.Fprintf(env.Stderr, "cinch: %d accepted records from %d interfaces not in the inventory were not attributed\n",
 				st.Unattributed, len(acc.Unattributed()))
@@ -135,9 +138,9 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 // summary says in one line what the analysis did with the records.
 func summary(st analysis.Stats) string {
 	return fmt.Sprintf("cinch: %d records: %d inbound and %d outbound requests (%d of unknown initiator, credited where a rule allows them), "+
-		"%d replies, %d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d requests no rule allows",
+		"%d replies, %d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d of interfaces without security groups, %d requests no rule allows",
 		st.Records, st.Inbound, st.Outbound, st.Ambiguous, st.Responses, st.Rejected, st.NoData+st.SkipData,
-		st.Undetermined, st.Unattributed, st.Unmatched)
+		st.Undetermined, st.Unattributed, st.NoGroups, st.Unmatched)
 }
 
 // analyzeFiles reads files (stdin for none or "-") with up to jobs workers,

@@ -354,3 +354,52 @@ func TestAnalyzeJobsDoNotChangeTheResult(t *testing.T) {
 		t.Errorf("summary %q: want the 40000 generated records", summaries[0])
 	}
 }
+
+// Two accounts' exports given together (repeated --security-groups and
+// --network-interfaces) resolve each other's group references across a
+// peering; with one account alone the reference is kept, not judged.
+func TestAnalyzeResolvesReferencesAcrossAccounts(t *testing.T) {
+	dir := t.TempDir()
+	sgA := write(t, dir, "sg-a.json", `{"SecurityGroups":[{"GroupId":"sg-a","VpcId":"vpc-a","OwnerId":"111111111111",
+	 "IpPermissions":[{"IpProtocol":"tcp","FromPort":5432,"ToPort":5432,
+	   "UserIdGroupPairs":[{"GroupId":"sg-b","UserId":"222222222222","VpcId":"vpc-b","VpcPeeringConnectionId":"pcx-1"}]}],
+	 "IpPermissionsEgress":[]}]}`)
+	eniA := write(t, dir, "eni-a.json", `{"NetworkInterfaces":[{"NetworkInterfaceId":"eni-a","OwnerId":"111111111111","VpcId":"vpc-a",
+	 "Groups":[{"GroupId":"sg-a"}],"PrivateIpAddress":"10.1.0.5"}]}`)
+	sgB := write(t, dir, "sg-b.json", `{"SecurityGroups":[{"GroupId":"sg-b","VpcId":"vpc-b","OwnerId":"222222222222","IpPermissions":[],"IpPermissionsEgress":[]}]}`)
+	eniB := write(t, dir, "eni-b.json", `{"NetworkInterfaces":[{"NetworkInterfaceId":"eni-b","OwnerId":"222222222222","VpcId":"vpc-b",
+	 "Groups":[{"GroupId":"sg-b"}],"PrivateIpAddress":"10.2.0.7"}]}`)
+	flows := write(t, dir, "flows.log", "2 111111111111 eni-a 10.2.0.7 10.1.0.5 40000 5432 6 5 500 1793000100 1793000160 ACCEPT OK\n")
+	verdict := func(args ...string) (advisor.Suggestion, string) {
+		t.Helper()
+		code, out, errs := run(t, "", append(append([]string{"analyze"}, args...), flows)...)
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var rep advisor.Report
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range rep.Suggestions {
+			if s.GroupID == "sg-a" {
+				return s, errs
+			}
+		}
+		t.Fatalf("no suggestion for sg-a: %s", out)
+		return advisor.Suggestion{}, ""
+	}
+	alone, errs := verdict("--security-groups", sgA, "--network-interfaces", eniA)
+	if alone.Verdict != "keep" || !slices.Equal(alone.Reasons, []string{"unresolved-reference"}) || alone.Confidence != "low" {
+		t.Errorf("account A alone: %+v", alone)
+	}
+	if !strings.Contains(errs, "1 rules reference a security group or prefix list the inventory cannot resolve") {
+		t.Errorf("stderr does not report the unresolved rule: %q", errs)
+	}
+	both, errs := verdict("--security-groups", sgA, "--security-groups", sgB, "--network-interfaces", eniA, "--network-interfaces", eniB)
+	if both.Verdict != "keep" || slices.Contains(both.Reasons, "unresolved-reference") || both.Evidence.Flows != 1 {
+		t.Errorf("accounts A and B: %+v", both)
+	}
+	if strings.Contains(errs, "cannot resolve") {
+		t.Errorf("stderr: %q", errs)
+	}
+}

@@ -134,7 +134,7 @@ func (d *Daemon) evaluate() {
 	for outcome, v := range map[string]uint64{
 		"inbound": st.Inbound, "outbound": st.Outbound, "ambiguous": st.Ambiguous, "reply": st.Responses,
 		"rejected": st.Rejected, "nodata": st.NoData, "skipdata": st.SkipData, "unknown-direction": st.Undetermined,
-		"unknown-interface": st.Unattributed, "no-rule": st.Unmatched,
+		"unknown-interface": st.Unattributed, "no-rule": st.Unmatched, "no-groups": st.NoGroups,
 	} {
 		d.met.WindowRecords.WithLabelValues(outcome).Set(float64(v))
 	}
