@@ -11,6 +11,13 @@ import (
 // is empty; Add grows it.
 type RuleSet struct{ w []uint64 }
 
+// Remove takes rule i out of the set.
+func (s *RuleSet) Remove(i int) {
+	if k := i >> 6; k < len(s.w) {
+		s.w[k] &^= 1 << (uint(i) & 63)
+	}
+}
+
 // Add puts rule i in the set.
 func (s *RuleSet) Add(i int) {
 	k := i >> 6
@@ -67,6 +74,9 @@ func (s *RuleSet) Each(fn func(i int)) {
 
 // Track makes Observe add every rule it credits to set, so that an
 // incremental evaluation re-judges only those rules (nil stops tracking).
+// The judgement of a rule holding records of uncertain initiator also
+// depends on the port evidence, which any record may change: an incremental
+// evaluation re-judges those rules (EvidenceDependent) whenever anything changed.
 func (a *Accumulator) Track(set *RuleSet) { a.track = set }
 
 // AddUsed adds every rule a holds usage of to set.
@@ -77,6 +87,10 @@ func (a *Accumulator) AddUsed(set *RuleSet) {
 		}
 	}
 }
+
+// EvidenceDependent reports whether the judgement of rule i depends on the
+// port evidence (it holds records of uncertain initiator).
+func (a *Accumulator) EvidenceDependent(i int) bool { return len(a.rules[i].Uncertain) > 0 }
 
 // MergeRules is Merge for the rules in set only: o's usage of other rules is
 // left out; statistics and unknown interfaces are merged whole.

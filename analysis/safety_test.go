@@ -22,6 +22,8 @@ type world struct {
 	groups  map[string]inventory.Group
 	records [][]byte
 	flows   []simulate.Flow
+	// initiator[i] is the truth about flow i: its sender opened the connection.
+	initiator []bool
 }
 
 var richFormat = flowlog.MustParseFormat(simulate.RichFormat)
@@ -152,6 +154,7 @@ func randomWorld(r *rand.Rand, nrec int) *world {
 		}
 		f.Ingress = ingress
 		w.flows = append(w.flows, f)
+		w.initiator = append(w.initiator, initiator)
 		w.records = append(w.records, simulate.AppendLine(nil, &f, richFormat))
 	}
 	return w
@@ -230,11 +233,8 @@ func TestSafetyInvariant(t *testing.T) {
 			if !f.Accept {
 				continue
 			}
-			if err := parser.Parse(w.records[i], &rec); err != nil {
-				t.Fatal(err)
-			}
-			if SenderRole(&rec) == RoleResponder {
-				continue
+			if !w.initiator[i] {
+				continue // a reply: never needs a rule (the truth, not what the ports suggest)
 			}
 			remote, dir := f.Src, "ingress"
 			if !f.Ingress {
@@ -267,8 +267,8 @@ func TestSafetyInvariant(t *testing.T) {
 				}
 			}
 			if !allowedAfter {
-				t.Fatalf("iter %d: flow %d (%s %s proto %d port %d from %v) allowed before, not by the proposal\ngroups %v\nrules %+v\nproposal %+v",
-					iter, i, f.ENI, dir, f.Protocol, f.DstPort, remote, e.Groups, w.groups, proposed)
+				t.Fatalf("iter %d: flow %d (%s %s proto %d %d→%d flags %d from %v) allowed before, not by the proposal\ngroups %v\nrules %+v\nproposal %+v",
+					iter, i, f.ENI, dir, f.Protocol, f.SrcPort, f.DstPort, f.TCPFlags, remote, e.Groups, w.groups, proposed)
 			}
 		}
 		totalChecked += checked
@@ -287,13 +287,22 @@ func exactUsage(w *world, eng *Engine, acc *Accumulator, parser *flowlog.Parser)
 	srcs := map[int]map[netip.Addr]bool{}
 	ports := map[int]map[uint8]map[uint16]bool{}
 	protoSrcs := map[int]map[uint8]map[netip.Addr]bool{}
+	// An uncertain part (rule, protocol, port-heuristic class) counts whole
+	// when the port evidence keeps one of its ports, with only those ports.
+	type part struct {
+		idx    int
+		proto  uint8
+		likely bool
+	}
+	v := acc.portVerdicts()
+	included := map[part]bool{}
 	var rec flowlog.Record
 	for i := range w.records {
-		if parser.Parse(w.records[i], &rec) != nil {
+		f := w.flows[i]
+		if parser.Parse(w.records[i], &rec) != nil || !f.Accept || (f.Protocol != 6 && f.Protocol != 17) {
 			continue
 		}
-		f := w.flows[i]
-		if !f.Accept || SenderRole(&rec) == RoleResponder {
+		if _, certain := flagRole(&rec); certain {
 			continue
 		}
 		remote, egress := f.Src, false
@@ -301,8 +310,38 @@ func exactUsage(w *world, eng *Engine, acc *Accumulator, parser *flowlog.Parser)
 			remote, egress = f.Dst, true
 		}
 		for idx, rule := range eng.Rules() {
+			if rule.Egress == egress && containsGroup(w, f.ENI, rule.GroupID) && w.allows(rule, f.Protocol, f.DstPort, remote) &&
+				!v.discounted(f.Protocol, egress, f.DstPort) {
+				included[part{idx, f.Protocol, SenderRole(&rec) == RoleInitiator}] = true
+			}
+		}
+	}
+	for i := range w.records {
+		if parser.Parse(w.records[i], &rec) != nil {
+			continue
+		}
+		f := w.flows[i]
+		if !f.Accept {
+			continue
+		}
+		role, certain := flagRole(&rec)
+		if certain && role == RoleResponder {
+			continue
+		}
+		uncertain := !certain && (f.Protocol == 6 || f.Protocol == 17)
+		remote, egress := f.Src, false
+		if !f.Ingress {
+			remote, egress = f.Dst, true
+		}
+		for idx, rule := range eng.Rules() {
 			if rule.Egress != egress || !containsGroup(w, f.ENI, rule.GroupID) || !w.allows(rule, f.Protocol, f.DstPort, remote) {
 				continue
+			}
+			if uncertain {
+				k := part{idx, f.Protocol, SenderRole(&rec) == RoleInitiator}
+				if !included[k] {
+					continue
+				}
 			}
 			u := out[idx]
 			if u == nil {
@@ -327,7 +366,9 @@ func exactUsage(w *world, eng *Engine, acc *Accumulator, parser *flowlog.Parser)
 			if ports[idx][f.Protocol] == nil {
 				ports[idx][f.Protocol] = map[uint16]bool{}
 			}
-			ports[idx][f.Protocol][f.DstPort] = true
+			if !uncertain || !v.discounted(f.Protocol, egress, f.DstPort) {
+				ports[idx][f.Protocol][f.DstPort] = true
+			}
 		}
 	}
 	for idx, u := range out {
@@ -340,7 +381,13 @@ func exactUsage(w *world, eng *Engine, acc *Accumulator, parser *flowlog.Parser)
 				u.Ports[p] = append(u.Ports[p], advisor.PortRange{From: port, To: port})
 			}
 		}
-		u.PrimaryFlows = acc.Rule(idx).Primary
+		rs := acc.Rule(idx)
+		u.PrimaryFlows = rs.Primary
+		for _, up := range rs.Uncertain {
+			if included[part{idx, up.Protocol, up.Likely}] {
+				u.PrimaryFlows += up.Primary
+			}
+		}
 		if ps := protoSrcs[idx]; ps != nil {
 			u.ByProtocol = map[uint8]advisor.ProtocolUsage{}
 			for p, set := range ps {
@@ -384,7 +431,7 @@ func TestSketchMatchesExact(t *testing.T) {
 		exact := exactUsage(w, eng, acc, parser)
 		acfg := advisor.Config{WildcardThreshold: uint64(1 + r.IntN(10)), MaxCIDRs: 1 + r.IntN(4), MaxPortRanges: 1 + r.IntN(3)}
 		for idx, rule := range eng.Rules() {
-			got := advisor.Evaluate(rule, acc.Rule(idx).Usage(), acfg)
+			got := advisor.Evaluate(rule, acc.Usage(idx), acfg)
 			want := advisor.Evaluate(rule, exact[idx], acfg)
 			got.Evidence.FirstSeen, got.Evidence.LastSeen = "", ""
 			if !reflect.DeepEqual(got, want) {

@@ -82,6 +82,10 @@ type Daemon struct {
 	lastSeen   []int64
 	keys       []string
 	order      []int
+	// evDependent holds the rules whose last judgement rested on records of
+	// uncertain initiator: the port evidence, which any record may change,
+	// decides about them, so they are judged again whenever anything changed.
+	evDependent analysis.RuleSet
 }
 
 // New prepares a daemon: it loads the inventory and opens the listener.

@@ -85,6 +85,11 @@ func (d *Daemon) evaluate() {
 	d.met.DedupeBatches.Set(float64(batches))
 	n := len(eng.Rules())
 	if full {
+		d.evDependent.Clear()
+	} else if changed {
+		set.Union(&d.evDependent)
+	}
+	if full {
 		set.AddAll(n)
 		d.sugs = make([]advisor.Suggestion, n)
 		d.lastSeen = make([]int64, n)
@@ -110,9 +115,11 @@ func (d *Daemon) evaluate() {
 			return
 		}
 		d.sugs[i] = merged.Suggestion(i, d.acfg)
-		d.lastSeen[i] = 0
-		if sk := merged.Rule(i).Sketch; sk != nil {
-			d.lastSeen[i] = sk.LastSeen
+		d.lastSeen[i] = merged.Rule(i).LastSeen()
+		if merged.EvidenceDependent(i) {
+			d.evDependent.Add(i)
+		} else {
+			d.evDependent.Remove(i)
 		}
 		judged++
 	})
