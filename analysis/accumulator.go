@@ -50,8 +50,8 @@ type RuleState struct {
 
 // UncertainPart is the usage of one rule by records of one protocol whose
 // initiator the flags do not settle, split by what the port heuristic says
-// (Likely: the sender's port is the more ephemeral one) so that replies and
-// requests keep apart sources.
+// (Likely: the sender's port is the more ephemeral one) only so that replies
+// and requests mostly keep their sources apart: the heuristic decides nothing.
 type UncertainPart struct {
 	Protocol uint8
 	Likely   bool
@@ -485,8 +485,9 @@ type keptPart struct {
 // -1) to the advisor's input under the port verdicts v (nil: nothing
 // discounted). Uncertain records on ports v discounts are left out; a part
 // with ports left brings its sources and counters whole. unsure reports
-// whether a part the port heuristic calls replies or cannot tell kept ports
-// the evidence does not show to be services; skipUnsure leaves such parts out.
+// whether a part kept ports the evidence does not show to be services (thin
+// evidence; the port heuristic's opinion does not count); skipUnsure leaves
+// such parts out.
 func (rs *RuleState) usage(v *verdicts, egress, all, skipUnsure bool) (u *advisor.Usage, unsure bool) {
 	s := rs.Sketch
 	if s == nil {
@@ -532,7 +533,7 @@ func (rs *RuleState) usage(v *verdicts, egress, all, skipUnsure bool) (u *adviso
 		if len(ports) == 0 {
 			continue
 		}
-		if !up.Likely && partUnsure {
+		if partUnsure {
 			unsure = true
 			if skipUnsure {
 				continue
