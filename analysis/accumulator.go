@@ -364,9 +364,15 @@ func (a *Accumulator) observeEvidence(rec *flowlog.Record, ingress bool, role Ro
 		}
 		a.lastEv = ev
 	}
-	lp, rp := rec.DstPort, rec.SrcPort
+	lp, rp, remote := rec.DstPort, rec.SrcPort, rec.SrcAddr
+	if rec.PktSrcAddr.IsValid() {
+		remote = rec.PktSrcAddr
+	}
 	if !ingress {
-		lp, rp = rp, lp
+		lp, rp, remote = rp, lp, rec.DstAddr
+		if rec.PktDstAddr.IsValid() {
+			remote = rec.PktDstAddr
+		}
 	}
 	// Who the flags showed to be the service: the receiver of a SYN, the
 	// sender of a SYN-ACK.
@@ -376,7 +382,7 @@ func (a *Accumulator) observeEvidence(rec *flowlog.Record, ingress bool, role Ro
 	if !ingress {
 		localSvc, remoteSvc = senderSvc, recvSvc
 	}
-	if ev.observe(rec.Protocol, lp, rp, localSvc, remoteSvc, rec.End) {
+	if ev.observe(rec.Protocol, lp, rp, remote, localSvc, remoteSvc, rec.End) {
 		a.verdicts = nil
 	}
 }

@@ -1,7 +1,10 @@
 package analysis
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
+	"net/netip"
 	"slices"
 	"sort"
 )
@@ -49,6 +52,7 @@ const (
 	evBucketBits = 8  // a bucket key is port >> evBucketBits
 	svcMin       = 8  // entries listing a port that make it a service
 	sureMin      = 4  // peers that are not services making a port surely a service
+	addrMin      = 4  // other entries whose peer an address served
 )
 
 // Evidence flags.
@@ -63,6 +67,8 @@ type EvidenceEntry struct {
 	Flags uint8
 	Peers [evPeers]uint16 // the smallest min(N, evPeers) peers, sorted
 	Last  int64           // latest record end (unix seconds)
+	// Addrs has bit addrBit(a) set for every remote address a of the records.
+	Addrs uint64
 }
 
 // EvidenceTable maps ports to the peer ports they met (exported for gob).
@@ -127,7 +133,18 @@ func (e *EvidenceEntry) merge(o *EvidenceEntry) bool {
 		changed = true
 	}
 	e.Last = max(e.Last, o.Last)
+	if e.Addrs|o.Addrs != e.Addrs {
+		e.Addrs |= o.Addrs
+		changed = true
+	}
 	return changed
+}
+
+// addrBit maps an address to one of 64 bits.
+func addrBit(a netip.Addr) uint64 {
+	b := a.As16()
+	h := binary.LittleEndian.Uint64(b[:8])*0x9e3779b97f4a7c15 ^ binary.LittleEndian.Uint64(b[8:])*0xc2b2ae3d27d4eb4f
+	return 1 << (h >> 58)
 }
 
 // entry returns the entry of key k, inserting an empty one; grew says whether
@@ -143,7 +160,7 @@ func (t *EvidenceTable) entry(k uint16) (e *EvidenceEntry, grew bool) {
 
 // add records that port met peer at time last; it reports whether the table
 // changed other than in time.
-func (t *EvidenceTable) add(port, peer uint16, flags uint8, last int64) bool {
+func (t *EvidenceTable) add(port, peer uint16, flags uint8, addr uint64, last int64) bool {
 	k := port
 	if t.Coarse {
 		k = port >> evBucketBits
@@ -160,6 +177,10 @@ func (t *EvidenceTable) add(port, peer uint16, flags uint8, last int64) bool {
 	}
 	if e.Flags|flags != e.Flags {
 		e.Flags |= flags
+		grew = true
+	}
+	if e.Addrs|addr != e.Addrs {
+		e.Addrs |= addr
 		grew = true
 	}
 	e.Last = max(e.Last, last)
@@ -215,7 +236,7 @@ func (t *EvidenceTable) span(e *EvidenceEntry) (lo, hi uint16) {
 // observe records one record's ports: local port lp met remote port rp.
 // localSvc/remoteSvc say the TCP flags showed that side to be the service.
 // It reports whether the evidence changed other than in time.
-func (ev *endpointEvidence) observe(proto uint8, lp, rp uint16, localSvc, remoteSvc bool, last int64) bool {
+func (ev *endpointEvidence) observe(proto uint8, lp, rp uint16, remote netip.Addr, localSvc, remoteSvc bool, last int64) bool {
 	base := evTCPLocal
 	if proto == 17 {
 		base = evUDPLocal
@@ -227,8 +248,9 @@ func (ev *endpointEvidence) observe(proto uint8, lp, rp uint16, localSvc, remote
 	if remoteSvc {
 		fr = evService
 	}
-	g := ev.t[base].add(lp, rp, fl, last)
-	if ev.t[base+1].add(rp, lp, fr, last) {
+	ab := addrBit(remote)
+	g := ev.t[base].add(lp, rp, fl, ab, last)
+	if ev.t[base+1].add(rp, lp, fr, ab, last) {
 		g = true
 	}
 	return g
@@ -334,6 +356,26 @@ func judgePorts(evs map[string]*endpointEvidence) *verdicts {
 				peers = append(peers, e.Peers[:min(int(e.N), evPeers)]...)
 			}
 			slices.Sort(peers)
+			// On the local side a reply port must also have met its peers at
+			// addresses that served them: per peer port, how many entries
+			// list it, by address bit.
+			var byAddr map[uint16]*[64]uint16
+			if si == 0 {
+				byAddr = map[uint16]*[64]uint16{}
+				for i := range t.Entries {
+					e := &t.Entries[i]
+					for _, p := range e.Peers[:min(int(e.N), evPeers)] {
+						c := byAddr[p]
+						if c == nil {
+							c = new([64]uint16)
+							byAddr[p] = c
+						}
+						for a := e.Addrs; a != 0; a &= a - 1 {
+							c[bits.TrailingZeros64(a)]++
+						}
+					}
+				}
+			}
 			service := func(p uint16) bool {
 				i, _ := slices.BinarySearch(peers, p)
 				j, _ := slices.BinarySearch(peers, p+1)
@@ -354,6 +396,22 @@ func judgePorts(evs map[string]*endpointEvidence) *verdicts {
 					if !service(p) {
 						allSvc = false
 						nonSvc++
+					}
+				}
+				if allSvc && byAddr != nil {
+					// every remote address of the entry served one of its
+					// peer ports to addrMin other entries: a client port that
+					// happens to equal a service port does not make a request
+					// look like a reply
+					for a := e.Addrs; a != 0 && allSvc; a &= a - 1 {
+						b := bits.TrailingZeros64(a)
+						served := false
+						for _, p := range e.Peers[:n] {
+							if int(byAddr[p][b])-1 >= addrMin {
+								served = true
+							}
+						}
+						allSvc = served
 					}
 				}
 				switch {

@@ -167,8 +167,8 @@ func TestPortEvidenceTable(t *testing.T) {
 		parts := make([]EvidenceTable, 1+r.IntN(4))
 		var whole EvidenceTable
 		for _, p := range pairs {
-			whole.add(p.port, p.peer, 0, 1)
-			parts[r.IntN(len(parts))].add(p.port, p.peer, 0, 1)
+			whole.add(p.port, p.peer, 0, 1<<(p.peer%64), 1)
+			parts[r.IntN(len(parts))].add(p.port, p.peer, 0, 1<<(p.peer%64), 1)
 		}
 		r.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
 		var merged EvidenceTable
