@@ -271,3 +271,28 @@ func TestSplitOverAccumulators(t *testing.T) {
 		}
 	}
 }
+
+// TestClientPortEqualToAServicePort: the interface calls a service on port
+// 1567 from many ports, so remote port 1567 is a service; a client that
+// happens to use source port 1567 to reach the interface's listener on 134
+// is still a request: that address never served 1567.
+func TestClientPortEqualToAServicePort(t *testing.T) {
+	inv := inventory.New()
+	inv.AddGroup(inventory.Group{ID: "sg-app", VPCID: "vpc-1", Rules: withGroup("sg-app",
+		rule("", 6, 31, 487, cidrSrc("10.0.0.0/8")),
+		rule("", 6, 1024, 65535, cidrSrc("10.0.0.0/8")),
+		allOut())})
+	inv.AddENI(inventory.ENI{ID: "eni-app", VPCID: "vpc-1", Groups: []string{"sg-app"}, Addrs: []netip.Addr{netip.MustParseAddr("10.0.4.4")}})
+	var lines []string
+	for i := range 20 {
+		lines = append(lines, conversation("eni-app", "10.0.4.4", 40000+i*37, fmt.Sprintf("10.1.0.%d", 1+i%2), 1567, 6)...)
+	}
+	lines = append(lines, conversation("eni-app", "10.49.38.148", 1567, "10.0.4.4", 134, 6)...)
+	by := suggestionsByKey(observeLines(t, inv, flowlog.DefaultFormat(), lines...))
+	if s := by["sg-app|ingress|6|31|487|10.0.0.0/8"]; s.Verdict == advisor.VerdictRemove {
+		t.Errorf("the listener's rule: %+v", s)
+	}
+	if s := by["sg-app|ingress|6|1024|65535|10.0.0.0/8"]; s.Verdict != advisor.VerdictRemove {
+		t.Errorf("the rule only the answers of 1567 reach: %+v", s)
+	}
+}

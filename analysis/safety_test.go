@@ -24,6 +24,10 @@ type world struct {
 	flows   []simulate.Flow
 	// initiator[i] is the truth about flow i: its sender opened the connection.
 	initiator []bool
+	// hairpin maps groups with the pair "tcp 8443 from sg-X" and "tcp 8443
+	// from 0.0.0.0/0" to X; only sessions() sends them traffic: from members'
+	// Elastic IPs, which only the second rule allows.
+	hairpin map[string]string
 }
 
 var richFormat = flowlog.MustParseFormat(simulate.RichFormat)
@@ -90,6 +94,16 @@ func randomWorld(r *rand.Rand, nrec int) *world {
 			}
 			g.Rules = append(g.Rules, rule)
 		}
+		if r.IntN(3) == 0 {
+			x := gids[r.IntN(len(gids))]
+			g.Rules = append(g.Rules,
+				inventory.Rule{GroupID: gid, Protocol: 6, FromPort: 8443, ToPort: 8443, Source: inventory.Source{Kind: inventory.SourceGroup, ID: x}},
+				inventory.Rule{GroupID: gid, Protocol: 6, FromPort: 8443, ToPort: 8443, Source: inventory.CIDRSource(netip.MustParsePrefix("0.0.0.0/0"))})
+			if w.hairpin == nil {
+				w.hairpin = map[string]string{}
+			}
+			w.hairpin[gid] = x
+		}
 		w.inv.AddGroup(g)
 		w.groups[gid] = g
 	}
@@ -116,6 +130,9 @@ func randomWorld(r *rand.Rand, nrec int) *world {
 		e := w.enis[r.IntN(len(w.enis))]
 		g := w.groups[e.Groups[r.IntN(len(e.Groups))]]
 		rule := g.Rules[r.IntN(len(g.Rules))]
+		for rule.FromPort == 8443 {
+			rule = g.Rules[r.IntN(len(g.Rules))]
+		}
 		f := simulate.Flow{AccountID: "123456789012", ENI: e.ID, VPC: "vpc-1", Accept: r.IntN(10) != 0,
 			Packets: uint64(1 + r.IntN(9)), Bytes: uint64(60 + r.IntN(9000)), Start: 1_790_000_000 + int64(r.IntN(86400))}
 		f.End = f.Start + int64(r.IntN(60))
@@ -142,6 +159,9 @@ func randomWorld(r *rand.Rand, nrec int) *world {
 			case x == 1 && other.NumPublic > 0:
 				remote = other.Addrs[len(other.Addrs)-1]
 			}
+		case rule.Source.Kind == inventory.SourceCIDR && rule.Source.Prefix.Bits() == 0 && rule.Source.Prefix.Addr().Is4() && r.IntN(3) == 0:
+			// a peer reaching the interface from its Elastic IP (hairpin)
+			remote = netip.AddrFrom4([4]byte{198, 51, 100, byte(1 + r.IntN(len(w.enis)))})
 		case rule.Source.Kind == inventory.SourceCIDR && r.IntN(6) != 0:
 			remote = randAddrIn(r, rule.Source.Prefix)
 		default:
@@ -227,6 +247,20 @@ func (w *world) sessions(r *rand.Rand) {
 			return e.Addrs[1]
 		}
 		return e.Addrs[0]
+	}
+	for gid, x := range w.hairpin {
+		for _, e := range w.enis {
+			if !slices.Contains(e.Groups, gid) {
+				continue
+			}
+			for _, m := range w.enis {
+				if m.NumPublic > 0 && slices.Contains(m.Groups, x) {
+					for range 1 + r.IntN(3) {
+						add(e, m.Addrs[len(m.Addrs)-1], e.Addrs[0], uint16(32768+r.IntN(28000)), 8443, 6, true, true)
+					}
+				}
+			}
+		}
 	}
 	for range 1 + r.IntN(4) {
 		e := w.enis[r.IntN(len(w.enis))]
