@@ -529,7 +529,7 @@ func (rs *RuleState) usage(v *verdicts, egress, all, skipUnsure bool) (u *adviso
 			}
 			for b := uint32(r.From) / 64; b <= uint32(r.To)/64; b++ {
 				if v == nil || !v.bucketDiscounted(up.Protocol, egress, uint16(b)) {
-					add(uint16(b*64), uint16(b*64+63))
+					add(uint16(max(b*64, uint32(r.From))), uint16(min(b*64+63, uint32(r.To))))
 					if v == nil || !v.sureBucket(up.Protocol, egress, uint16(b)) {
 						partUnsure = true
 					}

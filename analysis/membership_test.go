@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -152,5 +153,22 @@ func TestInterfacesWithoutGroups(t *testing.T) {
 		"3 1 eni-nat 10.0.0.7 203.0.113.9 40000 443 6 10 840 1700000000 1700000060 ACCEPT OK 2")
 	if st := acc.Stats(); st.NoGroups != 2 || st.Unmatched != 0 || st.Inbound+st.Outbound != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestCoarsePortsNarrowToTheirEnds: beyond 64 distinct ports the sketch keeps
+// 64-port buckets, each with its lowest and highest port seen, so a narrowed
+// range ends at ports that were used, not at bucket boundaries.
+func TestCoarsePortsNarrowToTheirEnds(t *testing.T) {
+	inv := inventory.New()
+	inv.AddGroup(inventory.Group{ID: "sg-1", VPCID: "vpc-1", Rules: []inventory.Rule{rule("sg-1", 6, 1024, 65535, cidrSrc("10.0.0.0/8"))}})
+	inv.AddENI(inventory.ENI{ID: "eni-1", VPCID: "vpc-1", Groups: []string{"sg-1"}, Addrs: []netip.Addr{netip.MustParseAddr("10.0.6.6")}})
+	var lines []string
+	for p := 30010; p < 30110; p++ {
+		lines = append(lines, fmt.Sprintf("3 1 eni-1 10.0.7.7 10.0.6.6 40000 %d 6 10 840 1700000000 1700000060 ACCEPT OK 2", p))
+	}
+	s := suggestionsByKey(observeLines(t, inv, flagsFormat, lines...))["sg-1|ingress|6|1024|65535|10.0.0.0/8"]
+	if s.Verdict != advisor.VerdictNarrow || len(s.Proposed) != 1 || s.Proposed[0].FromPort != 30010 || s.Proposed[0].ToPort != 30109 {
+		t.Errorf("%+v", s)
 	}
 }

@@ -26,7 +26,9 @@ var ErrInvalidEncoding = errors.New("sketch: invalid encoding")
 //	IPv4 family, IPv6 family: depth byte, uvarint count, items: address (4 or 16 bytes,
 //	  big-endian), prefix length byte, and for aggregates the hll encoding,
 //	uvarint protocol count, per protocol: number byte, form byte (0 exact: uvarint count
-//	  and 2-byte big-endian ports; 1 coarse: 16 little-endian uint64 bucket words).
+//	  and 2-byte big-endian ports; 1 coarse: 16 little-endian uint64 bucket words, read
+//	  as whole buckets; 2 coarse with edges: the same words, then per set bucket the
+//	  offsets of its lowest and highest port seen, a byte each).
 func (s *Sketch) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 64)
 	b = append(b, magic...)
@@ -45,9 +47,17 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 		ps := &s.protos[i].ports
 		b = append(b, s.protos[i].proto)
 		if ps.buckets != nil {
-			b = append(b, 1)
+			b = append(b, 2)
 			for _, w := range ps.buckets {
 				b = binary.LittleEndian.AppendUint64(b, w)
+			}
+			n := 0
+			for _, w := range ps.buckets {
+				n += bits.OnesCount64(w)
+			}
+			for k := range n {
+				e := ps.edgeAt(k)
+				b = append(b, byte(e>>8), byte(e))
 			}
 			continue
 		}
@@ -283,7 +293,7 @@ func readPorts(r *reader, t *Sketch) {
 					return
 				}
 			}
-		case 1:
+		case 1, 2:
 			raw := r.take(portBuckets/8, "port buckets")
 			if r.err != nil {
 				return
@@ -297,6 +307,25 @@ func readPorts(r *reader, t *Sketch) {
 			if set < 2 { // more than 64 ports never fit one bucket
 				r.fail("coarse port set of %d buckets", set)
 				return
+			}
+			ps.edges = make([]uint16, set)
+			if form == 1 {
+				for j := range ps.edges {
+					ps.edges[j] = PortBucketSize - 1 // whole buckets
+				}
+				break
+			}
+			raw = r.take(2*set, "bucket edges")
+			if r.err != nil {
+				return
+			}
+			for j := range ps.edges {
+				lo, hi := raw[2*j], raw[2*j+1]
+				if lo > hi || hi >= PortBucketSize {
+					r.fail("bucket edges %d-%d", lo, hi)
+					return
+				}
+				ps.edges[j] = uint16(lo)<<8 | uint16(hi)
 			}
 		default:
 			r.fail("port form %d", form)

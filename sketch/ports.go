@@ -21,19 +21,62 @@ type PortRange struct {
 
 // PortSet is the set of ports seen for one protocol. It is canonical: an exact sorted
 // set while it holds at most [MaxExactPorts] ports, beyond that a bitmap of 1024 buckets
-// of [PortBucketSize] ports each, so ports are then known to bucket granularity. Union is
-// commutative and associative. The zero value is an empty set.
+// of [PortBucketSize] ports each with, per bucket seen, the lowest and highest port seen
+// in it, so ports are then known to lie between those two. Union is commutative and
+// associative (bitmaps OR, edges by min and max). The zero value is an empty set.
 type PortSet struct {
 	exact   []uint16                  // sorted, when buckets == nil
 	buckets *[portBuckets / 64]uint64 // bit b set: some port in [64b, 64b+63] seen
+	// edges holds, for each set bucket in increasing order, the offsets of the
+	// lowest (high 8 bits) and highest (low 8 bits) port seen in it: at most
+	// 2 KiB.
+	edges []uint16
+}
+
+// rank returns the index in edges of bucket b (set or where it would go).
+func (ps *PortSet) rank(b uint16) int {
+	w := int(b / 64)
+	n := 0
+	for _, x := range ps.buckets[:w] {
+		n += bits.OnesCount64(x)
+	}
+	return n + bits.OnesCount64(ps.buckets[w]&(1<<(b%64)-1))
+}
+
+// addCoarse records port in a coarse set.
+func (ps *PortSet) addCoarse(port uint16) {
+	b, off := port/PortBucketSize, port%PortBucketSize
+	i := ps.rank(b)
+	if ps.buckets[b/64]&(1<<(b%64)) == 0 {
+		ps.buckets[b/64] |= 1 << (b % 64)
+		if len(ps.edges) == cap(ps.edges) {
+			// grow within the bound of one edge per bucket
+			n := make([]uint16, len(ps.edges), min(max(2*cap(ps.edges), 8), portBuckets))
+			copy(n, ps.edges)
+			ps.edges = n
+		}
+		ps.edges = slices.Insert(ps.edges, i, off<<8|off)
+		return
+	}
+	lo, hi := ps.edges[i]>>8, ps.edges[i]&0xff
+	ps.edges[i] = min(lo, off)<<8 | max(hi, off)
+}
+
+// bucketEdges returns the lowest and highest port seen in set bucket b
+// whose index in edges is i.
+func (ps *PortSet) bucketEdges(b uint16, i int) (uint16, uint16) {
+	base := b * PortBucketSize
+	if i >= len(ps.edges) {
+		return base, base + PortBucketSize - 1
+	}
+	return base + ps.edges[i]>>8, base + ps.edges[i]&0xff
 }
 
 // Add inserts port. It does not allocate when the port (or, coarse, its bucket) is
 // already present.
 func (ps *PortSet) Add(port uint16) {
 	if ps.buckets != nil {
-		b := port / PortBucketSize
-		ps.buckets[b/64] |= 1 << (b % 64)
+		ps.addCoarse(port)
 		return
 	}
 	i, found := slices.BinarySearch(ps.exact, port)
@@ -50,9 +93,9 @@ func (ps *PortSet) Add(port uint16) {
 
 func (ps *PortSet) coarsen() {
 	ps.buckets = new([portBuckets / 64]uint64)
+	ps.edges = nil
 	for _, p := range ps.exact {
-		b := p / PortBucketSize
-		ps.buckets[b/64] |= 1 << (b % 64)
+		ps.addCoarse(p)
 	}
 	ps.exact = nil
 }
@@ -63,9 +106,30 @@ func (ps *PortSet) Union(o *PortSet) {
 		if ps.buckets == nil {
 			ps.coarsen()
 		}
-		for i, w := range o.buckets {
-			ps.buckets[i] |= w
+		var edges []uint16
+		i, j := 0, 0
+		for k := range ps.buckets {
+			a, b := ps.buckets[k], o.buckets[k]
+			for u := a | b; u != 0; u &= u - 1 {
+				bit := uint64(1) << bits.TrailingZeros64(u)
+				e := uint16(0xffff)
+				switch {
+				case a&bit != 0 && b&bit != 0:
+					x, y := ps.edgeAt(i), o.edgeAt(j)
+					e = min(x>>8, y>>8)<<8 | max(x&0xff, y&0xff)
+					i, j = i+1, j+1
+				case a&bit != 0:
+					e = ps.edgeAt(i)
+					i++
+				default:
+					e = o.edgeAt(j)
+					j++
+				}
+				edges = append(edges, e)
+			}
+			ps.buckets[k] = a | b
 		}
+		ps.edges = edges
 		return
 	}
 	if ps.buckets != nil {
@@ -86,11 +150,24 @@ func (ps *PortSet) Union(o *PortSet) {
 	ps.coarsen()
 }
 
-// Contains reports whether port is in the set (for a coarse set: whether its bucket is).
+// edgeAt returns edges[i], or a whole bucket for a set decoded without edges.
+func (ps *PortSet) edgeAt(i int) uint16 {
+	if i < len(ps.edges) {
+		return ps.edges[i]
+	}
+	return PortBucketSize - 1
+}
+
+// Contains reports whether port is in the set (for a coarse set: whether it lies
+// between the lowest and highest port seen in its bucket).
 func (ps *PortSet) Contains(port uint16) bool {
 	if ps.buckets != nil {
 		b := port / PortBucketSize
-		return ps.buckets[b/64]&(1<<(b%64)) != 0
+		if ps.buckets[b/64]&(1<<(b%64)) == 0 {
+			return false
+		}
+		lo, hi := ps.bucketEdges(b, ps.rank(b))
+		return port >= lo && port <= hi
 	}
 	_, found := slices.BinarySearch(ps.exact, port)
 	return found
@@ -99,21 +176,20 @@ func (ps *PortSet) Contains(port uint16) bool {
 // Exact reports whether the set knows its ports exactly (at most [MaxExactPorts]).
 func (ps *PortSet) Exact() bool { return ps.buckets == nil }
 
-// Len returns the number of ports in the set; for a coarse set, the number of ports the
-// recorded buckets cover (an upper bound).
+// Len returns the number of ports in the set; for a coarse set, the number of ports
+// between the lowest and highest seen in each bucket (an upper bound).
 func (ps *PortSet) Len() int {
 	if ps.buckets == nil {
 		return len(ps.exact)
 	}
 	n := 0
-	for _, w := range ps.buckets {
-		n += bits.OnesCount64(w)
+	for _, r := range ps.Ranges() {
+		n += int(r.To) - int(r.From) + 1
 	}
-	return n * PortBucketSize
+	return n
 }
 
-// Min returns the smallest port (for a coarse set, the start of the first bucket), 0 when
-// empty.
+// Min returns the smallest port, 0 when empty.
 func (ps *PortSet) Min() uint16 {
 	r := ps.Ranges()
 	if len(r) == 0 {
@@ -122,8 +198,7 @@ func (ps *PortSet) Min() uint16 {
 	return r[0].From
 }
 
-// Max returns the largest port (for a coarse set, the end of the last bucket), 0 when
-// empty.
+// Max returns the largest port, 0 when empty.
 func (ps *PortSet) Max() uint16 {
 	r := ps.Ranges()
 	if len(r) == 0 {
@@ -133,7 +208,8 @@ func (ps *PortSet) Max() uint16 {
 }
 
 // Ranges returns the set as sorted maximal runs of contiguous ports; for a coarse set,
-// runs of contiguous buckets.
+// per bucket the span from its lowest to its highest port seen, spans of neighbouring
+// buckets joined when they touch.
 func (ps *PortSet) Ranges() []PortRange {
 	var out []PortRange
 	add := func(from, to uint16) {
@@ -149,11 +225,14 @@ func (ps *PortSet) Ranges() []PortRange {
 		}
 		return out
 	}
+	k := 0
 	for i, w := range ps.buckets {
 		for w != 0 {
 			b := uint16(i*64 + bits.TrailingZeros64(w))
 			w &= w - 1
-			add(b*PortBucketSize, b*PortBucketSize+PortBucketSize-1)
+			lo, hi := ps.bucketEdges(b, k)
+			k++
+			add(lo, hi)
 		}
 	}
 	return out
@@ -165,6 +244,7 @@ func (ps *PortSet) Clone() *PortSet {
 	if ps.buckets != nil {
 		b := *ps.buckets
 		c.buckets = &b
+		c.edges = slices.Clone(ps.edges)
 	} else if len(ps.exact) > 0 {
 		c.exact = append(make([]uint16, 0, len(ps.exact)), ps.exact...)
 	}
@@ -177,7 +257,7 @@ func (ps *PortSet) Equal(o *PortSet) bool {
 		return false
 	}
 	if ps.buckets != nil {
-		return *ps.buckets == *o.buckets
+		return *ps.buckets == *o.buckets && slices.Equal(ps.edges, o.edges)
 	}
 	return slices.Equal(ps.exact, o.exact)
 }
@@ -185,7 +265,7 @@ func (ps *PortSet) Equal(o *PortSet) bool {
 // memSize returns the bytes held outside the PortSet header.
 func (ps *PortSet) memSize() int {
 	if ps.buckets != nil {
-		return portBuckets / 8
+		return portBuckets/8 + 2*cap(ps.edges)
 	}
 	return 2 * cap(ps.exact)
 }
