@@ -25,7 +25,7 @@ type Stats struct {
 	Responses    uint64 `json:"responses"`    // return traffic: never needs a rule
 	Inbound      uint64 `json:"inbound"`      // remote-initiated, entering the interface
 	Outbound     uint64 `json:"outbound"`     // interface-initiated, leaving it
-	Ambiguous    uint64 `json:"ambiguous"`    // of those, initiator unknown and credited because a rule allows them
+	Ambiguous    uint64 `json:"ambiguous"`    // of those, initiator not settled by the TCP flags (judged by the port evidence)
 	Unmatched    uint64 `json:"unmatched"`    // inbound/outbound flows no rule of the inventory allows
 	NoGroups     uint64 `json:"no_groups"`    // accepted records of interfaces without security groups (NAT gateways, ...)
 	WindowFrom   int64  `json:"window_from"`  // earliest start of an attributed record (unix s)
@@ -341,7 +341,7 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 		a.stats.Unmatched++
 		return Unmatched
 	}
-	if role != RoleInitiator {
+	if uncertain || role != RoleInitiator {
 		a.stats.Ambiguous++
 	}
 	if a.stats.WindowFrom == 0 || (rec.Start != 0 && rec.Start < a.stats.WindowFrom) {

@@ -43,9 +43,15 @@ import (
 // it alike, which keeps "redundant" sound. Everything else stays credited;
 // where the evidence is thin the suggestion says so (confidence low).
 //
-// Memory: an entry is 32 bytes; a table holds at most evExactMax entries
-// (2 KiB) or 256 buckets (8 KiB), an interface four tables: at most 32 KiB per
-// interface seen with TCP or UDP traffic, typically a few hundred bytes.
+// A local port is a reply port only if, moreover, each remote address it met
+// (a 64-bit signature of them per entry) served one of its peer ports to
+// addrMin other entries: a client whose source port happens to equal a port
+// the interface calls elsewhere does not make its request look like a reply.
+//
+// Memory: an entry is 40 bytes; a table holds at most evExactMax entries
+// (≤ 5 KiB with slice growth) or 256 buckets (10 KiB), an interface four
+// tables: at most 40 KiB per interface seen with TCP or UDP traffic,
+// typically a few hundred bytes.
 const (
 	evPeers      = 8  // peers kept per entry: the smallest
 	evExactMax   = 64 // exact keys per table before it keeps buckets

@@ -137,7 +137,7 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 
 // summary says in one line what the analysis did with the records.
 func summary(st analysis.Stats) string {
-	return fmt.Sprintf("cinch: %d records: %d inbound and %d outbound requests (%d of unknown initiator, credited where a rule allows them), "+
+	return fmt.Sprintf("cinch: %d records: %d inbound and %d outbound requests (%d whose initiator the TCP flags do not settle, judged by the port evidence), "+
 		"%d replies, %d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d of interfaces without security groups, %d requests no rule allows",
 		st.Records, st.Inbound, st.Outbound, st.Ambiguous, st.Responses, st.Rejected, st.NoData+st.SkipData,
 		st.Undetermined, st.Unattributed, st.NoGroups, st.Unmatched)
