@@ -6,7 +6,6 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
-	"sort"
 )
 
 // Port evidence: who is the service side of a conversation when neither the
@@ -153,10 +152,24 @@ func addrBit(a netip.Addr) uint64 {
 	return 1 << (h >> 58)
 }
 
+// search returns the index of key k in t, or where it would go.
+func (t *EvidenceTable) search(k uint16) int {
+	lo, hi := 0, len(t.Entries)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if t.Entries[m].Key < k {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
 // entry returns the entry of key k, inserting an empty one; grew says whether
 // it was inserted.
 func (t *EvidenceTable) entry(k uint16) (e *EvidenceEntry, grew bool) {
-	i := sort.Search(len(t.Entries), func(i int) bool { return t.Entries[i].Key >= k })
+	i := t.search(k)
 	if i < len(t.Entries) && t.Entries[i].Key == k {
 		return &t.Entries[i], false
 	}
@@ -164,22 +177,29 @@ func (t *EvidenceTable) entry(k uint16) (e *EvidenceEntry, grew bool) {
 	return &t.Entries[i], true
 }
 
-// add records that port met peer at time last; it reports whether the table
-// changed other than in time.
+// add records that port met peer (at a remote address of signature addr) at
+// time last; it reports whether the table changed other than in time.
 func (t *EvidenceTable) add(port, peer uint16, flags uint8, addr uint64, last int64) bool {
 	k := port
 	if t.Coarse {
 		k = port >> evBucketBits
-	} else if len(t.Entries) >= evExactMax {
-		i := sort.Search(len(t.Entries), func(i int) bool { return t.Entries[i].Key >= k })
-		if i == len(t.Entries) || t.Entries[i].Key != k {
+	}
+	i := t.search(k)
+	var e *EvidenceEntry
+	grew := false
+	if i < len(t.Entries) && t.Entries[i].Key == k {
+		e = &t.Entries[i]
+	} else {
+		if !t.Coarse && len(t.Entries) >= evExactMax {
 			t.coarsen()
 			k = port >> evBucketBits
 		}
+		e, grew = t.entry(k)
 	}
-	e, grew := t.entry(k)
-	if e.addPeer(peer) {
-		grew = true
+	if e.N <= evPeers || peer < e.Peers[evPeers-1] {
+		if e.addPeer(peer) {
+			grew = true
+		}
 	}
 	if e.Flags|flags != e.Flags {
 		e.Flags |= flags
@@ -189,7 +209,9 @@ func (t *EvidenceTable) add(port, peer uint16, flags uint8, addr uint64, last in
 		e.Addrs |= addr
 		grew = true
 	}
-	e.Last = max(e.Last, last)
+	if last > e.Last {
+		e.Last = last
+	}
 	return grew
 }
 
