@@ -51,13 +51,11 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 			for _, w := range ps.buckets {
 				b = binary.LittleEndian.AppendUint64(b, w)
 			}
-			n := 0
-			for _, w := range ps.buckets {
-				n += bits.OnesCount64(w)
-			}
-			for k := range n {
-				e := ps.edgeAt(k)
-				b = append(b, byte(e>>8), byte(e))
+			for k, w := range ps.buckets {
+				for ; w != 0; w &= w - 1 {
+					e := ps.edges[k*64+bits.TrailingZeros64(w)]
+					b = append(b, byte(e>>8), byte(e))
+				}
 			}
 			continue
 		}
@@ -308,24 +306,29 @@ func readPorts(r *reader, t *Sketch) {
 				r.fail("coarse port set of %d buckets", set)
 				return
 			}
-			ps.edges = make([]uint16, set)
-			if form == 1 {
-				for j := range ps.edges {
-					ps.edges[j] = PortBucketSize - 1 // whole buckets
-				}
-				break
-			}
-			raw = r.take(2*set, "bucket edges")
-			if r.err != nil {
-				return
-			}
-			for j := range ps.edges {
-				lo, hi := raw[2*j], raw[2*j+1]
-				if lo > hi || hi >= PortBucketSize {
-					r.fail("bucket edges %d-%d", lo, hi)
+			ps.edges = new([portBuckets]uint16)
+			var raw2 []byte
+			if form == 2 {
+				if raw2 = r.take(2*set, "bucket edges"); r.err != nil {
 					return
 				}
-				ps.edges[j] = uint16(lo)<<8 | uint16(hi)
+			}
+			j := 0
+			for k, w := range ps.buckets {
+				for ; w != 0; w &= w - 1 {
+					bk := k*64 + bits.TrailingZeros64(w)
+					if form == 1 {
+						ps.edges[bk] = PortBucketSize - 1 // whole buckets
+						continue
+					}
+					lo, hi := raw2[2*j], raw2[2*j+1]
+					j++
+					if lo > hi || hi >= PortBucketSize {
+						r.fail("bucket edges %d-%d", lo, hi)
+						return
+					}
+					ps.edges[bk] = uint16(lo)<<8 | uint16(hi)
+				}
 			}
 		default:
 			r.fail("port form %d", form)

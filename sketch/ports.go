@@ -27,49 +27,28 @@ type PortRange struct {
 type PortSet struct {
 	exact   []uint16                  // sorted, when buckets == nil
 	buckets *[portBuckets / 64]uint64 // bit b set: some port in [64b, 64b+63] seen
-	// edges holds, for each set bucket in increasing order, the offsets of the
-	// lowest (high 8 bits) and highest (low 8 bits) port seen in it: at most
-	// 2 KiB.
-	edges []uint16
-}
-
-// rank returns the index in edges of bucket b (set or where it would go).
-func (ps *PortSet) rank(b uint16) int {
-	w := int(b / 64)
-	n := 0
-	for _, x := range ps.buckets[:w] {
-		n += bits.OnesCount64(x)
-	}
-	return n + bits.OnesCount64(ps.buckets[w]&(1<<(b%64)-1))
+	// edges holds, per set bucket, the offsets of the lowest (high 8 bits)
+	// and highest (low 8 bits) port seen in it (2 KiB, with buckets).
+	edges *[portBuckets]uint16
 }
 
 // addCoarse records port in a coarse set.
 func (ps *PortSet) addCoarse(port uint16) {
 	b, off := port/PortBucketSize, port%PortBucketSize
-	i := ps.rank(b)
 	if ps.buckets[b/64]&(1<<(b%64)) == 0 {
 		ps.buckets[b/64] |= 1 << (b % 64)
-		if len(ps.edges) == cap(ps.edges) {
-			// grow within the bound of one edge per bucket
-			n := make([]uint16, len(ps.edges), min(max(2*cap(ps.edges), 8), portBuckets))
-			copy(n, ps.edges)
-			ps.edges = n
-		}
-		ps.edges = slices.Insert(ps.edges, i, off<<8|off)
+		ps.edges[b] = off<<8 | off
 		return
 	}
-	lo, hi := ps.edges[i]>>8, ps.edges[i]&0xff
-	ps.edges[i] = min(lo, off)<<8 | max(hi, off)
+	if e := ps.edges[b]; off < e>>8 || off > e&0xff {
+		ps.edges[b] = min(e>>8, off)<<8 | max(e&0xff, off)
+	}
 }
 
-// bucketEdges returns the lowest and highest port seen in set bucket b
-// whose index in edges is i.
-func (ps *PortSet) bucketEdges(b uint16, i int) (uint16, uint16) {
+// bucketEdges returns the lowest and highest port seen in set bucket b.
+func (ps *PortSet) bucketEdges(b uint16) (uint16, uint16) {
 	base := b * PortBucketSize
-	if i >= len(ps.edges) {
-		return base, base + PortBucketSize - 1
-	}
-	return base + ps.edges[i]>>8, base + ps.edges[i]&0xff
+	return base + ps.edges[b]>>8, base + ps.edges[b]&0xff
 }
 
 // Add inserts port. It does not allocate when the port (or, coarse, its bucket) is
@@ -93,7 +72,7 @@ func (ps *PortSet) Add(port uint16) {
 
 func (ps *PortSet) coarsen() {
 	ps.buckets = new([portBuckets / 64]uint64)
-	ps.edges = nil
+	ps.edges = new([portBuckets]uint16)
 	for _, p := range ps.exact {
 		ps.addCoarse(p)
 	}
@@ -106,30 +85,21 @@ func (ps *PortSet) Union(o *PortSet) {
 		if ps.buckets == nil {
 			ps.coarsen()
 		}
-		var edges []uint16
-		i, j := 0, 0
 		for k := range ps.buckets {
 			a, b := ps.buckets[k], o.buckets[k]
 			for u := a | b; u != 0; u &= u - 1 {
-				bit := uint64(1) << bits.TrailingZeros64(u)
-				e := uint16(0xffff)
+				bk := k*64 + bits.TrailingZeros64(u)
+				bit := uint64(1) << (bk % 64)
 				switch {
 				case a&bit != 0 && b&bit != 0:
-					x, y := ps.edgeAt(i), o.edgeAt(j)
-					e = min(x>>8, y>>8)<<8 | max(x&0xff, y&0xff)
-					i, j = i+1, j+1
-				case a&bit != 0:
-					e = ps.edgeAt(i)
-					i++
-				default:
-					e = o.edgeAt(j)
-					j++
+					x, y := ps.edges[bk], o.edges[bk]
+					ps.edges[bk] = min(x>>8, y>>8)<<8 | max(x&0xff, y&0xff)
+				case b&bit != 0:
+					ps.edges[bk] = o.edges[bk]
 				}
-				edges = append(edges, e)
 			}
 			ps.buckets[k] = a | b
 		}
-		ps.edges = edges
 		return
 	}
 	if ps.buckets != nil {
@@ -150,14 +120,6 @@ func (ps *PortSet) Union(o *PortSet) {
 	ps.coarsen()
 }
 
-// edgeAt returns edges[i], or a whole bucket for a set decoded without edges.
-func (ps *PortSet) edgeAt(i int) uint16 {
-	if i < len(ps.edges) {
-		return ps.edges[i]
-	}
-	return PortBucketSize - 1
-}
-
 // Contains reports whether port is in the set (for a coarse set: whether it lies
 // between the lowest and highest port seen in its bucket).
 func (ps *PortSet) Contains(port uint16) bool {
@@ -166,7 +128,7 @@ func (ps *PortSet) Contains(port uint16) bool {
 		if ps.buckets[b/64]&(1<<(b%64)) == 0 {
 			return false
 		}
-		lo, hi := ps.bucketEdges(b, ps.rank(b))
+		lo, hi := ps.bucketEdges(b)
 		return port >= lo && port <= hi
 	}
 	_, found := slices.BinarySearch(ps.exact, port)
@@ -225,14 +187,11 @@ func (ps *PortSet) Ranges() []PortRange {
 		}
 		return out
 	}
-	k := 0
 	for i, w := range ps.buckets {
 		for w != 0 {
 			b := uint16(i*64 + bits.TrailingZeros64(w))
 			w &= w - 1
-			lo, hi := ps.bucketEdges(b, k)
-			k++
-			add(lo, hi)
+			add(ps.bucketEdges(b))
 		}
 	}
 	return out
@@ -244,7 +203,8 @@ func (ps *PortSet) Clone() *PortSet {
 	if ps.buckets != nil {
 		b := *ps.buckets
 		c.buckets = &b
-		c.edges = slices.Clone(ps.edges)
+		e := *ps.edges
+		c.edges = &e
 	} else if len(ps.exact) > 0 {
 		c.exact = append(make([]uint16, 0, len(ps.exact)), ps.exact...)
 	}
@@ -257,7 +217,17 @@ func (ps *PortSet) Equal(o *PortSet) bool {
 		return false
 	}
 	if ps.buckets != nil {
-		return *ps.buckets == *o.buckets && slices.Equal(ps.edges, o.edges)
+		if *ps.buckets != *o.buckets {
+			return false
+		}
+		for i, w := range ps.buckets {
+			for ; w != 0; w &= w - 1 {
+				if b := i*64 + bits.TrailingZeros64(w); ps.edges[b] != o.edges[b] {
+					return false
+				}
+			}
+		}
+		return true
 	}
 	return slices.Equal(ps.exact, o.exact)
 }
@@ -265,7 +235,7 @@ func (ps *PortSet) Equal(o *PortSet) bool {
 // memSize returns the bytes held outside the PortSet header.
 func (ps *PortSet) memSize() int {
 	if ps.buckets != nil {
-		return portBuckets/8 + 2*cap(ps.edges)
+		return portBuckets/8 + 2*portBuckets
 	}
 	return 2 * cap(ps.exact)
 }
