@@ -80,6 +80,10 @@ type EvidenceEntry struct {
 type EvidenceTable struct {
 	Coarse  bool
 	Entries []EvidenceEntry // sorted by Key
+	// pos indexes a coarse table: pos[k] is 1 + the index of key k, 0 when
+	// absent; valid while len(Entries) == posLen (rebuilt after growth).
+	pos    *[1 << (16 - evBucketBits)]uint16
+	posLen int
 }
 
 // Tables of an interface's evidence.
@@ -154,6 +158,22 @@ func addrBit(a netip.Addr) uint64 {
 
 // search returns the index of key k in t, or where it would go.
 func (t *EvidenceTable) search(k uint16) int {
+	if t.Coarse {
+		if t.pos == nil || t.posLen != len(t.Entries) {
+			if t.pos == nil {
+				t.pos = new([1 << (16 - evBucketBits)]uint16)
+			} else {
+				clear(t.pos[:])
+			}
+			for i := range t.Entries {
+				t.pos[t.Entries[i].Key] = uint16(i + 1)
+			}
+			t.posLen = len(t.Entries)
+		}
+		if p := t.pos[k]; p != 0 {
+			return int(p - 1)
+		}
+	}
 	lo, hi := 0, len(t.Entries)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
