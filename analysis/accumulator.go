@@ -398,6 +398,15 @@ func (a *Accumulator) ExpireEvidence(before int64) {
 	a.lastEv, a.lastSegs, a.verdicts = nil, nil, nil
 }
 
+// EvidenceBytes returns the memory the port evidence holds and the number of
+// interfaces it covers.
+func (a *Accumulator) EvidenceBytes() (bytes, interfaces int) {
+	for _, ev := range a.evidence {
+		bytes += ev.memSize()
+	}
+	return bytes, len(a.evidence)
+}
+
 // Merge adds o's usage to a. Both must share the engine.
 func (a *Accumulator) Merge(o *Accumulator) error { return a.merge(o, nil) }
 

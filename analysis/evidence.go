@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"net/netip"
 	"slices"
+	"unsafe"
 )
 
 // Port evidence: who is the service side of a conversation when neither the
@@ -507,4 +508,16 @@ func (t *EvidenceTable) check() error {
 		}
 	}
 	return nil
+}
+
+// memSize returns the bytes the evidence holds (tables and their indexes).
+func (ev *endpointEvidence) memSize() int {
+	n := int(unsafe.Sizeof(*ev))
+	for i := range ev.t {
+		n += cap(ev.t[i].Entries) * int(unsafe.Sizeof(EvidenceEntry{}))
+		if ev.t[i].pos != nil {
+			n += len(ev.t[i].pos) * 2
+		}
+	}
+	return n
 }

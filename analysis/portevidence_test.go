@@ -296,3 +296,27 @@ func TestClientPortEqualToAServicePort(t *testing.T) {
 		t.Errorf("the rule only the answers of 1567 reach: %+v", s)
 	}
 }
+
+// TestExpireEvidence: expiry drops what was last seen before the cut, and
+// an interface whose evidence is all gone.
+func TestExpireEvidence(t *testing.T) {
+	inv := inventory.New()
+	inv.AddGroup(inventory.Group{ID: "sg-1", VPCID: "vpc-1", Rules: withGroup("sg-1", rule("", 6, 1024, 65535, cidrSrc("0.0.0.0/0")))})
+	inv.AddENI(inventory.ENI{ID: "eni-1", VPCID: "vpc-1", Groups: []string{"sg-1"}, Addrs: []netip.Addr{netip.MustParseAddr("10.0.4.4")}})
+	inv.AddENI(inventory.ENI{ID: "eni-2", VPCID: "vpc-1", Groups: []string{"sg-1"}, Addrs: []netip.Addr{netip.MustParseAddr("10.0.4.5")}})
+	acc := observeLines(t, inv, flowlog.DefaultFormat(),
+		"2 1 eni-1 10.0.9.9 10.0.4.4 443 40000 6 1 60 1000 1060 ACCEPT OK",
+		"2 1 eni-1 10.0.9.9 10.0.4.4 443 40001 6 1 60 5000 5060 ACCEPT OK",
+		"2 1 eni-2 10.0.9.9 10.0.4.5 443 40002 6 1 60 1000 1060 ACCEPT OK")
+	if b, n := acc.EvidenceBytes(); n != 2 || b == 0 {
+		t.Fatalf("evidence of %d interfaces, %d bytes", n, b)
+	}
+	acc.ExpireEvidence(2000)
+	if _, n := acc.EvidenceBytes(); n != 1 {
+		t.Fatalf("after expiry: %d interfaces, want 1", n)
+	}
+	local := acc.evidence["eni-1"].t[evTCPLocal]
+	if len(local.Entries) != 1 || local.Entries[0].Key != 40001 {
+		t.Errorf("eni-1 local table after expiry: %+v", local.Entries)
+	}
+}
