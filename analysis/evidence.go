@@ -52,7 +52,7 @@ import (
 // Memory: an entry is 32 bytes; a table holds at most evExactMax entries
 // (≤ 4 KiB with slice growth) or 256 buckets (8 KiB, plus a 512-byte index),
 // an interface four tables: at most 34 KiB per interface seen with TCP or UDP
-// traffic (4.9 KB on average in BenchmarkMemory100kRules).
+// traffic (4 KB on average in BenchmarkMemory100kRules).
 const (
 	evPeers      = 8  // peers kept per entry: the smallest
 	evExactMax   = 64 // exact keys per table before it keeps buckets
