@@ -86,6 +86,7 @@ func (d *Daemon) evaluate() {
 	n := len(eng.Rules())
 	if full {
 		d.evDependent.Clear()
+		d.met.RulesUnresolved.Set(float64(eng.UnresolvedCount()))
 	} else if changed {
 		set.Union(&d.evDependent)
 	}

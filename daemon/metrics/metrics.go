@@ -40,6 +40,9 @@ type Metrics struct {
 	Unattributed prometheus.Counter
 	// RulesByVerdict is the number of rules per current verdict.
 	RulesByVerdict *prometheus.GaugeVec
+	// RulesUnresolved is the number of rules whose source is a group or
+	// prefix list the inventory cannot resolve (kept, never judged).
+	RulesUnresolved prometheus.Gauge
 	// WindowRecords is the number of records in the observation window by
 	// what attribution made of them (inbound, outbound, ambiguous, reply, ...).
 	WindowRecords *prometheus.GaugeVec
@@ -140,6 +143,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "rules",
 		Help: "Security-group rules per current verdict.",
 	}, []string{"verdict"})
+	m.RulesUnresolved = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "rules_unresolved",
+		Help: "Rules referencing a security group or prefix list the inventory cannot resolve: kept, not judged.",
+	})
 	m.RuleLastMatch = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "rule_last_match_timestamp_seconds",
 		Help: "Unix time of the last flow credited to a rule in the inventory.",
@@ -192,7 +199,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 	})
 	reg.MustRegister(
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
-		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.WindowRecords,
+		m.DeadLettered, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.RulesUnresolved, m.WindowRecords,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
 		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,
