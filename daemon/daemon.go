@@ -83,9 +83,12 @@ type Daemon struct {
 	keys       []string
 	order      []int
 	// evDependent holds the rules whose last judgement rested on records of
-	// uncertain initiator: the port evidence, which any record may change,
-	// decides about them, so they are judged again whenever anything changed.
+	// uncertain initiator: the port evidence decides about them, so they are
+	// judged again when the verdicts on their ports (chunks[i], see
+	// analysis.PortChunks) differ from those of the last evaluation (verdicts).
 	evDependent analysis.RuleSet
+	chunks      [][]uint16
+	verdicts    analysis.PortVerdicts
 }
 
 // New prepares a daemon: it loads the inventory and opens the listener.
