@@ -388,7 +388,9 @@ func (a *Accumulator) observeEvidence(rec *flowlog.Record, ingress bool, role Ro
 }
 
 // ExpireEvidence drops the port evidence last seen before before (unix
-// seconds), for a window that ages state out.
+// seconds), for a window that ages state out. Expire the evidence no earlier
+// than the usage it judges: a record whose own interface's evidence is gone
+// would be judged on the other interfaces' alone.
 func (a *Accumulator) ExpireEvidence(before int64) {
 	for k, ev := range a.evidence {
 		if ev.expire(before) {
