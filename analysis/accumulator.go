@@ -25,7 +25,7 @@ type Stats struct {
 	Responses    uint64 `json:"responses"`    // return traffic: never needs a rule
 	Inbound      uint64 `json:"inbound"`      // remote-initiated, entering the interface
 	Outbound     uint64 `json:"outbound"`     // interface-initiated, leaving it
-	Ambiguous    uint64 `json:"ambiguous"`    // of those, initiator not settled by the TCP flags (judged by the port evidence)
+	Ambiguous    uint64 `json:"ambiguous"`    // credited records whose initiator the TCP flags do not settle (judged by the port evidence; counted above as their ports suggest)
 	Unmatched    uint64 `json:"unmatched"`    // inbound/outbound flows no rule of the inventory allows
 	NoGroups     uint64 `json:"no_groups"`    // accepted records of interfaces without security groups (NAT gateways, ...)
 	WindowFrom   int64  `json:"window_from"`  // earliest start of an attributed record (unix s)
@@ -332,12 +332,12 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 		a.stats.Responses++
 		return Response
 	}
-	if dir == flowlog.DirectionIngress {
-		a.stats.Inbound++
-	} else {
-		a.stats.Outbound++
-	}
 	if !matched {
+		if dir == flowlog.DirectionIngress {
+			a.stats.Inbound++
+		} else {
+			a.stats.Outbound++
+		}
 		a.stats.Unmatched++
 		return Unmatched
 	}
@@ -349,6 +349,17 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 	}
 	if rec.End > a.stats.WindowTo {
 		a.stats.WindowTo = rec.End
+	}
+	// The statistics split the records the flags do not settle as their
+	// ports suggest; their credit waits for the port evidence.
+	if uncertain && role == RoleResponder {
+		a.stats.Responses++
+		return Attributed
+	}
+	if dir == flowlog.DirectionIngress {
+		a.stats.Inbound++
+	} else {
+		a.stats.Outbound++
 	}
 	return Attributed
 }

@@ -137,9 +137,10 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 
 // summary says in one line what the analysis did with the records.
 func summary(st analysis.Stats) string {
-	return fmt.Sprintf("cinch: %d records: %d inbound and %d outbound requests (%d whose initiator the TCP flags do not settle, judged by the port evidence), "+
-		"%d replies, %d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d of interfaces without security groups, %d requests no rule allows",
-		st.Records, st.Inbound, st.Outbound, st.Ambiguous, st.Responses, st.Rejected, st.NoData+st.SkipData,
+	return fmt.Sprintf("cinch: %d records: %d inbound and %d outbound requests, %d replies (%d records without a decisive TCP flag, split here as their ports suggest, "+
+		"credited to the rules that allow them until the port evidence judges them), "+
+		"%d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d of interfaces without security groups, %d requests no rule allows",
+		st.Records, st.Inbound, st.Outbound, st.Responses, st.Ambiguous, st.Rejected, st.NoData+st.SkipData,
 		st.Undetermined, st.Unattributed, st.NoGroups, st.Unmatched)
 }
 
