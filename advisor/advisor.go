@@ -151,7 +151,9 @@ type Suggestion struct {
 	Verdict   string     `json:"verdict"`
 	Reasons   []string   `json:"reasons"`
 	Proposed  []RuleSpec `json:"proposed"`
-	// Confidence is ConfidenceHigh or ConfidenceLow (short history, partial logging).
+	// Confidence is ConfidenceHigh or ConfidenceLow: low when the verdict
+	// rests on evidence cinch could not settle (short history, partial
+	// logging, an uncertain initiator; see the reasons).
 	Confidence string   `json:"confidence"`
 	Evidence   Evidence `json:"evidence"`
 }

@@ -70,7 +70,9 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 	case len(obs.Unobserved) > 0:
 		return keep(ReasonNotObserved)
 	}
-	s.Confidence = ConfidenceHigh
+	if s.Confidence == "" {
+		s.Confidence = ConfidenceHigh // coverage never raises a low confidence (an uncertain initiator)
+	}
 	if obs.From.IsZero() || obs.To.Sub(obs.From) < cfg.MinHistory {
 		s.Confidence = ConfidenceLow
 		s.Reasons = append(s.Reasons, ReasonShortHistory)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"sort"
 	"time"
 
@@ -24,8 +25,9 @@ type Stats struct {
 	Responses    uint64 `json:"responses"`    // return traffic: never needs a rule
 	Inbound      uint64 `json:"inbound"`      // remote-initiated, entering the interface
 	Outbound     uint64 `json:"outbound"`     // interface-initiated, leaving it
-	Ambiguous    uint64 `json:"ambiguous"`    // of those, initiator unknown and credited because a rule allows them
+	Ambiguous    uint64 `json:"ambiguous"`    // credited records whose initiator the TCP flags do not settle (judged by the port evidence; counted above as their ports suggest)
 	Unmatched    uint64 `json:"unmatched"`    // inbound/outbound flows no rule of the inventory allows
+	NoGroups     uint64 `json:"no_groups"`    // accepted records of interfaces without security groups (NAT gateways, ...)
 	WindowFrom   int64  `json:"window_from"`  // earliest start of an attributed record (unix s)
 	WindowTo     int64  `json:"window_to"`    // latest end
 }
@@ -39,6 +41,40 @@ type RuleState struct {
 	// protocol seen, so that narrowing such a rule keeps which sources used
 	// which protocol and ports instead of their cross product.
 	ByProtocol []ProtocolSketch
+	// Uncertain holds the TCP and UDP records whose initiator the TCP flags
+	// do not settle, apart from Sketch (which then holds the others, and
+	// exists, maybe empty, whenever the rule has usage): the port evidence
+	// credits or discounts them when the rule is judged.
+	Uncertain []UncertainPart
+}
+
+// UncertainPart is the usage of one rule by records of one protocol whose
+// initiator the flags do not settle, split by what the port heuristic says
+// (Likely: the sender's port is the more ephemeral one) only so that replies
+// and requests mostly keep their sources apart: the heuristic decides nothing.
+type UncertainPart struct {
+	Protocol uint8
+	Likely   bool
+	Sketch   *sketch.Sketch
+	Primary  uint64 // records for which the rule was credited first
+}
+
+// uncertainPart returns the part of protocol p and class likely, creating it.
+func (rs *RuleState) uncertainPart(p uint8, likely bool, cfg sketch.Config) *UncertainPart {
+	for i := range rs.Uncertain {
+		if u := &rs.Uncertain[i]; u.Protocol == p && u.Likely == likely {
+			return u
+		}
+	}
+	rs.Uncertain = append(rs.Uncertain, UncertainPart{Protocol: p, Likely: likely, Sketch: sketch.New(cfg)})
+	sort.Slice(rs.Uncertain, func(i, j int) bool {
+		a, b := rs.Uncertain[i], rs.Uncertain[j]
+		if a.Protocol != b.Protocol {
+			return a.Protocol < b.Protocol
+		}
+		return !a.Likely && b.Likely
+	})
+	return rs.uncertainPart(p, likely, cfg)
 }
 
 // ProtocolSketch is the part of a -1 rule's usage of one protocol.
@@ -70,6 +106,24 @@ func (rs *RuleState) merge(o *RuleState, cfg sketch.Config) {
 	for _, ps := range o.ByProtocol {
 		rs.protocolSketch(ps.Protocol, cfg).Merge(ps.Sketch)
 	}
+	for _, up := range o.Uncertain {
+		u := rs.uncertainPart(up.Protocol, up.Likely, cfg)
+		u.Sketch.Merge(up.Sketch)
+		u.Primary += up.Primary
+	}
+}
+
+// LastSeen returns the latest end of a record credited to the rule, whether
+// its initiator is settled or not (0 when none).
+func (rs *RuleState) LastSeen() int64 {
+	var t int64
+	if rs.Sketch != nil {
+		t = rs.Sketch.LastSeen
+	}
+	for _, u := range rs.Uncertain {
+		t = max(t, u.Sketch.LastSeen)
+	}
+	return t
 }
 
 // Accumulator holds per-rule sketches for one engine. It is not safe for
@@ -89,11 +143,17 @@ type Accumulator struct {
 	track *RuleSet // rules credited since tracking began (nil: not tracked)
 
 	obs observations // each interface's logging (coverage)
+	// Port evidence per interface (see evidence.go); lastEv is that of lastENI
+	// (nil until needed). verdicts caches judgePorts until the next change.
+	evidence map[string]*endpointEvidence
+	lastEv   *endpointEvidence
+	verdicts *verdicts
 }
 
 // NewAccumulator returns an empty accumulator for eng.
 func NewAccumulator(eng *Engine, cfg sketch.Config) *Accumulator {
-	return &Accumulator{eng: eng, cfg: cfg, rules: make([]RuleState, len(eng.rules)), unknown: map[string]*uint64{}, obs: newObservations()}
+	return &Accumulator{eng: eng, cfg: cfg, rules: make([]RuleState, len(eng.rules)), unknown: map[string]*uint64{},
+		obs: newObservations(), evidence: map[string]*endpointEvidence{}}
 }
 
 // Engine returns the engine the accumulator attributes with.
@@ -115,6 +175,7 @@ const (
 	Undetermined                // direction unknown
 	Response                    // return traffic
 	Unmatched                   // no rule of the interface allows it
+	NoGroups                    // the interface has no security group: nothing to attribute
 )
 
 // Observe attributes one record. It allocates only the first time a rule,
@@ -144,6 +205,7 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 		if segs, ok = a.eng.segmentsOf(rec.InterfaceID); ok {
 			a.lastENI = append(a.lastENI[:0], rec.InterfaceID...)
 			a.lastSegs = segs
+			a.lastEv = nil
 		}
 	}
 	if segs == nil {
@@ -176,11 +238,26 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 			return Undetermined
 		}
 	}
-	role := SenderRole(rec)
-	if role == RoleResponder {
+	if seg.noGroups {
+		a.stats.NoGroups++
+		return NoGroups
+	}
+	role, certain := flagRole(rec)
+	if !certain {
+		role = SenderRole(rec)
+	}
+	ported := rec.Protocol == 6 || rec.Protocol == 17
+	if ported {
+		a.observeEvidence(rec, dir == flowlog.DirectionIngress, role, certain)
+	}
+	if role == RoleResponder && certain {
 		a.stats.Responses++
 		return Response
 	}
+	// A TCP or UDP record the flags do not settle is credited apart, for the
+	// port evidence to judge when the rules are.
+	uncertain := ported && !certain
+	likely := role == RoleInitiator
 	var rules []compiled
 	var remote netip.Addr
 	if dir == flowlog.DirectionIngress {
@@ -212,10 +289,13 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 				ok = c.prefix.Contains(remote)
 			}
 		case inventory.SourceGroup:
+			if c.unresolved {
+				continue
+			}
 			if !memsDone {
 				mems, memsDone = a.eng.addrIdx[remote], true
 			}
-			ok = inGroup(mems, c.group, t)
+			ok = inGroup(mems, c.group, t) || (len(a.eng.pfxIdx) > 0 && a.eng.prefixInGroup(remote, c.group, t))
 		default:
 			ok = c.matchesList(remote)
 		}
@@ -226,34 +306,44 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 		if rs.Sketch == nil {
 			rs.Sketch = sketch.New(a.cfg)
 		}
-		rs.Sketch.Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
-		if c.proto == -1 {
-			rs.protocolSketch(rec.Protocol, a.cfg).Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
+		if uncertain {
+			up := rs.uncertainPart(rec.Protocol, likely, a.cfg)
+			up.Sketch.Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
+			if !matched {
+				up.Primary++
+				matched = true
+			}
+		} else {
+			rs.Sketch.Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
+			if c.proto == -1 {
+				rs.protocolSketch(rec.Protocol, a.cfg).Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
+			}
+			if !matched {
+				rs.Primary++
+				matched = true
+			}
 		}
-		if !matched {
-			rs.Primary++
-			matched = true
-		}
+		a.verdicts = nil
 		if a.track != nil {
 			a.track.Add(int(c.idx))
 		}
 	}
-	if !matched && role == RoleUnknown {
+	if !matched && role != RoleInitiator {
 		// Accepted, and no rule would have let it in as a new connection:
 		// it answers one the interface opened (security groups are stateful).
 		a.stats.Responses++
 		return Response
 	}
-	if dir == flowlog.DirectionIngress {
-		a.stats.Inbound++
-	} else {
-		a.stats.Outbound++
-	}
 	if !matched {
+		if dir == flowlog.DirectionIngress {
+			a.stats.Inbound++
+		} else {
+			a.stats.Outbound++
+		}
 		a.stats.Unmatched++
 		return Unmatched
 	}
-	if role == RoleUnknown {
+	if uncertain || role != RoleInitiator {
 		a.stats.Ambiguous++
 	}
 	if a.stats.WindowFrom == 0 || (rec.Start != 0 && rec.Start < a.stats.WindowFrom) {
@@ -262,7 +352,74 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 	if rec.End > a.stats.WindowTo {
 		a.stats.WindowTo = rec.End
 	}
+	// The statistics split the records the flags do not settle as their
+	// ports suggest; their credit waits for the port evidence.
+	if uncertain && role == RoleResponder {
+		a.stats.Responses++
+		return Attributed
+	}
+	if dir == flowlog.DirectionIngress {
+		a.stats.Inbound++
+	} else {
+		a.stats.Outbound++
+	}
 	return Attributed
+}
+
+// observeEvidence adds a TCP or UDP record's ports to its interface's port
+// evidence.
+func (a *Accumulator) observeEvidence(rec *flowlog.Record, ingress bool, role Role, certain bool) {
+	ev := a.lastEv
+	if ev == nil {
+		if ev = a.evidence[string(rec.InterfaceID)]; ev == nil {
+			ev = &endpointEvidence{}
+			a.evidence[string(rec.InterfaceID)] = ev
+		}
+		a.lastEv = ev
+	}
+	lp, rp, remote := rec.DstPort, rec.SrcPort, rec.SrcAddr
+	if rec.PktSrcAddr.IsValid() {
+		remote = rec.PktSrcAddr
+	}
+	if !ingress {
+		lp, rp, remote = rp, lp, rec.DstAddr
+		if rec.PktDstAddr.IsValid() {
+			remote = rec.PktDstAddr
+		}
+	}
+	// Who the flags showed to be the service: the receiver of a SYN, the
+	// sender of a SYN-ACK.
+	senderSvc := certain && role == RoleResponder
+	recvSvc := certain && role == RoleInitiator
+	localSvc, remoteSvc := recvSvc, senderSvc
+	if !ingress {
+		localSvc, remoteSvc = senderSvc, recvSvc
+	}
+	if ev.observe(rec.Protocol, lp, rp, remote, localSvc, remoteSvc, rec.End) {
+		a.verdicts = nil
+	}
+}
+
+// ExpireEvidence drops the port evidence last seen before before (unix
+// seconds), for a window that ages state out. Expire the evidence no earlier
+// than the usage it judges: a record whose own interface's evidence is gone
+// would be judged on the other interfaces' alone.
+func (a *Accumulator) ExpireEvidence(before int64) {
+	for k, ev := range a.evidence {
+		if ev.expire(before) {
+			delete(a.evidence, k)
+		}
+	}
+	a.lastEv, a.lastSegs, a.verdicts = nil, nil, nil
+}
+
+// EvidenceBytes returns the memory the port evidence holds and the number of
+// interfaces it covers.
+func (a *Accumulator) EvidenceBytes() (bytes, interfaces int) {
+	for _, ev := range a.evidence {
+		bytes += ev.memSize()
+	}
+	return bytes, len(a.evidence)
 }
 
 // Merge adds o's usage to a. Both must share the engine.
@@ -280,6 +437,14 @@ func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 		}
 		a.rules[i].merge(or, a.cfg)
 	}
+	for k, ev := range o.evidence {
+		if mine := a.evidence[k]; mine != nil {
+			mine.merge(ev)
+		} else {
+			a.evidence[k] = ev.clone()
+		}
+	}
+	a.lastEv, a.lastSegs, a.verdicts = nil, nil, nil
 	for k, v := range o.unknown {
 		if p := a.unknown[k]; p != nil {
 			*p += *v
@@ -301,6 +466,7 @@ func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 	s.Outbound += os.Outbound
 	s.Ambiguous += os.Ambiguous
 	s.Unmatched += os.Unmatched
+	s.NoGroups += os.NoGroups
 	if os.WindowFrom != 0 && (s.WindowFrom == 0 || os.WindowFrom < s.WindowFrom) {
 		s.WindowFrom = os.WindowFrom
 	}
@@ -330,36 +496,134 @@ func (a *Accumulator) Unattributed() []advisor.Unattributed {
 
 func unixUTC(t int64) time.Time { return time.Unix(t, 0).UTC() }
 
-// Usage converts a rule's sketch to the advisor's input (nil when unused).
-func (rs *RuleState) Usage() *advisor.Usage {
+// Usage converts the usage of rule i to the advisor's input (nil when
+// unused), with the records of uncertain initiator that the port evidence
+// does not discount.
+func (a *Accumulator) Usage(i int) *advisor.Usage {
+	r := a.eng.rules[i]
+	u, _ := a.rules[i].usage(a.portVerdicts(), r.Egress, r.Protocol == -1, false)
+	return u
+}
+
+// keptPart is an uncertain part the port evidence does not discount, with
+// the ports it keeps.
+type keptPart struct {
+	part  *UncertainPart
+	ports []advisor.PortRange
+}
+
+// usage converts the usage of a rule of direction egress (all: of protocol
+// -1) to the advisor's input under the port verdicts v (nil: nothing
+// discounted). Uncertain records on ports v discounts are left out; a part
+// with ports left brings its sources and counters whole. unsure reports
+// whether a part kept ports the evidence does not show to be services (thin
+// evidence; the port heuristic's opinion does not count); skipUnsure leaves
+// such parts out.
+func (rs *RuleState) usage(v *verdicts, egress, all, skipUnsure bool) (u *advisor.Usage, unsure bool) {
 	s := rs.Sketch
-	if s == nil || s.Flows == 0 {
-		return nil
+	if s == nil {
+		return nil, false
 	}
-	u := &advisor.Usage{Flows: s.Flows, Packets: s.Packets, Bytes: s.Bytes, PrimaryFlows: rs.Primary}
-	if s.FirstSeen != 0 {
-		u.FirstSeen = time.Unix(s.FirstSeen, 0).UTC()
-	}
-	if s.LastSeen != 0 {
-		u.LastSeen = time.Unix(s.LastSeen, 0).UTC()
-	}
-	for _, it := range s.Items() {
-		u.Sources = append(u.Sources, it.Prefix)
-	}
-	u.DistinctSources, u.Estimated = s.DistinctSources()
-	u.Ports = portRanges(s)
-	if len(rs.ByProtocol) > 0 {
-		u.ByProtocol = make(map[uint8]advisor.ProtocolUsage, len(rs.ByProtocol))
-		for _, ps := range rs.ByProtocol {
-			var pu advisor.ProtocolUsage
-			for _, it := range ps.Sketch.Items() {
-				pu.Sources = append(pu.Sources, it.Prefix)
+	var kept []keptPart
+	for i := range rs.Uncertain {
+		up := &rs.Uncertain[i]
+		ps := up.Sketch.Ports(up.Protocol)
+		if ps == nil {
+			continue
+		}
+		var ports []advisor.PortRange
+		add := func(from, to uint16) {
+			if n := len(ports); n > 0 && uint32(ports[n-1].To)+1 == uint32(from) {
+				ports[n-1].To = to
+				return
 			}
-			pu.Ports = portRanges(ps.Sketch)[ps.Protocol]
-			u.ByProtocol[ps.Protocol] = pu
+			ports = append(ports, advisor.PortRange{From: from, To: to})
+		}
+		partUnsure := false
+		for _, r := range ps.Ranges() {
+			if ps.Exact() {
+				for p := uint32(r.From); p <= uint32(r.To); p++ {
+					if v == nil || !v.discounted(up.Protocol, egress, uint16(p)) {
+						add(uint16(p), uint16(p))
+						if v == nil || !v.sureRequest(up.Protocol, egress, uint16(p)) {
+							partUnsure = true
+						}
+					}
+				}
+				continue
+			}
+			for b := uint32(r.From) / 64; b <= uint32(r.To)/64; b++ {
+				if v == nil || !v.bucketDiscounted(up.Protocol, egress, uint16(b)) {
+					add(uint16(max(b*64, uint32(r.From))), uint16(min(b*64+63, uint32(r.To))))
+					if v == nil || !v.sureBucket(up.Protocol, egress, uint16(b)) {
+						partUnsure = true
+					}
+				}
+			}
+		}
+		if len(ports) == 0 {
+			continue
+		}
+		if partUnsure {
+			unsure = true
+			if skipUnsure {
+				continue
+			}
+		}
+		kept = append(kept, keptPart{up, ports})
+	}
+	merged := s
+	if len(kept) > 0 {
+		merged = s.Clone()
+		for _, k := range kept {
+			merged.Merge(k.part.Sketch)
 		}
 	}
-	return u
+	if merged.Flows == 0 {
+		return nil, unsure
+	}
+	u = &advisor.Usage{Flows: merged.Flows, Packets: merged.Packets, Bytes: merged.Bytes, PrimaryFlows: rs.Primary}
+	if merged.FirstSeen != 0 {
+		u.FirstSeen = time.Unix(merged.FirstSeen, 0).UTC()
+	}
+	if merged.LastSeen != 0 {
+		u.LastSeen = time.Unix(merged.LastSeen, 0).UTC()
+	}
+	for _, it := range merged.Items() {
+		u.Sources = append(u.Sources, it.Prefix)
+	}
+	u.DistinctSources, u.Estimated = merged.DistinctSources()
+	u.Ports = portRanges(s)
+	for _, k := range kept {
+		u.Ports[k.part.Protocol] = append(u.Ports[k.part.Protocol], k.ports...)
+		u.PrimaryFlows += k.part.Primary
+	}
+	if all {
+		u.ByProtocol = map[uint8]advisor.ProtocolUsage{}
+		byProto := map[uint8]*sketch.Sketch{}
+		for _, ps := range rs.ByProtocol {
+			byProto[ps.Protocol] = ps.Sketch
+		}
+		for _, k := range kept {
+			p := k.part.Protocol
+			if byProto[p] == nil {
+				byProto[p] = k.part.Sketch.Clone()
+				continue
+			}
+			c := byProto[p].Clone()
+			c.Merge(k.part.Sketch)
+			byProto[p] = c
+		}
+		for p, sk := range byProto {
+			var pu advisor.ProtocolUsage
+			for _, it := range sk.Items() {
+				pu.Sources = append(pu.Sources, it.Prefix)
+			}
+			pu.Ports = u.Ports[p]
+			u.ByProtocol[p] = pu
+		}
+	}
+	return u, unsure
 }
 
 // portRanges lists the destination ports a sketch saw, per protocol.
@@ -387,9 +651,40 @@ func (a *Accumulator) ReportKeys(cfg advisor.Config) (advisor.Report, []string) 
 	keys := make([]string, 0, len(rules))
 	cov := a.Coverage()
 	for _, i := range order {
-		rep.Suggestions = append(rep.Suggestions, cov.Apply(advisor.Evaluate(rules[i], a.rules[i].Usage(), cfg), cfg))
+		rep.Suggestions = append(rep.Suggestions, cov.Apply(a.judge(i, cfg), cfg))
 		keys = append(keys, rules[i].Key())
 	}
 	rep.Window = a.Window()
 	return rep, keys
+}
+
+// portVerdicts returns the port evidence's verdicts, computed once per change.
+func (a *Accumulator) portVerdicts() *verdicts {
+	if a.verdicts == nil {
+		a.verdicts = judgePorts(a.evidence)
+	}
+	return a.verdicts
+}
+
+// judge returns the verdict on rule i. When the verdict rests on records
+// whose initiator the evidence leaves open (and would differ without them),
+// its confidence is low and it says why.
+func (a *Accumulator) judge(i int, cfg advisor.Config) advisor.Suggestion {
+	r := a.eng.rules[i]
+	rs := &a.rules[i]
+	v := a.portVerdicts()
+	all := r.Protocol == -1
+	u, unsure := rs.usage(v, r.Egress, all, false)
+	if a.eng.unresolved[i] {
+		return advisor.Unresolved(r, u)
+	}
+	s := advisor.Evaluate(r, u, cfg)
+	if unsure {
+		u2, _ := rs.usage(v, r.Egress, all, true)
+		if s2 := advisor.Evaluate(r, u2, cfg); s2.Verdict != s.Verdict || !reflect.DeepEqual(s2.Proposed, s.Proposed) {
+			s.Confidence = advisor.ConfidenceLow
+			s.Reasons = append(s.Reasons, advisor.ReasonUncertainInitiator)
+		}
+	}
+	return s
 }

@@ -121,7 +121,8 @@ func TestAnalyzeZeroAllocsSteadyState(t *testing.T) {
 }
 
 // BenchmarkMemory100kRules reports the sketch memory of an account of about
-// 100,000 rules after 3 million records (run with -benchtime 1x).
+// 100,000 rules after 3 million records, uncertain parts included, and the
+// port evidence's (run with -benchtime 1x).
 func BenchmarkMemory100kRules(b *testing.B) {
 	cfg := simulate.DefaultConfig()
 	cfg.Apps, cfg.ENIsPerTier, cfg.InternetClients = 8334, 1, 500
@@ -147,7 +148,13 @@ func BenchmarkMemory100kRules(b *testing.B) {
 				total += sk.MemSize()
 				used++
 			}
+			for _, up := range acc.Rule(r).Uncertain {
+				total += up.Sketch.MemSize()
+			}
 		}
+		evBytes, evENIs := acc.EvidenceBytes()
+		b.ReportMetric(float64(evBytes)/(1<<20), "MiB-evidence")
+		b.ReportMetric(float64(evBytes)/float64(max(evENIs, 1)), "evidence-bytes/interface")
 		b.ReportMetric(float64(len(eng.Rules())), "rules")
 		b.ReportMetric(float64(used), "rules-with-traffic")
 		b.ReportMetric(float64(total)/float64(max(used, 1)), "bytes/rule")

@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -22,19 +23,35 @@ import (
 
 // Engine is the inventory compiled for attribution.
 type Engine struct {
-	inv     *inventory.Inventory
-	rules   []inventory.Rule
-	byKey   map[string]int
-	enis    map[string][]segment
-	addrIdx map[netip.Addr][]membership
-	cov     coverageIndex // groups' interfaces for coverage, built on first use
+	inv   *inventory.Inventory
+	rules []inventory.Rule
+	byKey map[string]int
+	enis  map[string][]segment
+	// Group membership of private addresses (never public or Elastic IPs):
+	// addrIdx holds single addresses, including those of small delegated
+	// prefixes (at most maxExpand addresses) expanded; pfxIdx holds the
+	// larger delegated prefixes (an IPv6 /80), looked up by masking an
+	// address to each length in pfxLens4/pfxLens6.
+	addrIdx            map[netip.Addr][]membership
+	pfxIdx             map[netip.Prefix][]membership
+	pfxLens4, pfxLens6 []int
+	// unresolved[i] is true for a rule whose source is a group or prefix
+	// list the inventory cannot resolve: it matches nothing and is kept.
+	unresolved []bool
+	cov        coverageIndex // groups' interfaces for coverage, built on first use
 }
+
+// maxExpand is the largest delegated prefix (in addresses) indexed address by
+// address; an IPv4 /28 of EKS prefix mode is 16.
+const maxExpand = 256
 
 // segment is an interval during which one interface's addresses and rules
 // are constant.
 type segment struct {
 	from, to int64 // unix seconds, [from, to)
 	addrs    []netip.Addr
+	prefixes []netip.Prefix // delegated prefixes
+	noGroups bool           // the interface has no security group (NAT gateway, ...)
 	ingress  []compiled
 	egress   []compiled
 }
@@ -57,8 +74,8 @@ type compiled struct {
 	is4         bool
 	net4, mask4 uint32
 	group       string
-	entries     []netip.Prefix // prefix list entries; nil with known = false means unknown list
-	known       bool
+	entries     []netip.Prefix // prefix list entries
+	unresolved  bool           // a group or prefix list the inventory cannot resolve: matches nothing
 	rankSize    float64
 }
 
@@ -70,22 +87,126 @@ func NewEngine(inv *inventory.Inventory) *Engine {
 		byKey:   map[string]int{},
 		enis:    map[string][]segment{},
 		addrIdx: map[netip.Addr][]membership{},
+		pfxIdx:  map[netip.Prefix][]membership{},
 	}
 	for i, r := range e.rules {
 		e.byKey[r.Key()] = i
 	}
+	covered := map[string]bool{} // VPCs and accounts whose interfaces the inventory has
+	for _, id := range inv.ENIs() {
+		for _, v := range inv.ENIVersions(id) {
+			covered["vpc:"+v.VPCID] = true
+			covered["account:"+v.AccountID] = true
+			from, to := bounds(v.Valid)
+			m := membership{from: from, to: to, groups: v.Groups}
+			for _, a := range v.PrivateAddrs() {
+				e.addrIdx[a] = append(e.addrIdx[a], m)
+			}
+			for _, p := range v.Prefixes {
+				e.indexPrefix(p, m)
+			}
+		}
+	}
+	sort.Ints(e.pfxLens4)
+	sort.Ints(e.pfxLens6)
+	e.unresolved = make([]bool, len(e.rules))
+	for i, r := range e.rules {
+		e.unresolved[i] = !e.resolves(r.Source, covered)
+	}
 	for _, id := range inv.ENIs() {
 		for _, v := range inv.ENIVersions(id) {
 			from, to := bounds(v.Valid)
-			for _, a := range v.Addrs {
-				e.addrIdx[a] = append(e.addrIdx[a], membership{from: from, to: to, groups: v.Groups})
-			}
 			e.enis[id] = append(e.enis[id], e.segments(v, from, to)...)
 		}
 		segs := e.enis[id]
 		sort.Slice(segs, func(i, j int) bool { return segs[i].from < segs[j].from })
 	}
 	return e
+}
+
+// indexPrefix records that the addresses of delegated prefix p belong to m.
+func (e *Engine) indexPrefix(p netip.Prefix, m membership) {
+	p = p.Masked()
+	if !p.IsValid() {
+		return
+	}
+	if host := p.Addr().BitLen() - p.Bits(); host <= 8 && 1<<host <= maxExpand {
+		a := p.Addr()
+		for range 1 << host {
+			e.addrIdx[a] = append(e.addrIdx[a], m)
+			a = a.Next()
+		}
+		return
+	}
+	lens := &e.pfxLens6
+	if p.Addr().Is4() {
+		lens = &e.pfxLens4
+	}
+	if !slices.Contains(*lens, p.Bits()) {
+		*lens = append(*lens, p.Bits())
+	}
+	e.pfxIdx[p] = append(e.pfxIdx[p], m)
+}
+
+// resolves reports whether a rule source can be judged: a CIDR always; a
+// prefix list when the inventory has its entries; a group when the inventory
+// has the group and the interfaces of its VPC (or, without a VPC, of its
+// account), so that its members are known. A group in another account or a
+// peered VPC resolves when that account's exports are loaded too.
+func (e *Engine) resolves(s inventory.Source, covered map[string]bool) bool {
+	switch s.Kind {
+	case inventory.SourcePrefixList:
+		_, ok := e.inv.PrefixList(s.ID)
+		return ok
+	case inventory.SourceGroup:
+		vs := e.inv.GroupVersions(s.ID)
+		if len(vs) == 0 {
+			return false
+		}
+		g := vs[len(vs)-1]
+		switch {
+		case g.VPCID != "":
+			return covered["vpc:"+g.VPCID]
+		case g.OwnerID != "":
+			return covered["account:"+g.OwnerID]
+		}
+		return len(covered) > 0
+	}
+	return true
+}
+
+// Unresolved reports whether rule i references a group or prefix list the
+// inventory cannot resolve (such a rule is kept, never judged).
+func (e *Engine) Unresolved(i int) bool { return e.unresolved[i] }
+
+// UnresolvedCount returns the number of rules that cannot be judged.
+func (e *Engine) UnresolvedCount() int {
+	n := 0
+	for _, u := range e.unresolved {
+		if u {
+			n++
+		}
+	}
+	return n
+}
+
+// prefixInGroup reports whether a lies, at t, in a large delegated prefix of
+// an interface in group g.
+func (e *Engine) prefixInGroup(a netip.Addr, g string, t int64) bool {
+	lens := e.pfxLens6
+	if a.Is4() {
+		lens = e.pfxLens4
+	}
+	for _, l := range lens {
+		p, err := a.Prefix(l)
+		if err != nil {
+			continue
+		}
+		if inGroup(e.pfxIdx[p], g, t) {
+			return true
+		}
+	}
+	return false
 }
 
 // Rules returns the rules the engine attributes to, indexed as RuleStates are.
@@ -132,7 +253,7 @@ func (e *Engine) segments(v *inventory.ENI, from, to int64) []segment {
 				break
 			}
 		}
-		seg := segment{from: c, to: end, addrs: v.Addrs}
+		seg := segment{from: c, to: end, addrs: v.Addrs, prefixes: v.Prefixes, noGroups: len(v.Groups) == 0}
 		at := time.Unix(c, 0)
 		if c == math.MinInt64 {
 			at = time.Time{}
@@ -185,14 +306,15 @@ func (e *Engine) compile(r inventory.Rule) compiled {
 		}
 	case inventory.SourceGroup:
 		c.group = r.Source.ID
+		c.unresolved = e.unresolved[c.idx]
 	case inventory.SourcePrefixList:
 		if pl, ok := e.inv.PrefixList(r.Source.ID); ok {
-			c.entries, c.known = pl.Entries, true
+			c.entries = pl.Entries
 			for _, p := range pl.Entries {
 				c.rankSize += math.Ldexp(1, p.Addr().BitLen()-p.Bits())
 			}
 		} else {
-			c.rankSize = math.Inf(1)
+			c.rankSize, c.unresolved = math.Inf(1), true
 		}
 	}
 	return c
@@ -283,11 +405,10 @@ func (c *compiled) matchesPort(proto uint8, port uint16) bool {
 	return true
 }
 
-// matchesList reports whether a prefix-list source allows addr.
+// matchesList reports whether a prefix-list source allows addr. An unknown
+// list matches nothing: crediting it would take flows (and their "primary"
+// credit) from rules that can be judged, and the rule is kept anyway.
 func (c *compiled) matchesList(addr netip.Addr) bool {
-	if !c.known {
-		return true // an unknown prefix list: assume it allowed the flow
-	}
 	for _, p := range c.entries {
 		if p.Contains(addr) {
 			return true
@@ -296,10 +417,16 @@ func (c *compiled) matchesList(addr netip.Addr) bool {
 	return false
 }
 
-// hasAddr reports whether a is one of the segment's interface addresses.
+// hasAddr reports whether a is one of the segment's interface addresses,
+// delegated prefixes included.
 func (s *segment) hasAddr(a netip.Addr) bool {
 	for _, x := range s.addrs {
 		if x == a {
+			return true
+		}
+	}
+	for _, p := range s.prefixes {
+		if p.Contains(a) {
 			return true
 		}
 	}

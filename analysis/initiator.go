@@ -51,13 +51,8 @@ const (
 // UDP) the ports decide, by PortRole. Other protocols (ICMP, whose type is not
 // in flow logs, GRE, ESP…) give RoleUnknown.
 func SenderRole(rec *flowlog.Record) Role {
-	if rec.Protocol == 6 && rec.Has(flowlog.FieldTCPFlags) {
-		switch rec.TCPFlags & tcpSYNACK {
-		case tcpSYN:
-			return RoleInitiator
-		case tcpSYNACK:
-			return RoleResponder
-		}
+	if r, ok := flagRole(rec); ok {
+		return r
 	}
 	if rec.Protocol != 6 && rec.Protocol != 17 {
 		return RoleUnknown
@@ -84,4 +79,18 @@ func PortRole(sp, dp uint16) Role {
 	default:
 		return RoleUnknown
 	}
+}
+
+// flagRole returns the role the TCP flags settle, and false when they do not
+// (not TCP, no tcp-flags field, no SYN in the window).
+func flagRole(rec *flowlog.Record) (Role, bool) {
+	if rec.Protocol == 6 && rec.Has(flowlog.FieldTCPFlags) {
+		switch rec.TCPFlags & tcpSYNACK {
+		case tcpSYN:
+			return RoleInitiator, true
+		case tcpSYNACK:
+			return RoleResponder, true
+		}
+	}
+	return RoleUnknown, false
 }

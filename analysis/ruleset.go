@@ -1,7 +1,9 @@
 package analysis
 
 import (
+	"fmt"
 	"math/bits"
+	"slices"
 	"sort"
 
 	"github.com/cinch-sg/cinch/advisor"
@@ -10,6 +12,13 @@ import (
 // RuleSet is a set of rule indexes of one engine (a bitset). The zero value
 // is empty; Add grows it.
 type RuleSet struct{ w []uint64 }
+
+// Remove takes rule i out of the set.
+func (s *RuleSet) Remove(i int) {
+	if k := i >> 6; k < len(s.w) {
+		s.w[k] &^= 1 << (uint(i) & 63)
+	}
+}
 
 // Add puts rule i in the set.
 func (s *RuleSet) Add(i int) {
@@ -67,6 +76,9 @@ func (s *RuleSet) Each(fn func(i int)) {
 
 // Track makes Observe add every rule it credits to set, so that an
 // incremental evaluation re-judges only those rules (nil stops tracking).
+// The judgement of a rule holding records of uncertain initiator also
+// depends on the port evidence, which any record may change: an incremental
+// evaluation re-judges those rules (EvidenceDependent) whenever anything changed.
 func (a *Accumulator) Track(set *RuleSet) { a.track = set }
 
 // AddUsed adds every rule a holds usage of to set.
@@ -78,6 +90,86 @@ func (a *Accumulator) AddUsed(set *RuleSet) {
 	}
 }
 
+// EvidenceDependent reports whether the judgement of rule i depends on the
+// port evidence (it holds records of uncertain initiator).
+func (a *Accumulator) EvidenceDependent(i int) bool { return len(a.rules[i].Uncertain) > 0 }
+
+// PortVerdicts is the port evidence's judgement of every port, for an
+// incremental evaluation to see what changed.
+type PortVerdicts struct{ v *verdicts }
+
+// PortVerdicts returns the judgement of a's port evidence.
+func (a *Accumulator) PortVerdicts() PortVerdicts { return PortVerdicts{a.portVerdicts()} }
+
+// PortWords is a set of 64-port words of the ports' verdicts: word
+// (protocol×2 + side)×1024 + port/64, protocol 0 for TCP and 1 for UDP, side
+// 0 for the local ports inbound rules are credited with and 1 for outbound.
+type PortWords [4 * 1024 / 64]uint64
+
+// Has reports whether word w is in the set.
+func (p *PortWords) Has(w uint16) bool { return p[w>>6]&(1<<(w&63)) != 0 }
+
+// Changed returns the words where v and prev judge some port differently;
+// every word when prev is zero.
+func (v PortVerdicts) Changed(prev PortVerdicts) *PortWords {
+	out := &PortWords{}
+	if v.v == nil || prev.v == nil {
+		for i := range out {
+			out[i] = ^uint64(0)
+		}
+		return out
+	}
+	a, b := v.v, prev.v
+	for pi := range 2 {
+		for si := range 2 {
+			for w := range a.reply[pi][si] {
+				if a.reply[pi][si][w] != b.reply[pi][si][w] || a.other[pi][si][w] != b.other[pi][si][w] || a.sure[pi][si][w] != b.sure[pi][si][w] {
+					id := (pi*2+si)*1024 + w
+					out[id>>6] |= 1 << (id & 63)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// PortChunks returns the words (as PortWords numbers them, sorted) of the
+// ports of rule i's records of uncertain initiator: its judgement changes
+// only when its usage or the verdicts in those words do.
+func (a *Accumulator) PortChunks(i int) []uint16 {
+	var out []uint16
+	si := sideIndex(a.eng.rules[i].Egress)
+	for _, up := range a.rules[i].Uncertain {
+		ps := up.Sketch.Ports(up.Protocol)
+		if ps == nil {
+			continue
+		}
+		base := uint16((protoIndex(up.Protocol)*2 + si) * 1024)
+		for _, r := range ps.Ranges() {
+			for w := r.From >> 6; w <= r.To>>6; w++ {
+				out = append(out, base+w)
+			}
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// MergeUsage adds o's usage of the rules in set to a, and nothing else
+// (statistics, port evidence and unknown interfaces are left out): for rules
+// found to need judging after a merge.
+func (a *Accumulator) MergeUsage(o *Accumulator, set *RuleSet) error {
+	if a.eng != o.eng {
+		return fmt.Errorf("analysis: merge of accumulators of different engines")
+	}
+	for i := range o.rules {
+		if or := &o.rules[i]; or.Sketch != nil && set.Has(i) {
+			a.rules[i].merge(or, a.cfg)
+		}
+	}
+	return nil
+}
+
 // MergeRules is Merge for the rules in set only: o's usage of other rules is
 // left out; statistics and unknown interfaces are merged whole.
 func (a *Accumulator) MergeRules(o *Accumulator, set *RuleSet) error {
@@ -87,7 +179,7 @@ func (a *Accumulator) MergeRules(o *Accumulator, set *RuleSet) error {
 // Suggestion judges rule i (Engine().Rules()[i]) on a's usage alone; qualify
 // it with Coverage().Apply before showing it (Report does both).
 func (a *Accumulator) Suggestion(i int, cfg advisor.Config) advisor.Suggestion {
-	return advisor.Evaluate(a.eng.rules[i], a.rules[i].Usage(), cfg)
+	return a.judge(i, cfg)
 }
 
 // Window returns the observation window of the usage a holds.

@@ -13,6 +13,15 @@ type RuleSnapshot struct {
 	Sketch     []byte
 	Primary    uint64
 	ByProtocol []ProtocolSnapshot // -1 rules only
+	Uncertain  []UncertainSnapshot
+}
+
+// UncertainSnapshot is an UncertainPart, serialized.
+type UncertainSnapshot struct {
+	Protocol uint8
+	Likely   bool
+	Sketch   []byte
+	Primary  uint64
 }
 
 // ProtocolSnapshot is one protocol's sketch of a -1 rule, serialized.
@@ -26,6 +35,9 @@ type Snapshot struct {
 	Rules   []RuleSnapshot
 	Stats   Stats
 	Unknown map[string]uint64
+	// Evidence is the port evidence per interface id (tables: TCP local,
+	// TCP remote, UDP local, UDP remote).
+	Evidence map[string][]EvidenceTable
 	// Observed is each interface's observation (coverage); absent in
 	// snapshots written before coverage existed.
 	Observed []ObservationSnapshot
@@ -59,6 +71,13 @@ func (a *Accumulator) Snapshot() (Snapshot, error) {
 			}
 			snap.ByProtocol = append(snap.ByProtocol, ProtocolSnapshot{Protocol: ps.Protocol, Sketch: pb})
 		}
+		for _, up := range rs.Uncertain {
+			ub, err := up.Sketch.MarshalBinary()
+			if err != nil {
+				return Snapshot{}, fmt.Errorf("analysis: snapshot rule %s: %w", a.eng.rules[i].Key(), err)
+			}
+			snap.Uncertain = append(snap.Uncertain, UncertainSnapshot{Protocol: up.Protocol, Likely: up.Likely, Sketch: ub, Primary: up.Primary})
+		}
 		s.Rules = append(s.Rules, snap)
 	}
 	for k, v := range a.unknown {
@@ -69,6 +88,13 @@ func (a *Accumulator) Snapshot() (Snapshot, error) {
 		s.Observed = append(s.Observed, ObservationSnapshot{InterfaceID: k,
 			On: append([]int64(nil), o.On.Pairs()...), Rejects: append([]int64(nil), o.Rejects.Pairs()...),
 			Skipped: append([]int64(nil), o.Skipped.Pairs()...), End: o.End})
+	}
+	if len(a.evidence) > 0 {
+		s.Evidence = make(map[string][]EvidenceTable, len(a.evidence))
+		for k, ev := range a.evidence {
+			c := ev.clone()
+			s.Evidence[k] = c.t[:]
+		}
 	}
 	return s, nil
 }
@@ -93,9 +119,29 @@ func (a *Accumulator) Restore(s Snapshot) (dropped int, err error) {
 			}
 			o.ByProtocol = append(o.ByProtocol, ProtocolSketch{Protocol: ps.Protocol, Sketch: sk})
 		}
+		for _, us := range r.Uncertain {
+			sk := sketch.New(a.cfg)
+			if err := sk.UnmarshalBinary(us.Sketch); err != nil {
+				return dropped, fmt.Errorf("analysis: restore rule %s uncertain part: %w", r.Key, err)
+			}
+			o.Uncertain = append(o.Uncertain, UncertainPart{Protocol: us.Protocol, Likely: us.Likely, Sketch: sk, Primary: us.Primary})
+		}
 		a.rules[i].merge(&o, a.cfg)
 	}
-	o := &Accumulator{eng: a.eng, rules: nil, unknown: map[string]*uint64{}, stats: s.Stats, obs: newObservations()}
+	o := &Accumulator{eng: a.eng, rules: nil, unknown: map[string]*uint64{}, stats: s.Stats, obs: newObservations(), evidence: map[string]*endpointEvidence{}}
+	for k, ts := range s.Evidence {
+		if len(ts) != evTables {
+			return dropped, fmt.Errorf("analysis: restore evidence of %s: %d tables, want %d", k, len(ts), evTables)
+		}
+		ev := &endpointEvidence{}
+		for i := range ev.t {
+			if err := ts[i].check(); err != nil {
+				return dropped, fmt.Errorf("analysis: restore evidence of %s: %w", k, err)
+			}
+			ev.t[i] = ts[i]
+		}
+		o.evidence[k] = ev
+	}
 	for k, v := range s.Unknown {
 		n := v
 		o.unknown[k] = &n
@@ -130,5 +176,6 @@ func (a *Accumulator) Rebind(eng *Engine) *Accumulator {
 	n.unknown = a.unknown
 	n.obs = a.obs
 	n.obs.lastID, n.obs.last = nil, nil
+	n.evidence = a.evidence
 	return n
 }

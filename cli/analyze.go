@@ -139,6 +139,9 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	}
 	if st := acc.Stats(); !ff.quiet {
 		fmt.Fprintln(env.Stderr, summary(ff.prefix, st))
+		if n := eng.UnresolvedCount(); n > 0 {
+			fmt.Fprintf(env.Stderr, "%s: %d rules reference a security group or prefix list the inventory cannot resolve (another account, a peered VPC, missing exports): kept, not judged (reason unresolved-reference)\n", ff.prefix, n)
+		}
 		if st.Unattributed > 0 {
 			fmt.Fprintf(env.Stderr, "%s: %d accepted records from %d interfaces not in the inventory were not attributed\n",
 				ff.prefix, st.Unattributed, len(acc.Unattributed()))
@@ -168,10 +171,11 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 
 // summary says in one line what the analysis did with the records.
 func summary(prefix string, st analysis.Stats) string {
-	return fmt.Sprintf("%s: %d records: %d inbound and %d outbound requests (%d of unknown initiator, credited where a rule allows them), "+
-		"%d replies, %d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d requests no rule allows",
-		prefix, st.Records, st.Inbound, st.Outbound, st.Ambiguous, st.Responses, st.Rejected, st.NoData+st.SkipData,
-		st.Undetermined, st.Unattributed, st.Unmatched)
+	return fmt.Sprintf("%s: %d records: %d inbound and %d outbound requests, %d replies (%d records without a decisive TCP flag, split here as their ports suggest, "+
+		"credited to the rules that allow them until the port evidence judges them), "+
+		"%d rejected, %d no-data/skip-data, %d of unknown direction, %d of unknown interfaces, %d of interfaces without security groups, %d requests no rule allows",
+		prefix, st.Records, st.Inbound, st.Outbound, st.Responses, st.Ambiguous, st.Rejected, st.NoData+st.SkipData,
+		st.Undetermined, st.Unattributed, st.NoGroups, st.Unmatched)
 }
 
 // analyzeFiles reads files (stdin for none or "-") with up to jobs workers,

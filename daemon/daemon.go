@@ -98,6 +98,13 @@ type Daemon struct {
 	lastSeen   []int64
 	keys       []string
 	order      []int
+	// evDependent holds the rules whose last judgement rested on records of
+	// uncertain initiator: the port evidence decides about them, so they are
+	// judged again when the verdicts on their ports (chunks[i], see
+	// analysis.PortChunks) differ from those of the last evaluation (verdicts).
+	evDependent analysis.RuleSet
+	chunks      [][]uint16
+	verdicts    analysis.PortVerdicts
 }
 
 // New prepares a daemon: it loads the inventory and opens the listener.

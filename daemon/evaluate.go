@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"slices"
 	"time"
 
 	"github.com/cinch-sg/cinch/advisor"
@@ -85,6 +86,12 @@ func (d *Daemon) evaluate() {
 	d.met.DedupeBatches.Set(float64(batches))
 	n := len(eng.Rules())
 	if full {
+		d.evDependent.Clear()
+		d.chunks = make([][]uint16, n)
+		d.verdicts = analysis.PortVerdicts{}
+		d.met.RulesUnresolved.Set(float64(eng.UnresolvedCount()))
+	}
+	if full {
 		set.AddAll(n)
 		d.sugs = make([]advisor.Suggestion, n)
 		d.lastSeen = make([]int64, n)
@@ -104,15 +111,42 @@ func (d *Daemon) evaluate() {
 			d.log.Error("merge failed", "shard", s.key, "err", err)
 		}
 	}
+	// Rules whose judgement rests on the port evidence are judged again where
+	// its verdicts on their ports changed.
+	v := merged.PortVerdicts()
+	if !full {
+		diff := v.Changed(d.verdicts)
+		var extra analysis.RuleSet
+		d.evDependent.Each(func(i int) {
+			if i < n && !set.Has(i) && slices.ContainsFunc(d.chunks[i], diff.Has) {
+				extra.Add(i)
+			}
+		})
+		if extra.Len() > 0 {
+			for _, s := range shards {
+				s.mu.Lock()
+				err := s.mergeUsageInto(merged, &extra)
+				s.mu.Unlock()
+				if err != nil {
+					d.log.Error("merge failed", "shard", s.key, "err", err)
+				}
+			}
+			set.Union(&extra)
+		}
+	}
+	d.verdicts = v
 	judged := 0
 	set.Each(func(i int) {
 		if i >= n {
 			return
 		}
 		d.sugs[i] = merged.Suggestion(i, d.acfg)
-		d.lastSeen[i] = 0
-		if sk := merged.Rule(i).Sketch; sk != nil {
-			d.lastSeen[i] = sk.LastSeen
+		d.lastSeen[i] = merged.Rule(i).LastSeen()
+		if merged.EvidenceDependent(i) {
+			d.evDependent.Add(i)
+			d.chunks[i] = merged.PortChunks(i)
+		} else {
+			d.evDependent.Remove(i)
 		}
 		judged++
 	})
@@ -138,7 +172,7 @@ func (d *Daemon) evaluate() {
 	for outcome, v := range map[string]uint64{
 		"inbound": st.Inbound, "outbound": st.Outbound, "ambiguous": st.Ambiguous, "reply": st.Responses,
 		"rejected": st.Rejected, "nodata": st.NoData, "skipdata": st.SkipData, "unknown-direction": st.Undetermined,
-		"unknown-interface": st.Unattributed, "no-rule": st.Unmatched,
+		"unknown-interface": st.Unattributed, "no-rule": st.Unmatched, "no-groups": st.NoGroups,
 	} {
 		d.met.WindowRecords.WithLabelValues(outcome).Set(float64(v))
 	}
@@ -183,4 +217,32 @@ func (d *Daemon) checkStopped(eng *analysis.Engine, now int64, judged *analysis.
 		d.hub.Publish(ev)
 		d.log.Info("rule "+typ, "rule", key, "last_seen", time.Unix(last, 0).UTC())
 	}
+}
+
+// mergeUsageInto adds the usage of the rules in set, and nothing else, of
+// every bucket to dst (after mergeRulesInto in the same evaluation, whose
+// cache of closed buckets it reuses when still valid). The caller holds mu.
+func (s *shard) mergeUsageInto(dst *analysis.Accumulator, set *analysis.RuleSet) error {
+	var newest int64
+	first := true
+	for b := range s.buckets {
+		if first || b > newest {
+			newest, first = b, false
+		}
+	}
+	if first {
+		return nil
+	}
+	if s.closed != nil && s.closedTo == newest && s.closed.Engine() == s.eng {
+		if err := dst.MergeUsage(s.closed, set); err != nil {
+			return err
+		}
+		return dst.MergeUsage(s.buckets[newest], set)
+	}
+	for _, acc := range s.buckets {
+		if err := dst.MergeUsage(acc, set); err != nil {
+			return err
+		}
+	}
+	return nil
 }

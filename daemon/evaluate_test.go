@@ -109,6 +109,9 @@ func TestIncrementalEvaluationEqualsFull(t *testing.T) {
 				t.Errorf("round %d: cinch_window_records{outcome=%q} = %v, want %d", round, outcome, got, want)
 			}
 		}
+		if got := testutil.ToFloat64(d.met.RulesUnresolved); got != float64(eng.UnresolvedCount()) {
+			t.Errorf("round %d: cinch_rules_unresolved = %v, want %d", round, got, eng.UnresolvedCount())
+		}
 		judged := testutil.ToFloat64(d.met.AdvisorRulesJudged)
 		if round > 0 && round != 12 && round != 20 && judged-judgedBefore >= float64(len(eng.Rules())) {
 			t.Errorf("round %d judged %v rules, all %d of them: not incremental", round, judged-judgedBefore, len(eng.Rules()))

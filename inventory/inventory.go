@@ -668,7 +668,8 @@ func sameENI(a, b *ENI) bool {
 		a.VPCID == b.VPCID && a.SubnetID == b.SubnetID && a.InstanceID == b.InstanceID &&
 		a.InterfaceType == b.InterfaceType && a.Status == b.Status &&
 		a.Description == b.Description && a.RequesterManaged == b.RequesterManaged &&
-		a.NumPublic == b.NumPublic && slices.Equal(a.Groups, b.Groups) && slices.Equal(a.Addrs, b.Addrs)
+		a.NumPublic == b.NumPublic && slices.Equal(a.Groups, b.Groups) && slices.Equal(a.Addrs, b.Addrs) &&
+		slices.Equal(a.Prefixes, b.Prefixes)
 }
 
 func normalizeRules(groupID string, rs []Rule) []Rule {
@@ -716,6 +717,21 @@ func normalizeENI(e ENI) ENI {
 		}
 	}
 	e.Groups = groups
+	var prefixes []netip.Prefix
+	for _, p := range e.Prefixes {
+		if !p.IsValid() {
+			continue
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		p = p.Masked()
+		if p.IsValid() && !slices.Contains(prefixes, p) {
+			prefixes = append(prefixes, p)
+		}
+	}
+	slices.SortFunc(prefixes, comparePrefix)
+	e.Prefixes = prefixes
 	return e
 }
 

@@ -265,6 +265,8 @@ func filterRules(rs []Rule, egress bool) []Rule {
 // first, then secondary private IPv4 addresses, then IPv6 addresses, and the
 // public or Elastic IPs associated with it last. The last NumPublic entries
 // are those public addresses; PrivateAddrs and PublicAddrs split the list.
+// Prefixes are the IPv4 and IPv6 prefixes delegated to the interface (EKS
+// prefix mode): every address inside them is one of its private addresses.
 type ENI struct {
 	ID, AccountID, Region, VPCID, SubnetID, InstanceID string
 	InterfaceType, Status, Description                 string
@@ -272,6 +274,7 @@ type ENI struct {
 	Groups                                             []string
 	Addrs                                              []netip.Addr
 	NumPublic                                          int
+	Prefixes                                           []netip.Prefix
 	Valid                                              Interval
 }
 
@@ -294,6 +297,22 @@ func (e *ENI) PrimaryAddr() (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	return p[0], true
+}
+
+// HasPrivateAddr reports whether a is one of the interface's private
+// addresses: a private IPv4 or IPv6 address, or an address inside a delegated
+// prefix (never a public or Elastic IP).
+func (e *ENI) HasPrivateAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if slices.Contains(e.PrivateAddrs(), a) {
+		return true
+	}
+	for _, p := range e.Prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // HasGroup reports whether the interface carries group id.

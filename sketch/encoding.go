@@ -26,7 +26,9 @@ var ErrInvalidEncoding = errors.New("sketch: invalid encoding")
 //	IPv4 family, IPv6 family: depth byte, uvarint count, items: address (4 or 16 bytes,
 //	  big-endian), prefix length byte, and for aggregates the hll encoding,
 //	uvarint protocol count, per protocol: number byte, form byte (0 exact: uvarint count
-//	  and 2-byte big-endian ports; 1 coarse: 16 little-endian uint64 bucket words).
+//	  and 2-byte big-endian ports; 1 coarse: 16 little-endian uint64 bucket words, read
+//	  as whole buckets; 2 coarse with edges: the same words, then per set bucket the
+//	  offsets of its lowest and highest port seen, a byte each).
 func (s *Sketch) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 64)
 	b = append(b, magic...)
@@ -45,9 +47,15 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 		ps := &s.protos[i].ports
 		b = append(b, s.protos[i].proto)
 		if ps.buckets != nil {
-			b = append(b, 1)
+			b = append(b, 2)
 			for _, w := range ps.buckets {
 				b = binary.LittleEndian.AppendUint64(b, w)
+			}
+			for k, w := range ps.buckets {
+				for ; w != 0; w &= w - 1 {
+					e := ps.edges[k*64+bits.TrailingZeros64(w)]
+					b = append(b, byte(e>>8), byte(e))
+				}
 			}
 			continue
 		}
@@ -283,7 +291,7 @@ func readPorts(r *reader, t *Sketch) {
 					return
 				}
 			}
-		case 1:
+		case 1, 2:
 			raw := r.take(portBuckets/8, "port buckets")
 			if r.err != nil {
 				return
@@ -297,6 +305,30 @@ func readPorts(r *reader, t *Sketch) {
 			if set < 2 { // more than 64 ports never fit one bucket
 				r.fail("coarse port set of %d buckets", set)
 				return
+			}
+			ps.edges = new([portBuckets]uint16)
+			var raw2 []byte
+			if form == 2 {
+				if raw2 = r.take(2*set, "bucket edges"); r.err != nil {
+					return
+				}
+			}
+			j := 0
+			for k, w := range ps.buckets {
+				for ; w != 0; w &= w - 1 {
+					bk := k*64 + bits.TrailingZeros64(w)
+					if form == 1 {
+						ps.edges[bk] = PortBucketSize - 1 // whole buckets
+						continue
+					}
+					lo, hi := raw2[2*j], raw2[2*j+1]
+					j++
+					if lo > hi || hi >= PortBucketSize {
+						r.fail("bucket edges %d-%d", lo, hi)
+						return
+					}
+					ps.edges[bk] = uint16(lo)<<8 | uint16(hi)
+				}
 			}
 		default:
 			r.fail("port form %d", form)

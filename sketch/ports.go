@@ -21,19 +21,41 @@ type PortRange struct {
 
 // PortSet is the set of ports seen for one protocol. It is canonical: an exact sorted
 // set while it holds at most [MaxExactPorts] ports, beyond that a bitmap of 1024 buckets
-// of [PortBucketSize] ports each, so ports are then known to bucket granularity. Union is
-// commutative and associative. The zero value is an empty set.
+// of [PortBucketSize] ports each with, per bucket seen, the lowest and highest port seen
+// in it, so ports are then known to lie between those two. Union is commutative and
+// associative (bitmaps OR, edges by min and max). The zero value is an empty set.
 type PortSet struct {
 	exact   []uint16                  // sorted, when buckets == nil
 	buckets *[portBuckets / 64]uint64 // bit b set: some port in [64b, 64b+63] seen
+	// edges holds, per set bucket, the offsets of the lowest (high 8 bits)
+	// and highest (low 8 bits) port seen in it (2 KiB, with buckets).
+	edges *[portBuckets]uint16
+}
+
+// addCoarse records port in a coarse set.
+func (ps *PortSet) addCoarse(port uint16) {
+	b, off := port/PortBucketSize, port%PortBucketSize
+	if ps.buckets[b/64]&(1<<(b%64)) == 0 {
+		ps.buckets[b/64] |= 1 << (b % 64)
+		ps.edges[b] = off<<8 | off
+		return
+	}
+	if e := ps.edges[b]; off < e>>8 || off > e&0xff {
+		ps.edges[b] = min(e>>8, off)<<8 | max(e&0xff, off)
+	}
+}
+
+// bucketEdges returns the lowest and highest port seen in set bucket b.
+func (ps *PortSet) bucketEdges(b uint16) (uint16, uint16) {
+	base := b * PortBucketSize
+	return base + ps.edges[b]>>8, base + ps.edges[b]&0xff
 }
 
 // Add inserts port. It does not allocate when the port (or, coarse, its bucket) is
 // already present.
 func (ps *PortSet) Add(port uint16) {
 	if ps.buckets != nil {
-		b := port / PortBucketSize
-		ps.buckets[b/64] |= 1 << (b % 64)
+		ps.addCoarse(port)
 		return
 	}
 	i, found := slices.BinarySearch(ps.exact, port)
@@ -50,9 +72,9 @@ func (ps *PortSet) Add(port uint16) {
 
 func (ps *PortSet) coarsen() {
 	ps.buckets = new([portBuckets / 64]uint64)
+	ps.edges = new([portBuckets]uint16)
 	for _, p := range ps.exact {
-		b := p / PortBucketSize
-		ps.buckets[b/64] |= 1 << (b % 64)
+		ps.addCoarse(p)
 	}
 	ps.exact = nil
 }
@@ -63,8 +85,20 @@ func (ps *PortSet) Union(o *PortSet) {
 		if ps.buckets == nil {
 			ps.coarsen()
 		}
-		for i, w := range o.buckets {
-			ps.buckets[i] |= w
+		for k := range ps.buckets {
+			a, b := ps.buckets[k], o.buckets[k]
+			for u := a | b; u != 0; u &= u - 1 {
+				bk := k*64 + bits.TrailingZeros64(u)
+				bit := uint64(1) << (bk % 64)
+				switch {
+				case a&bit != 0 && b&bit != 0:
+					x, y := ps.edges[bk], o.edges[bk]
+					ps.edges[bk] = min(x>>8, y>>8)<<8 | max(x&0xff, y&0xff)
+				case b&bit != 0:
+					ps.edges[bk] = o.edges[bk]
+				}
+			}
+			ps.buckets[k] = a | b
 		}
 		return
 	}
@@ -86,11 +120,16 @@ func (ps *PortSet) Union(o *PortSet) {
 	ps.coarsen()
 }
 
-// Contains reports whether port is in the set (for a coarse set: whether its bucket is).
+// Contains reports whether port is in the set (for a coarse set: whether it lies
+// between the lowest and highest port seen in its bucket).
 func (ps *PortSet) Contains(port uint16) bool {
 	if ps.buckets != nil {
 		b := port / PortBucketSize
-		return ps.buckets[b/64]&(1<<(b%64)) != 0
+		if ps.buckets[b/64]&(1<<(b%64)) == 0 {
+			return false
+		}
+		lo, hi := ps.bucketEdges(b)
+		return port >= lo && port <= hi
 	}
 	_, found := slices.BinarySearch(ps.exact, port)
 	return found
@@ -99,21 +138,20 @@ func (ps *PortSet) Contains(port uint16) bool {
 // Exact reports whether the set knows its ports exactly (at most [MaxExactPorts]).
 func (ps *PortSet) Exact() bool { return ps.buckets == nil }
 
-// Len returns the number of ports in the set; for a coarse set, the number of ports the
-// recorded buckets cover (an upper bound).
+// Len returns the number of ports in the set; for a coarse set, the number of ports
+// between the lowest and highest seen in each bucket (an upper bound).
 func (ps *PortSet) Len() int {
 	if ps.buckets == nil {
 		return len(ps.exact)
 	}
 	n := 0
-	for _, w := range ps.buckets {
-		n += bits.OnesCount64(w)
+	for _, r := range ps.Ranges() {
+		n += int(r.To) - int(r.From) + 1
 	}
-	return n * PortBucketSize
+	return n
 }
 
-// Min returns the smallest port (for a coarse set, the start of the first bucket), 0 when
-// empty.
+// Min returns the smallest port, 0 when empty.
 func (ps *PortSet) Min() uint16 {
 	r := ps.Ranges()
 	if len(r) == 0 {
@@ -122,8 +160,7 @@ func (ps *PortSet) Min() uint16 {
 	return r[0].From
 }
 
-// Max returns the largest port (for a coarse set, the end of the last bucket), 0 when
-// empty.
+// Max returns the largest port, 0 when empty.
 func (ps *PortSet) Max() uint16 {
 	r := ps.Ranges()
 	if len(r) == 0 {
@@ -133,7 +170,8 @@ func (ps *PortSet) Max() uint16 {
 }
 
 // Ranges returns the set as sorted maximal runs of contiguous ports; for a coarse set,
-// runs of contiguous buckets.
+// per bucket the span from its lowest to its highest port seen, spans of neighbouring
+// buckets joined when they touch.
 func (ps *PortSet) Ranges() []PortRange {
 	var out []PortRange
 	add := func(from, to uint16) {
@@ -153,7 +191,7 @@ func (ps *PortSet) Ranges() []PortRange {
 		for w != 0 {
 			b := uint16(i*64 + bits.TrailingZeros64(w))
 			w &= w - 1
-			add(b*PortBucketSize, b*PortBucketSize+PortBucketSize-1)
+			add(ps.bucketEdges(b))
 		}
 	}
 	return out
@@ -165,6 +203,8 @@ func (ps *PortSet) Clone() *PortSet {
 	if ps.buckets != nil {
 		b := *ps.buckets
 		c.buckets = &b
+		e := *ps.edges
+		c.edges = &e
 	} else if len(ps.exact) > 0 {
 		c.exact = append(make([]uint16, 0, len(ps.exact)), ps.exact...)
 	}
@@ -177,7 +217,17 @@ func (ps *PortSet) Equal(o *PortSet) bool {
 		return false
 	}
 	if ps.buckets != nil {
-		return *ps.buckets == *o.buckets
+		if *ps.buckets != *o.buckets {
+			return false
+		}
+		for i, w := range ps.buckets {
+			for ; w != 0; w &= w - 1 {
+				if b := i*64 + bits.TrailingZeros64(w); ps.edges[b] != o.edges[b] {
+					return false
+				}
+			}
+		}
+		return true
 	}
 	return slices.Equal(ps.exact, o.exact)
 }
@@ -185,7 +235,7 @@ func (ps *PortSet) Equal(o *PortSet) bool {
 // memSize returns the bytes held outside the PortSet header.
 func (ps *PortSet) memSize() int {
 	if ps.buckets != nil {
-		return portBuckets / 8
+		return portBuckets/8 + 2*portBuckets
 	}
 	return 2 * cap(ps.exact)
 }

@@ -94,7 +94,7 @@ func (c Config) normalize() Config {
 //	size of Sketch
 //	+ per family (IPv4 items of 12 bytes, IPv6 items of 24): (N+1) items, (N+1) HLL
 //	  pointers and N HLLs of at most hll.MaxBytes(p)
-//	+ 256 protocols × (entry header + 128 bytes of ports).
+//	+ 256 protocols × (entry header + 128 bytes of port buckets + 2 KiB of bucket edges).
 //
 // On 64-bit platforms the default config gives 332,548 bytes: 282,624 for 2·128 dense
 // p=10 HLLs (what millions of random sources produce), 43,008 for 256 protocols with
@@ -107,7 +107,7 @@ func (c Config) MaxBytes() int {
 	fam := func(itemSize int) int { return (n+1)*(itemSize+ptr) + n*hll.MaxBytes(c.HLLPrecision) }
 	return int(unsafe.Sizeof(Sketch{})) +
 		fam(int(unsafe.Sizeof(item[v4]{}))) + fam(int(unsafe.Sizeof(item[v6]{}))) +
-		256*(int(unsafe.Sizeof(protoPorts{}))+portBuckets/8)
+		256*(int(unsafe.Sizeof(protoPorts{}))+portBuckets/8+2*portBuckets)
 }
 
 // protoPorts is the port set of one protocol.

@@ -384,12 +384,31 @@ func TestPortSet(t *testing.T) {
 	for p := range uint16(64) {
 		ps.Add(1000 + p) // 1000..1063: buckets 15 and 16
 	}
-	if ps.Exact() || !ps.Contains(80) || !ps.Contains(127) || ps.Contains(200) {
+	// Coarse, each bucket keeps the lowest and highest port seen in it: the
+	// ranges are no wider than the ports seen at their ends.
+	if ps.Exact() || !ps.Contains(80) || !ps.Contains(81) || ps.Contains(127) || ps.Contains(200) {
 		t.Fatal("coarse set wrong")
 	}
-	want = []PortRange{{64, 127}, {384, 447}, {960, 1087}, {8064, 8127}}
-	if got := ps.Ranges(); !equalRanges(got, want) || ps.Len() != 5*64 || ps.Min() != 64 || ps.Max() != 8127 {
+	want = []PortRange{{80, 82}, {443, 443}, {1000, 1063}, {8080, 8080}}
+	if got := ps.Ranges(); !equalRanges(got, want) || ps.Len() != 69 || ps.Min() != 80 || ps.Max() != 8080 {
 		t.Fatalf("coarse Ranges() = %v Len %d", got, ps.Len())
+	}
+	var other PortSet
+	for _, p := range []uint16{100, 8070, 60000, 1100} {
+		other.Add(p)
+	}
+	other.coarsen()
+	ps.Union(&other)
+	want = []PortRange{{80, 100}, {443, 443}, {1000, 1063}, {1100, 1100}, {8070, 8080}, {60000, 60000}}
+	if got := ps.Ranges(); !equalRanges(got, want) {
+		t.Fatalf("coarse union Ranges() = %v", got)
+	}
+	var back Sketch
+	s := New(DefaultConfig())
+	s.protos = []protoPorts{{proto: 6, ports: *ps.Clone()}}
+	b, err := s.MarshalBinary()
+	if err != nil || back.UnmarshalBinary(b) != nil || !back.Ports(6).Equal(&ps) {
+		t.Fatalf("coarse port set with edges does not survive encoding: %v", err)
 	}
 	var empty PortSet
 	if empty.Len() != 0 || empty.Min() != 0 || empty.Max() != 0 || len(empty.Ranges()) != 0 {

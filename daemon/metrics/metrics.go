@@ -51,6 +51,9 @@ type Metrics struct {
 	// lines parsed (usually a custom format formats.log_groups lacks), 0
 	// once one did. Bounded by the log groups feeding the daemon.
 	LogGroupUnparseable *prometheus.GaugeVec
+	// RulesUnresolved is the number of rules whose source is a group or
+	// prefix list the inventory cannot resolve (kept, never judged).
+	RulesUnresolved prometheus.Gauge
 	// WindowRecords is the number of records in the observation window by
 	// what attribution made of them (inbound, outbound, ambiguous, reply, ...).
 	WindowRecords *prometheus.GaugeVec
@@ -163,6 +166,10 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "log_group_unparseable",
 		Help: "1 for a log group none of whose flow-log lines parsed (set its format under formats.log_groups), else 0.",
 	}, []string{"log_group"})
+	m.RulesUnresolved = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "rules_unresolved",
+		Help: "Rules referencing a security group or prefix list the inventory cannot resolve: kept, not judged.",
+	})
 	m.RuleLastMatch = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "rule_last_match_timestamp_seconds",
 		Help: "Unix time of the last flow credited to a rule in the inventory.",
@@ -215,7 +222,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 	})
 	reg.MustRegister(
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
-		m.DeadLettered, m.DeadLetterFailures, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.Interfaces, m.LogGroupUnparseable, m.WindowRecords,
+		m.DeadLettered, m.DeadLetterFailures, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.RulesUnresolved, m.Interfaces, m.LogGroupUnparseable, m.WindowRecords,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
 		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,

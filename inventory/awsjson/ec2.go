@@ -394,6 +394,14 @@ type jENI struct {
 	} `json:"PrivateIpAddresses"`
 	IPv6Addresses []jIPv6 `json:"Ipv6Addresses"`
 	Association   *jAssoc `json:"Association"`
+	// Delegated prefixes (EKS prefix mode): [{"Ipv4Prefix": "10.0.1.16/28"}],
+	// [{"Ipv6Prefix": "2600:1f14::/80"}]; AWS Config spells them in camelCase.
+	IPv4Prefixes []struct {
+		IPv4Prefix string `json:"Ipv4Prefix"`
+	} `json:"Ipv4Prefixes"`
+	IPv6Prefixes []struct {
+		IPv6Prefix string `json:"Ipv6Prefix"`
+	} `json:"Ipv6Prefixes"`
 }
 
 // jIPv6 is an Ipv6Addresses element: {"Ipv6Address"} or a bare string.
@@ -475,6 +483,24 @@ func (j *jENI) eni(inv *inventory.Inventory, where string) inventory.ENI {
 	}
 	e.Addrs = append(priv, pub...)
 	e.NumPublic = len(pub)
+	addPrefix := func(s string) {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			inv.AddWarning(fmt.Errorf("%s: ENI %s: ignoring delegated prefix %q: %w", where, e.ID, s, err))
+			return
+		}
+		e.Prefixes = append(e.Prefixes, p.Masked())
+	}
+	for _, p := range j.IPv4Prefixes {
+		addPrefix(p.IPv4Prefix)
+	}
+	for _, p := range j.IPv6Prefixes {
+		addPrefix(p.IPv6Prefix)
+	}
 	return e
 }
 

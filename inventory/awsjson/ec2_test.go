@@ -456,3 +456,56 @@ func TestKindString(t *testing.T) {
 		t.Error("Kind.String")
 	}
 }
+
+// TestDelegatedPrefixes: Ipv4Prefixes and Ipv6Prefixes of an interface (EKS
+// prefix mode) are read from describe-network-interfaces and from AWS Config
+// items, and their addresses count as the interface's private addresses;
+// a malformed prefix is skipped with a warning.
+func TestDelegatedPrefixes(t *testing.T) {
+	ec2 := `{"NetworkInterfaces":[{"NetworkInterfaceId":"eni-p","PrivateIpAddress":"10.0.1.5",
+	  "Groups":[{"GroupId":"sg-node"}],
+	  "Association":{"PublicIp":"198.51.100.7"},
+	  "Ipv4Prefixes":[{"Ipv4Prefix":"10.0.1.16/28"},{"Ipv4Prefix":"bogus"}],
+	  "Ipv6Prefixes":[{"Ipv6Prefix":"2001:db8:0:1:2:3::/96"}]}]}`
+	cfg := `{"configurationItems":[{"configurationItemCaptureTime":"2026-01-01T00:00:00Z","resourceType":"AWS::EC2::NetworkInterface",
+	  "resourceId":"eni-q","configurationItemStatus":"OK","awsAccountId":"111111111111",
+	  "configuration":{"networkInterfaceId":"eni-q","groups":[{"groupId":"sg-node"}],"privateIpAddress":"10.0.2.5",
+	    "ipv4Prefixes":[{"ipv4Prefix":"10.0.2.32/28"}],"ipv6Prefixes":[{"ipv6Prefix":"2001:db8:0:2::/80"}]}}]}`
+	inv := inventory.New()
+	for _, doc := range []string{ec2, cfg} {
+		if _, err := Load(inv, strings.NewReader(doc)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, ok := inv.ENIAt("eni-p", time.Time{})
+	if !ok || len(p.Prefixes) != 2 {
+		t.Fatalf("eni-p: %+v", p)
+	}
+	q, ok := inv.ENIAt("eni-q", time.Time{})
+	if !ok || len(q.Prefixes) != 2 {
+		t.Fatalf("eni-q: %+v", q)
+	}
+	for _, c := range []struct {
+		e    *inventory.ENI
+		addr string
+		want bool
+	}{
+		{p, "10.0.1.5", true}, {p, "10.0.1.16", true}, {p, "10.0.1.31", true}, {p, "10.0.1.32", false},
+		{p, "2001:db8:0:1:2:3:0:99", true}, {p, "2001:db8:0:1:2:4::1", false},
+		{p, "198.51.100.7", false}, // a public address is not a private one
+		{q, "10.0.2.40", true}, {q, "2001:db8:0:2:0:ffff:1:2", true}, {q, "2001:db8:0:3::1", false},
+	} {
+		if got := c.e.HasPrivateAddr(netip.MustParseAddr(c.addr)); got != c.want {
+			t.Errorf("%s HasPrivateAddr(%s) = %v", c.e.ID, c.addr, got)
+		}
+	}
+	warned := false
+	for _, w := range inv.Validate() {
+		if strings.Contains(w.Error(), "bogus") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Errorf("no warning for the malformed prefix: %v", inv.Validate())
+	}
+}
