@@ -50,7 +50,10 @@ let daemon = null, daemonLog = '';
 
 function startDaemon() {
   daemon = spawn(BIN, ['daemon', '--demo', '--demo-hostile-names', '--demo-new-source-every', '2s', '--listen', `127.0.0.1:${port}`], {
-    env: { ...process.env, CINCH_AUTH_TOKEN_NAMES: 'alice,vera', CINCH_AUTH_TOKEN_ALICE: `reviewer:${REVIEWER}`, CINCH_AUTH_TOKEN_VERA: `viewer:${VIEWER}` },
+    // The daemon reads CINCH_* overrides: pass none of the test run's own
+    // (scripts/test.sh exports CINCH_KAFKA_BROKERS and more for the Go tests).
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CINCH_'))),
+      CINCH_AUTH_TOKEN_NAMES: 'alice,vera', CINCH_AUTH_TOKEN_ALICE: `reviewer:${REVIEWER}`, CINCH_AUTH_TOKEN_VERA: `viewer:${VIEWER}` },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   daemon.stdout.on('data', (b) => { daemonLog += b; });
