@@ -70,6 +70,7 @@ type Daemon struct {
 	invStamp string
 
 	consumer *kafka.Consumer
+	ch       *chSink                // nil without ClickHouse
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	stopped  map[string]bool        // rule keys flagged as stopped matching
 	lastEval time.Time
@@ -132,6 +133,10 @@ func New(opts Options) (*Daemon, error) {
 			return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 		}
 	}
+	if err := d.openClickHouse(); err != nil {
+		d.ln.Close()
+		return nil, err
+	}
 	if cfg.Kafka != nil {
 		if d.consumer, err = kafka.New(KafkaConfig(cfg.Kafka), (*kafkaHandler)(d), d.log); err != nil {
 			d.ln.Close()
@@ -163,7 +168,7 @@ func (d *Daemon) readyErr() error {
 	if p := d.ready.Load(); p != nil {
 		return errors.New(*p)
 	}
-	return nil
+	return d.clickHouseReady()
 }
 
 // Run serves until ctx is cancelled, then finishes the batch in progress,
@@ -216,6 +221,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer evalT.Stop()
 	defer ckptT.Stop()
 	defer invT.Stop()
+	d.startClickHouse(ctx, &wg)
 	d.evaluate()
 loop:
 	for {
@@ -242,6 +248,7 @@ loop:
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()
 	err := d.checkpointAll(sctx)
+	err = errors.Join(err, d.stopClickHouse(sctx))
 	if d.consumer != nil {
 		d.consumer.Close()
 	}
@@ -304,6 +311,9 @@ func (d *Daemon) watchKafka(ctx context.Context) {
 func (d *Daemon) Close() error {
 	if d.consumer != nil {
 		d.consumer.Close()
+	}
+	if d.ch != nil {
+		d.ch.s.Close()
 	}
 	return d.ln.Close()
 }
