@@ -167,16 +167,11 @@ func (s *Sink) Close() error { return s.conn.Close() }
 // exponential backoff; on cancellation it tries one last flush (bounded by
 // 10 s) and returns nil.
 func (s *Sink) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.FlushInterval)
-	defer t.Stop()
 	backoff := time.Duration(0)
+	next := time.Now().Add(s.cfg.FlushInterval) // time of the next attempt
 	lastRetention := time.Time{}
 	for {
-		wait := backoff
-		if wait == 0 {
-			wait = s.cfg.FlushInterval
-		}
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(time.Until(next))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -190,8 +185,8 @@ func (s *Sink) Run(ctx context.Context) error {
 		case <-timer.C:
 		case <-s.kick:
 			timer.Stop()
-			if backoff > 0 {
-				continue // still backing off
+			if backoff > 0 && time.Now().Before(next) {
+				continue // a full batch waits, but the backoff holds
 			}
 		}
 		err := s.Flush(ctx)
@@ -201,14 +196,12 @@ func (s *Sink) Run(ctx context.Context) error {
 			}
 		}
 		if err != nil {
-			if ctx.Err() != nil {
-				continue
-			}
 			backoff = min(max(2*backoff, 200*time.Millisecond), s.cfg.MaxBackoff)
-			backoff = backoff/2 + rand.N(backoff/2+1) // jitter, so instances do not retry in step
+			next = time.Now().Add(backoff/2 + rand.N(backoff/2+1)) // jitter, so instances do not retry in step
 			continue
 		}
 		backoff = 0
+		next = time.Now().Add(s.cfg.FlushInterval)
 	}
 }
 
