@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cinch-sg/cinch/internal/chtest"
 )
 
 // TestE2EDemoWritesToClickHouse: `cinch daemon --demo` with
@@ -22,6 +24,7 @@ func TestE2EDemoWritesToClickHouse(t *testing.T) {
 	if addr == "" || httpURL == "" {
 		t.Fatal("CINCH_TEST_CLICKHOUSE_ADDR / CINCH_TEST_CLICKHOUSE_HTTP_URL are not set: run scripts/test.sh, which starts ClickHouse")
 	}
+	chtest.Shared(t)
 	db := fmt.Sprintf("cinch_demo_%d", time.Now().UnixNano())
 	query := func(sql string) string {
 		resp, err := http.Post(httpURL, "text/plain", strings.NewReader(sql))

@@ -21,6 +21,7 @@ import (
 	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/analysis"
 	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/internal/chtest"
 	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/flowlog"
 )
@@ -42,6 +43,8 @@ func chConfig(t *testing.T, db string) *config.ClickHouse {
 	return &config.ClickHouse{Addr: chEnv(t, "CINCH_TEST_CLICKHOUSE_ADDR"), Database: db,
 		FlushInterval: config.Duration(100 * time.Millisecond)}
 }
+
+const reviewerToken = "test-reviewer-token-0123456789"
 
 func chDB(name string) string { return fmt.Sprintf("cinch_%s_%d", name, time.Now().UnixNano()) }
 
@@ -166,6 +169,7 @@ func allDurable(d *Daemon) bool {
 // and in metrics, holds back its offset commits, and once ClickHouse is back
 // catches up: the tables then equal an uninterrupted run's.
 func TestE2EClickHouseOutage(t *testing.T) {
+	chtest.Exclusive(t)
 	brokers := realBrokers(t)
 	sc := newScenario(t, 20000, 31)
 	sc.createTopics(t, brokers)
@@ -192,6 +196,7 @@ func TestE2EClickHouseOutage(t *testing.T) {
 	db := chDB("outage")
 	cfg2 := sc2.config(brokers, t.TempDir(), "gco-"+sc2.topic)
 	cfg2.ClickHouse = chConfig(t, db)
+	cfg2.Auth.Tokens = append(cfg2.Auth.Tokens, config.Token{Name: "ann", Role: config.RoleReviewer, Token: reviewerToken})
 	r := start(t, cfg2)
 	half := sc2.cut(len(sc2.payloads) / 2)
 	sc2.produce(t, brokers, 0, half)
@@ -206,6 +211,15 @@ func TestE2EClickHouseOutage(t *testing.T) {
 	}()
 	sc2.produce(t, brokers, half, len(sc2.payloads))
 	waitReport(t, r.d.Addr().String(), want, 90*time.Second) // judging and serving go on
+	// A review decided during the outage is written once ClickHouse is back.
+	ruleKey := analysis.NewEngine(sc2.inventory(t)).Rules()[0].Key()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.d.Addr().String()+"/api/v1/reviews",
+		strings.NewReader(`{"rule_key":"`+ruleKey+`","decision":"accepted","comment":"during the outage"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+reviewerToken)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("review: %v %v", err, resp)
+	}
 	// The outage shows: not ready, failures and backlog counted, offsets held back.
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) && r.d.ch.s.Status().Failures == 0 {
@@ -238,6 +252,13 @@ func TestE2EClickHouseOutage(t *testing.T) {
 	caughtUp(t, r.d, 90*time.Second)
 	waitReport(t, r.d.Addr().String(), want, 30*time.Second)
 	r.stop(t)
+	if got, err := chQuery(t, "SELECT rule_key, decision, reviewer, comment FROM "+db+".reviews FORMAT TSV"); err != nil ||
+		got != ruleKey+"\taccepted\tann\tduring the outage\n" {
+		t.Errorf("reviews table: %q, %v", got, err)
+	}
+	if got, err := chQuery(t, "SELECT count() FROM "+db+".events WHERE type = 'review' FORMAT TSV"); err != nil || got != "1\n" {
+		t.Errorf("review events: %q, %v", got, err)
+	}
 	if got := chContents(t, db); got != wantRows {
 		t.Fatalf("tables after the outage differ from the uninterrupted run's:\ngot:\n%s\nwant:\n%s", got, wantRows)
 	}
@@ -312,6 +333,7 @@ func daemonProcess(t *testing.T, cfg config.Config) *exec.Cmd {
 // partitions from ClickHouse. Each time every instance serves exactly what
 // one instance reading everything serves.
 func TestE2EClickHouseInstances(t *testing.T) {
+	chtest.Exclusive(t)
 	brokers := realBrokers(t)
 	sc := newScenario(t, 30000, 32)
 	sc.createTopics(t, brokers)

@@ -90,6 +90,8 @@ export CINCH_TEST_CLICKHOUSE_ADDR=$CLICKHOUSE_ADDR CINCH_TEST_CLICKHOUSE_HTTP_UR
 export CINCH_TEST_CLICKHOUSE_STOP="bash $root/.ci/clickhouse/stop.sh $CINCH_WORK/clickhouse"
 export CINCH_TEST_CLICKHOUSE_START="bash $root/.ci/clickhouse/start.sh $CINCH_WORK/clickhouse"
 export CINCH_CHDB_DIR=$(cat "$CINCH_WORK/chdb.dir")
+# Tests that stop and restart the server take this flock exclusively (internal/chtest).
+export CINCH_TEST_CLICKHOUSE_LOCK=$CINCH_WORK/clickhouse/test.lock
 log "ClickHouse at $CINCH_TEST_CLICKHOUSE_ADDR, chdb in $CINCH_CHDB_DIR"
 # ---- end ClickHouse ----
 

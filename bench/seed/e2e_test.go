@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/cinch-sg/cinch/internal/chtest"
 )
 
 // TestE2ESeedAgrees: on the real ClickHouse 18.16 server, the seed's
@@ -18,6 +20,7 @@ func TestE2ESeedAgrees(t *testing.T) {
 	if addr == "" {
 		t.Fatal("CINCH_TEST_CLICKHOUSE_ADDR is not set: run scripts/test.sh, which starts ClickHouse")
 	}
+	chtest.Shared(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	res, err := Run(ctx, Options{Addr: addr, Database: fmt.Sprintf("cinch_seed_%d", time.Now().UnixNano()),

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/internal/chtest"
 )
 
 // The end-to-end tests run against the real ClickHouse 18.16 server that
@@ -72,6 +73,7 @@ func httpQuery(t *testing.T, sql string) (string, error) {
 // table, every query, retention) runs on ClickHouse 18.16 with the expected
 // row counts.
 func TestE2EScriptOn1816(t *testing.T) {
+	chtest.Shared(t)
 	db := freshDB(t)
 	defer httpQuery(t, "DROP DATABASE IF EXISTS "+db)
 	for i, st := range Script(db) {
@@ -119,6 +121,7 @@ func TestE2EScriptOnChdb(t *testing.T) {
 // TestE2EMigrateConcurrently: instances migrating one database at once all
 // succeed, the version is recorded, and migrating again changes nothing.
 func TestE2EMigrateConcurrently(t *testing.T) {
+	chtest.Shared(t)
 	db := freshDB(t)
 	sinks := []*Sink{}
 	for i := range 3 {
@@ -231,6 +234,7 @@ func contents(t *testing.T, s *Sink) string {
 // TestE2ERoundTrip: what the sink is given is what the tables hold, binary
 // checkpoint bytes exactly; SketchVersions and Sketch read checkpoints back.
 func TestE2ERoundTrip(t *testing.T) {
+	chtest.Shared(t)
 	s := newSink(t, Config{Database: freshDB(t), BatchSize: 7})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -268,6 +272,21 @@ func TestE2ERoundTrip(t *testing.T) {
 	if !strings.Contains(got, "['cidr-narrowed']\t['tcp 1-1 10.0.0.0/24']") {
 		t.Fatalf("suggestion rows:\n%s", got)
 	}
+
+	// Retention drops whole days of usage, and months of suggestions and
+	// events only once they are over.
+	if err := s.DropBefore(ctx, time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	for table, want := range map[string]string{"rule_usage": "0\n", "suggestions": "3\n", "events": "3\n", "sketches": "2\n"} {
+		final := ""
+		if table == "rule_usage" || table == "sketches" {
+			final = " FINAL"
+		}
+		if got, err := httpQuery(t, "SELECT count() FROM "+s.cfg.Database+"."+table+final+" FORMAT TSV"); err != nil || got != want {
+			t.Errorf("after retention, %s holds %q rows (%v), want %q", table, got, err, want)
+		}
+	}
 }
 
 // TestE2EOutage: the server stops mid-stream and comes back minutes of
@@ -275,6 +294,7 @@ func TestE2ERoundTrip(t *testing.T) {
 // reports the backlog and failures, catches up, and the tables then equal
 // those of an uninterrupted run.
 func TestE2EOutage(t *testing.T) {
+	chtest.Exclusive(t)
 	stop, startCmd := env(t, "CINCH_TEST_CLICKHOUSE_STOP"), env(t, "CINCH_TEST_CLICKHOUSE_START")
 	const steps = 12
 	ref := newSink(t, Config{Database: freshDB(t), BatchSize: 50})
