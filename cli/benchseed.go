@@ -22,7 +22,7 @@ func runBenchSeed(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&o.Records, "records", o.Records, "flow-log records to generate")
 	fs.IntVar(&o.Apps, "apps", o.Apps, "three-tier applications in the simulated account (13 rules each: 77 ≈ 1k rules, 770 ≈ 10k)")
 	fs.Uint64Var(&o.Seed, "seed", o.Seed, "random seed")
-	fs.IntVar(&o.SampleRules, "sample-rules", 0, "query only this many rules (evenly spread) and extrapolate the seed's query time (0: all)")
+	fs.IntVar(&o.SampleRules, "sample-rules", 0, "query only about this many rules (all rules of groups spread evenly) and extrapolate the seed's query time (0: all)")
 	if rest, err := parseInterleaved(fs, args); err != nil {
 		return err
 	} else if len(rest) > 0 {

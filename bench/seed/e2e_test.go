@@ -40,7 +40,7 @@ func TestE2ESeedAgrees(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Extrapolated || res.QueriedRules != 10 || res.Agree != 10 {
+	if !res.Extrapolated || res.QueriedRules < 10 || res.QueriedRules >= res.Rules || res.Agree != res.QueriedRules {
 		t.Fatalf("sampled run: %+v", res)
 	}
 }

@@ -48,9 +48,10 @@ type Options struct {
 	Apps int
 	// Seed makes the account and traffic reproducible.
 	Seed uint64
-	// SampleRules, when > 0, runs the seed's per-rule queries for that many
-	// rules only (evenly spread) and extrapolates their time to all rules;
-	// verdicts are then compared on the sample.
+	// SampleRules, when > 0, runs the seed's per-rule queries for about that
+	// many rules only (all the rules of groups spread evenly) and
+	// extrapolates their time to all rules; verdicts are then compared on
+	// the sample.
 	SampleRules int
 	// BatchSize is the number of rows per insert (default 100000).
 	BatchSize int
@@ -358,15 +359,8 @@ type classKey struct {
 func seedQuery(ctx context.Context, conn driver.Conn, db string, eng *analysis.Engine, scfg sketch.Config, acfg advisor.Config,
 	cinch []advisor.Suggestion, sample int, res *Result, logf func(string, ...any)) error {
 	rules := eng.Rules()
-	idx := make([]int, 0, len(rules))
-	step := 1.0
-	if sample > 0 && sample < len(rules) {
-		step = float64(len(rules)) / float64(sample)
-		res.Extrapolated = true
-	}
-	for f := 0.0; int(f) < len(rules); f += step {
-		idx = append(idx, int(f))
-	}
+	idx := sampleRules(rules, sample)
+	res.Extrapolated = len(idx) < len(rules)
 	res.QueriedRules = len(idx)
 	start := time.Now()
 	answers := make(map[int][]row, len(idx))
@@ -430,6 +424,33 @@ func seedQuery(ctx context.Context, conn driver.Conn, db string, eng *analysis.E
 		}
 	}
 	return nil
+}
+
+// sampleRules returns the indexes of all rules, or with n > 0 of about n
+// rules: every rule of groups taken evenly, since which of overlapping rules
+// is credited first depends on the other rules of the interface's groups.
+func sampleRules(rules []inventory.Rule, n int) []int {
+	var idx []int
+	if n <= 0 || n >= len(rules) {
+		for i := range rules {
+			idx = append(idx, i)
+		}
+		return idx
+	}
+	var groups []string
+	byGroup := map[string][]int{}
+	for i, r := range rules {
+		if _, ok := byGroup[r.GroupID]; !ok {
+			groups = append(groups, r.GroupID)
+		}
+		byGroup[r.GroupID] = append(byGroup[r.GroupID], i)
+	}
+	step := float64(len(rules)) / float64(n)
+	for f := 0.0; int(f) < len(groups) && len(idx) < n; f += step {
+		idx = append(idx, byGroup[groups[int(f)]]...)
+	}
+	sort.Ints(idx)
+	return idx
 }
 
 // usage turns a rule's answer rows into the advisor's input through the
