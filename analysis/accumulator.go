@@ -505,6 +505,15 @@ func (a *Accumulator) Usage(i int) *advisor.Usage {
 	return u
 }
 
+// Usage converts rs on its own, with nothing discounted by port evidence
+// (every record credited counts as a request): for callers that build a
+// RuleState themselves, such as the seed benchmark. all says the rule is of
+// protocol -1.
+func (rs *RuleState) Usage(all bool) *advisor.Usage {
+	u, _ := rs.usage(nil, false, all, false)
+	return u
+}
+
 // keptPart is an uncertain part the port evidence does not discount, with
 // the ports it keeps.
 type keptPart struct {

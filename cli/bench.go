@@ -10,6 +10,9 @@ import (
 )
 
 func runBench(ctx context.Context, env *Env, args []string) error {
+	if len(args) > 0 && args[0] == "seed" {
+		return runBenchSeed(ctx, env, args[1:])
+	}
 	fs := newFlagSet(env, "bench", "--brokers HOST:PORT [flags]")
 	var (
 		brokers string

@@ -21,6 +21,9 @@ func (d *Daemon) checkpointShard(s *shard) (int64, error) {
 		return next, nil
 	}
 	data, err := s.snapshot()
+	if err == nil {
+		d.publishShard(s, data)
+	}
 	next := s.next
 	s.unsaved = false
 	s.mu.Unlock()
@@ -60,6 +63,7 @@ func (d *Daemon) checkpointAll(ctx context.Context) error {
 			offsets[p] = next
 		}
 	}
+	offsets = d.ch.gate(offsets) // only what ClickHouse holds, when configured
 	if d.consumer != nil && len(offsets) > 0 {
 		if err := d.consumer.Commit(ctx, offsets); err != nil && firstErr == nil {
 			firstErr = err
@@ -88,14 +92,19 @@ func parsePartitionKey(key string) (kafka.Partition, bool) {
 
 // peerShard is the last checkpoint of a partition another instance owns.
 type peerShard struct {
-	mod   time.Time
-	shard *shard
+	mod     time.Time
+	version uint64 // of the ClickHouse checkpoint
+	shard   *shard
 }
 
 // loadPeers reads the checkpoints of partitions this instance does not own
 // (other instances of the group sharing the state directory), so that every
 // instance serves the verdicts of all traffic.
 func (d *Daemon) loadPeers() {
+	if d.ch != nil {
+		d.loadPeersClickHouse()
+		return
+	}
 	files, _ := filepath.Glob(filepath.Join(d.cfg.StateDir, "shard-*.ckpt"))
 	d.mu.Lock()
 	owned := map[string]bool{}

@@ -79,6 +79,7 @@ type Daemon struct {
 
 	consumer *kafka.Consumer
 	alerts   *webhook.Notifier      // nil without alerts.webhooks
+	ch       *chSink                // nil without ClickHouse
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	// logGroups counts parsed and failed lines per log group (readiness).
 	logGroups logGroups
@@ -177,6 +178,10 @@ func New(opts Options) (*Daemon, error) {
 			return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 		}
 	}
+	if err := d.openClickHouse(); err != nil {
+		d.ln.Close()
+		return nil, err
+	}
 	if cfg.Kafka != nil {
 		if d.consumer, err = kafka.New(KafkaConfig(cfg.Kafka), (*kafkaHandler)(d), d.log); err != nil {
 			d.ln.Close()
@@ -221,16 +226,19 @@ func (d *Daemon) readyErr() error {
 		return errors.New(*p)
 	}
 	d.probMu.Lock()
-	defer d.probMu.Unlock()
-	if len(d.problems) == 0 {
-		return d.logGroups.err()
-	}
-	msgs := make([]string, 0, len(d.problems))
+	msgs := make([]string, 0, len(d.problems)+2)
 	for _, k := range slices.Sorted(maps.Keys(d.problems)) {
 		msgs = append(msgs, d.problems[k])
 	}
+	d.probMu.Unlock()
 	if err := d.logGroups.err(); err != nil {
 		msgs = append(msgs, err.Error())
+	}
+	if err := d.clickHouseReady(); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	if len(msgs) == 0 {
+		return nil
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }
@@ -292,6 +300,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer evalT.Stop()
 	defer ckptT.Stop()
 	defer invT.Stop()
+	d.startClickHouse(ctx, &wg)
 	d.evaluate()
 loop:
 	for {
@@ -318,6 +327,7 @@ loop:
 	sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer scancel()
 	err := d.checkpointAll(sctx)
+	err = errors.Join(err, d.stopClickHouse(sctx))
 	if d.consumer != nil {
 		d.consumer.Close()
 		d.syncKafkaStats(&d.kstats)
@@ -392,6 +402,9 @@ func (d *Daemon) Close() error {
 		d.consumer.Close()
 	}
 	d.hub.Close()
+	if d.ch != nil {
+		d.ch.s.Close()
+	}
 	return d.ln.Close()
 }
 

@@ -165,7 +165,7 @@ func (d *Daemon) evaluate() {
 		rep.Suggestions = append(rep.Suggestions, cov.Apply(d.sugs[i], d.acfg))
 		keys = append(keys, d.keys[i])
 	}
-	d.hub.Update(rep, keys, time.Unix(now, 0))
+	d.toClickHouse(d.hub.Update(rep, keys, time.Unix(now, 0))...)
 	d.lastEval = start
 	d.met.AdvisorEvaluated(time.Since(start), judged)
 	st := merged.Stats()
@@ -214,7 +214,7 @@ func (d *Daemon) checkStopped(eng *analysis.Engine, now int64, judged *analysis.
 		if s, ok := d.hub.Suggestion(key); ok {
 			ev.Suggestion = &s
 		}
-		d.hub.Publish(ev)
+		d.toClickHouse(d.hub.Publish(ev))
 		d.log.Info("rule "+typ, "rule", key, "last_seen", time.Unix(last, 0).UTC())
 	}
 }

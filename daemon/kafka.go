@@ -20,7 +20,7 @@ func (d *Daemon) newShardFor(key string) (*shard, int64) {
 	d.mu.Unlock()
 	s := d.newShard(key, eng, int64(d.cfg.Analysis.Bucket.Std().Seconds()))
 	s.dec = newDecoder(d.formats)
-	data, err := os.ReadFile(checkpointPath(d.cfg.StateDir, key))
+	data, err := d.readCheckpoint(key)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return s, -1
@@ -70,8 +70,8 @@ func (h *kafkaHandler) Revoked(ctx context.Context, ps []kafka.Partition) map[ka
 		next, err := d.checkpointShard(s)
 		if err != nil {
 			d.log.Error("checkpoint of a revoked partition failed; its offset is not committed", "shard", key, "err", err)
-		} else if next >= 0 {
-			out[p] = next
+		} else if o, ok := d.commitOffset(ctx, p, next); ok && next >= 0 {
+			out[p] = o
 		}
 		d.mu.Lock()
 		delete(d.shards, key)
@@ -89,6 +89,7 @@ func (h *kafkaHandler) Lost(ctx context.Context, ps []kafka.Partition) {
 	for _, p := range ps {
 		delete(d.shards, partitionKey(p))
 	}
+	d.forgetCommits(ps...)
 }
 
 // Handle processes one poll's records of a partition.

@@ -40,16 +40,26 @@ bash .ci/packages.sh
 # background while the static checks run).
 services_pid=""
 kafka_log=$CINCH_WORK/kafka-start.log
+ch_pid=""
 cleanup() {
   # A broker still starting would outlive the stop: let the start finish first.
   if [ -n "$services_pid" ]; then wait "$services_pid" 2>/dev/null || true; fi
   bash .ci/kafka/stop.sh "$CINCH_WORK/kafka" >/dev/null 2>&1 || true
   work_cleanup
+  if [ -n "$ch_pid" ]; then wait "$ch_pid" 2>/dev/null || true; fi
+  bash .ci/clickhouse/stop.sh "$CINCH_WORK/clickhouse" >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 log "starting Kafka (log: $kafka_log)"
 ( bash .ci/kafka/start.sh "$CINCH_WORK/kafka" >"$CINCH_WORK/kafka.addr" 2>"$kafka_log" ) &
 services_pid=$!
+
+# ---- ClickHouse 18.16 (Debian) and chdb (a current engine, npm) for sinks/clickhouse ----
+log "starting ClickHouse and installing chdb (logs: $CINCH_WORK/clickhouse-start.log, chdb-install.log)"
+( bash .ci/clickhouse/start.sh "$CINCH_WORK/clickhouse" >"$CINCH_WORK/clickhouse.addr" 2>"$CINCH_WORK/clickhouse-start.log" &&
+  bash .ci/chdb/install.sh >"$CINCH_WORK/chdb.dir" 2>"$CINCH_WORK/chdb-install.log" ) &
+ch_pid=$!
+# ---- end ClickHouse ----
 
 log "build and static checks"
 go build -o "$CINCH_WORK/cinch" .
@@ -82,6 +92,23 @@ bash .ci/prometheus/check.sh
 log "stack: docker-compose config, compose Prometheus config, Terraform parse"
 bash .ci/stack/check.sh
 # --- end Prometheus ---
+# ---- ClickHouse: what the e2e tests need (CINCH_TEST_*: the daemon itself reads CINCH_CLICKHOUSE_ADDR) ----
+if ! wait "$ch_pid"; then
+  echo "test.sh: ClickHouse or chdb did not start:" >&2
+  tail -50 "$CINCH_WORK/clickhouse-start.log" "$CINCH_WORK/chdb-install.log" >&2 2>/dev/null
+  exit 1
+fi
+ch_pid=""
+# shellcheck disable=SC1091
+. "$CINCH_WORK/clickhouse/env"
+export CINCH_TEST_CLICKHOUSE_ADDR=$CLICKHOUSE_ADDR CINCH_TEST_CLICKHOUSE_HTTP_URL=$CLICKHOUSE_HTTP_URL
+export CINCH_TEST_CLICKHOUSE_STOP="bash $root/.ci/clickhouse/stop.sh $CINCH_WORK/clickhouse"
+export CINCH_TEST_CLICKHOUSE_START="bash $root/.ci/clickhouse/start.sh $CINCH_WORK/clickhouse"
+export CINCH_CHDB_DIR=$(cat "$CINCH_WORK/chdb.dir")
+# Tests that stop and restart the server take this flock exclusively (internal/chtest).
+export CINCH_TEST_CLICKHOUSE_LOCK=$CINCH_WORK/clickhouse/test.lock
+log "ClickHouse at $CINCH_TEST_CLICKHOUSE_ADDR, chdb in $CINCH_CHDB_DIR"
+# ---- end ClickHouse ----
 
 log "go test"
 go test -tags e2e -count=1 -timeout 25m ./...

@@ -75,6 +75,8 @@ type Config struct {
 	Analysis Analysis `yaml:"analysis"`
 	// Checkpoint tunes how state is saved to StateDir.
 	Checkpoint Checkpoint `yaml:"checkpoint"`
+	// ClickHouse is the ClickHouse sink; nil means none.
+	ClickHouse *ClickHouse `yaml:"clickhouse"`
 	// Auth holds API tokens and allowed browser origins.
 	Auth Auth `yaml:"auth"`
 	// Alerts configures rule alerts sent to webhooks.
@@ -320,6 +322,13 @@ func (c Config) Redacted() Config {
 		r.Kafka = &k
 	}
 	r.Alerts = c.Alerts.redacted()
+	if c.ClickHouse != nil {
+		ch := *c.ClickHouse
+		if ch.Password != "" {
+			ch.Password = RedactedValue
+		}
+		r.ClickHouse = &ch
+	}
 	r.Auth.Tokens = slices.Clone(c.Auth.Tokens)
 	for i := range r.Auth.Tokens {
 		if r.Auth.Tokens[i].Token != "" {

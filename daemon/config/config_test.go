@@ -714,3 +714,21 @@ func TestValidateDemoAndPublishedToken(t *testing.T) {
 		}
 	}
 }
+
+func TestClickHouseFromEnv(t *testing.T) {
+	env := map[string]string{"CINCH_CLICKHOUSE_ADDR": "127.0.0.1:9000", "CINCH_CLICKHOUSE_PASSWORD": "s3cret", "CINCH_DEMO": "true"}
+	cfg, err := Parse(nil, "(defaults)", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClickHouse == nil || cfg.ClickHouse.Addr != "127.0.0.1:9000" || cfg.ClickHouse.Password != "s3cret" {
+		t.Fatalf("clickhouse section from the environment: %+v", cfg.ClickHouse)
+	}
+	if r := cfg.Redacted(); r.ClickHouse.Password != RedactedValue || cfg.ClickHouse.Password != "s3cret" {
+		t.Fatalf("redacted password %q (original %q)", r.ClickHouse.Password, cfg.ClickHouse.Password)
+	}
+	env["CINCH_CLICKHOUSE_ADDR"] = "no-port"
+	if _, err := Parse(nil, "(defaults)", func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "clickhouse.addr") {
+		t.Fatalf("bad addr: %v", err)
+	}
+}

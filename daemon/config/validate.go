@@ -64,6 +64,9 @@ func (c *Config) Validate() error {
 	if c.Kafka != nil {
 		c.Kafka.validate(v)
 	}
+	if c.ClickHouse != nil {
+		c.ClickHouse.validate(v)
+	}
 
 	v.paths("files", c.Files)
 	stdin := 0

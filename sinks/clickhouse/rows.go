@@ -1,0 +1,230 @@
+package clickhouse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/cinch-sg/cinch/advisor"
+)
+
+// UsageRow is one rule's usage in one time bucket of one input partition:
+// the bucket's totals so far. Version orders rows of the same key (the
+// partition's offset: higher is newer).
+type UsageRow struct {
+	Bucket        time.Time
+	BucketSeconds uint32
+	GroupID       string
+	RuleKey       string
+	RuleID        string
+	Direction     string
+	Protocol      int16
+	FromPort      int32
+	ToPort        int32
+	Source        string
+	Partition     string
+	Flows         uint64
+	Packets       uint64
+	Bytes         uint64
+	// Sources is the distinct sources of the rule in this bucket and
+	// partition; SourcesEstimated when part of it is a HyperLogLog estimate.
+	Sources          uint64
+	SourcesEstimated bool
+	FirstSeen        time.Time
+	LastSeen         time.Time
+	Version          uint64
+}
+
+func (s *Sink) usageValues(r *UsageRow) []any {
+	est := uint8(0)
+	if r.SourcesEstimated {
+		est = 1
+	}
+	return []any{r.Bucket, r.BucketSeconds, r.GroupID, r.RuleKey, r.RuleID, r.Direction, r.Protocol, r.FromPort, r.ToPort,
+		r.Source, r.Partition, r.Flows, r.Packets, r.Bytes, r.Sources, est, r.FirstSeen, r.LastSeen, r.Version,
+		s.cfg.Instance, time.Now()}
+}
+
+// SketchRow is an input partition's checkpoint: opaque bytes the daemon
+// restores, with the offset they include.
+type SketchRow struct {
+	Partition string
+	// Version orders checkpoints of a partition (higher is newer).
+	Version    uint64
+	NextOffset int64
+	Watermark  int64
+	Instance   string
+	Written    time.Time
+	Data       []byte
+}
+
+func sketchValues(r *SketchRow) []any {
+	w := r.Written
+	if w.IsZero() {
+		w = time.Now()
+	}
+	return []any{r.Partition, r.Version, r.NextOffset, r.Watermark, r.Instance, w, string(r.Data)}
+}
+
+// SuggestionRow is a published verdict.
+type SuggestionRow struct {
+	Time       time.Time
+	Version    uint64
+	Instance   string
+	RuleKey    string
+	Suggestion advisor.Suggestion
+}
+
+func suggestionValues(r *SuggestionRow) []any {
+	s := &r.Suggestion
+	js, err := json.Marshal(s)
+	if err != nil {
+		js = []byte("{}")
+	}
+	var extra struct {
+		Confidence string `json:"confidence"`
+	}
+	_ = json.Unmarshal(js, &extra) // present once advisor.Suggestion carries it
+	proposed := make([]string, len(s.Proposed))
+	for i, p := range s.Proposed {
+		proposed[i] = RuleSpecString(p)
+	}
+	reasons := s.Reasons
+	if reasons == nil {
+		reasons = []string{}
+	}
+	return []any{r.Time, r.Version, r.Instance, r.RuleKey, s.RuleID, s.GroupID, s.Direction, s.Verdict, extra.Confidence,
+		reasons, proposed, s.Evidence.Flows, s.Evidence.DistinctSources, s.Evidence.FirstSeen, s.Evidence.LastSeen, string(js)}
+}
+
+// RuleSpecString renders a proposed rule as "protocol from-to source", e.g.
+// "tcp 22-22 10.0.0.0/8".
+func RuleSpecString(p advisor.RuleSpec) string {
+	return p.Protocol + " " + strconv.Itoa(int(p.FromPort)) + "-" + strconv.Itoa(int(p.ToPort)) + " " + p.Source
+}
+
+// EventRow is a change the daemon published.
+type EventRow struct {
+	Time            time.Time
+	Version         uint64
+	Instance        string
+	Type            string
+	RuleKey         string
+	GroupID         string
+	Verdict         string
+	PreviousVerdict string
+}
+
+func eventValues(r *EventRow) []any {
+	return []any{r.Time, r.Version, r.Instance, r.Type, r.RuleKey, r.GroupID, r.Verdict, r.PreviousVerdict}
+}
+
+// ReviewRow is a review decision.
+type ReviewRow struct {
+	Time     time.Time
+	Version  uint64
+	Instance string
+	RuleKey  string
+	Decision string
+	Comment  string
+	Reviewer string
+}
+
+func reviewValues(r *ReviewRow) []any {
+	return []any{r.Time, r.Version, r.Instance, r.RuleKey, r.Decision, r.Comment, r.Reviewer}
+}
+
+// SketchVersions returns the latest checkpoint version of every partition.
+func (s *Sink) SketchVersions(ctx context.Context) (map[string]uint64, error) {
+	rows, err := s.conn.Query(ctx, withDB(qSketchVersions, s.cfg.Database))
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: sketches: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]uint64{}
+	for rows.Next() {
+		var p string
+		var v uint64
+		if err := rows.Scan(&p, &v); err != nil {
+			return nil, fmt.Errorf("clickhouse: sketches: %w", err)
+		}
+		out[p] = v
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("clickhouse: sketches: %w", err)
+	}
+	return out, nil
+}
+
+// Sketch returns a partition's latest checkpoint; ok is false when there is none.
+func (s *Sink) Sketch(ctx context.Context, partition string) (r SketchRow, ok bool, err error) {
+	rows, err := s.conn.Query(ctx, withDB(qSketch, s.cfg.Database), partition)
+	if err != nil {
+		return r, false, fmt.Errorf("clickhouse: sketch %s: %w", partition, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return r, false, rows.Err()
+	}
+	var data string
+	if err := rows.Scan(&r.Partition, &r.Version, &r.NextOffset, &r.Watermark, &r.Instance, &r.Written, &data); err != nil {
+		return r, false, fmt.Errorf("clickhouse: sketch %s: %w", partition, err)
+	}
+	r.Data = []byte(data)
+	return r, true, rows.Err()
+}
+
+// DropBefore drops the partitions of rule_usage, suggestions and events that
+// lie wholly before t (ClickHouse 18.16 has no TTL clause).
+func (s *Sink) DropBefore(ctx context.Context, t time.Time) error {
+	t = t.UTC()
+	for _, tb := range []struct {
+		table string
+		end   func(p string) (time.Time, bool) // end of the partition's span
+	}{
+		{"rule_usage", dayEnd}, {"suggestions", monthEnd}, {"events", monthEnd},
+	} {
+		parts, err := s.partitions(ctx, tb.table)
+		if err != nil {
+			return err
+		}
+		for _, p := range parts {
+			if end, ok := tb.end(p); ok && !end.After(t) {
+				if err := s.conn.Exec(ctx, "ALTER TABLE "+s.cfg.Database+"."+tb.table+" DROP PARTITION "+p); err != nil {
+					return fmt.Errorf("clickhouse: retention: %s partition %s: %w", tb.table, p, err)
+				}
+				s.log.Info("clickhouse: retention dropped a partition", "table", tb.table, "partition", p)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Sink) partitions(ctx context.Context, table string) ([]string, error) {
+	rows, err := s.conn.Query(ctx, qPartitions, s.cfg.Database, table)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: partitions of %s: %w", table, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, fmt.Errorf("clickhouse: partitions of %s: %w", table, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func dayEnd(p string) (time.Time, bool) {
+	t, err := time.Parse("20060102", p)
+	return t.AddDate(0, 0, 1), err == nil
+}
+
+func monthEnd(p string) (time.Time, bool) {
+	t, err := time.Parse("200601", p)
+	return t.AddDate(0, 1, 0), err == nil
+}
