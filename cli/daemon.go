@@ -25,12 +25,16 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 		rate            int
 		hostile         bool
 		newEvery        time.Duration
+		adminsFor       time.Duration
+		stoppedAfter    time.Duration
 	)
 	fs.StringVar(&cfgPath, "config", "", "YAML configuration file (see configs/)")
 	fs.BoolVar(&demoMode, "demo", false, "run on a built-in simulated account and live traffic (no AWS, Kafka or ClickHouse needed)")
 	fs.StringVar(&listen, "listen", "", "address of the HTTP API (overrides the config's listen)")
 	fs.IntVar(&rate, "demo-rate", demo.DefaultOptions().Rate, "records per second of simulated traffic in --demo")
 	fs.DurationVar(&newEvery, "demo-new-source-every", demo.DefaultOptions().NewSourceEvery, "in --demo, how often a new client appears (0: never)")
+	fs.DurationVar(&adminsFor, "demo-admins-for", demo.DefaultOptions().AdminsFor, "in --demo, how long the simulated administrators use SSH before they stop")
+	fs.DurationVar(&stoppedAfter, "demo-stopped-after", demo.DefaultOptions().StoppedAfter, "in --demo, how long a rule must see no traffic to count as stopped matching")
 	fs.BoolVar(&hostile, "demo-hostile-names", false, "in --demo, add a group whose name and descriptions are HTML markup (for testing the dashboard)")
 	if rest, err := parseInterleaved(fs, args); err != nil {
 		return err
@@ -78,6 +82,7 @@ func runDaemon(ctx context.Context, env *Env, args []string) error {
 		opts := demo.DefaultOptions()
 		opts.Rate = rate
 		opts.HostileNames = hostile
+		opts.AdminsFor, opts.StoppedAfter = adminsFor, stoppedAfter
 		opts.NewSourceEvery = newEvery
 		return demo.Run(ctx, cfg, opts, logger, Version)
 	}

@@ -1,5 +1,5 @@
 // .ci/chdb/run.js SCRIPT.json — run the cinch ClickHouse sink's SQL (written
-// by the sink's tests: [{sql, rows}]) against the current ClickHouse engine
+// by the sink's and the Grafana dashboards' tests: [{sql, rows, columns?}]) against the current ClickHouse engine
 // embedded in the npm package chdb. Exits non-zero on the first statement
 // that fails or on a query whose row count differs from the expected one.
 // NODE_PATH must hold the node_modules where chdb is installed.
@@ -23,6 +23,13 @@ for (const [i, st] of stmts.entries()) {
       const got = out.trim() === '' ? 0 : JSON.parse(out).rows;
       if (got !== st.rows) {
         console.error(`#${i}: ${got} rows, want ${st.rows}:\n${st.sql}\n${out}`);
+        failed++;
+      }
+    }
+    if (Array.isArray(st.columns)) {
+      const names = out.trim() === '' ? [] : JSON.parse(out).meta.map((m) => m.name);
+      if (JSON.stringify(names) !== JSON.stringify(st.columns)) {
+        console.error(`#${i}: columns ${JSON.stringify(names)}, want ${JSON.stringify(st.columns)}:\n${st.sql}`);
         failed++;
       }
     }
