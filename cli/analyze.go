@@ -26,6 +26,7 @@ import (
 // inventoryFlags name the inventory exports.
 type inventoryFlags struct {
 	groups, rules, enis, config, prefixLists, any stringList
+	aws                                           awsFlags
 }
 
 func (f *inventoryFlags) register(fs *flag.FlagSet) {
@@ -35,11 +36,12 @@ func (f *inventoryFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.config, "config-snapshot", "AWS Config snapshot, history or API file, plain or gzip (repeatable)")
 	fs.Var(&f.prefixLists, "prefix-lists", "JSON of describe-managed-prefix-lists, or get-managed-prefix-list-entries saved as pl-ID.json (repeatable)")
 	fs.Var(&f.any, "inventory", "any of the files above, kind detected from the content (repeatable)")
+	f.aws.register(fs)
 }
 
 // load reads every named file into one inventory; each file must be of the
 // kind its flag names.
-func (f *inventoryFlags) load() (*inventory.Inventory, error) {
+func (f *inventoryFlags) load(ctx context.Context, env *Env) (*inventory.Inventory, error) {
 	inv := inventory.New()
 	sets := []struct {
 		files stringList
@@ -66,8 +68,20 @@ func (f *inventoryFlags) load() (*inventory.Inventory, error) {
 			}
 		}
 	}
+	if !f.aws.enabled {
+		if _, err := f.aws.config(); err != nil {
+			return nil, err
+		}
+	} else {
+		snap, err := f.aws.fetch(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		inv.Merge(snap.Inventory)
+		n++
+	}
 	if n == 0 {
-		return nil, errors.New("no inventory: give --security-groups and --network-interfaces (or --inventory / --config-snapshot)")
+		return nil, errors.New("no inventory: give --security-groups and --network-interfaces (or --inventory / --config-snapshot, or --aws)")
 	}
 	return inv, nil
 }
@@ -100,7 +114,7 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	if acfg.MaxCIDRs < 1 || acfg.MaxPortRanges < 1 || scfg.MaxNodes < 1 {
 		return errors.New("--max-cidrs, --max-port-ranges and --node-budget must be at least 1")
 	}
-	inv, err := invf.load()
+	inv, err := invf.load(ctx, env)
 	if err != nil {
 		return err
 	}

@@ -70,6 +70,7 @@ type Daemon struct {
 	invStamp string
 
 	consumer *kafka.Consumer
+	aws      *awsSource             // the live EC2 inventory, nil without inventory.aws
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	stopped  map[string]bool        // rule keys flagged as stopped matching
 	lastEval time.Time
@@ -108,6 +109,9 @@ func New(opts Options) (*Daemon, error) {
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if err := d.openAWS(); err != nil {
+		return nil, err
 	}
 	if err := d.loadInventory(); err != nil {
 		return nil, err
@@ -190,6 +194,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 				cancel()
 			}
 		}()
+	}
+	if d.aws != nil {
+		wg.Go(func() { d.runAWSRefresh(ctx) })
 	}
 	if len(d.cfg.Files) > 0 {
 		wg.Add(1)

@@ -23,6 +23,7 @@ func (d *Daemon) inventoryFiles() []string {
 // stamp identifies the inventory files' current contents by size and time.
 func (d *Daemon) stamp() string {
 	var b strings.Builder
+	b.WriteString(d.awsStamp())
 	for _, f := range d.inventoryFiles() {
 		st, err := os.Stat(f)
 		if err != nil {
@@ -44,6 +45,9 @@ func (d *Daemon) readInventory() (*inventory.Inventory, error) {
 		if _, err := awsjson.LoadFile(inv, f); err != nil {
 			return nil, fmt.Errorf("inventory: %w", err)
 		}
+	}
+	if d.aws != nil {
+		inv.Merge(d.aws.tracker.Inventory())
 	}
 	return inv, nil
 }

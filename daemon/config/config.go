@@ -98,6 +98,8 @@ type Inventory struct {
 	PrefixLists []string `yaml:"prefix_lists"`
 	// ReloadInterval is how often the files' modification times are checked.
 	ReloadInterval Duration `yaml:"reload_interval"`
+	// AWS reads the inventory live from the EC2 API; nil means it is not.
+	AWS *AWSInventory `yaml:"aws"`
 }
 
 // Kafka configures the Kafka input.
@@ -288,6 +290,9 @@ func (c Config) Redacted() Config {
 	r.Inventory.NetworkInterfaces = slices.Clone(c.Inventory.NetworkInterfaces)
 	r.Inventory.ConfigSnapshots = slices.Clone(c.Inventory.ConfigSnapshots)
 	r.Inventory.PrefixLists = slices.Clone(c.Inventory.PrefixLists)
+	if c.Inventory.AWS != nil {
+		r.Inventory.AWS = c.Inventory.AWS.clone()
+	}
 	r.Formats.LogGroups = maps.Clone(c.Formats.LogGroups)
 	r.Auth.AllowedOrigins = slices.Clone(c.Auth.AllowedOrigins)
 	if c.Kafka != nil {

@@ -55,6 +55,9 @@ func (c *Config) Validate() error {
 	v.paths("inventory.config_snapshots", c.Inventory.ConfigSnapshots)
 	v.paths("inventory.prefix_lists", c.Inventory.PrefixLists)
 	v.positive("inventory.reload_interval", c.Inventory.ReloadInterval)
+	if c.Inventory.AWS != nil {
+		c.Inventory.AWS.validate(v)
+	}
 
 	if c.Kafka != nil {
 		c.Kafka.validate(v)

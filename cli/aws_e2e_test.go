@@ -1,0 +1,91 @@
+//go:build e2e
+
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/internal/mototest"
+)
+
+// TestE2EAnalyzeAWS: `AWS_ENDPOINT_URL=moto cinch analyze --aws --region
+// us-east-1 FLOWS` reads the live inventory through the SDK (the standard
+// credential chain, here static keys) and judges the rules.
+func TestE2EAnalyzeAWS(t *testing.T) {
+	mototest.Endpoint(t, "eu-north-1") // --region must win over AWS_REGION
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := ec2.NewFromConfig(cfg)
+	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.20.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.20.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web-" + aws.ToString(vpc.Vpc.VpcId)),
+		Description: aws.String("web"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{aws.ToString(g.GroupId)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ip := aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress)
+	var lines []string
+	for i := range 5 {
+		lines = append(lines, fmt.Sprintf("2 123456789012 %s 203.0.113.7 %s %d 22 6 10 840 %d %d ACCEPT OK", id, ip, 40000+i, 1764000000+60*i, 1764000050+60*i))
+	}
+	flows := write(t, t.TempDir(), "flows.log", strings.Join(lines, "\n")+"\n")
+
+	code, out, errs := run(t, "", "analyze", "--aws", "--region", "us-east-1", flows)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, "aws: default/us-east-1:") {
+		t.Errorf("stderr should say what was read: %s", errs)
+	}
+	var rep advisor.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	found := false
+	for _, s := range rep.Suggestions {
+		if s.GroupID != aws.ToString(g.GroupId) || s.Direction != "ingress" {
+			continue
+		}
+		found = true
+		if !strings.HasPrefix(s.RuleID, "sgr-") || s.Evidence.Flows != 5 || s.Verdict != "narrow" ||
+			len(s.Proposed) != 1 || s.Proposed[0].Source != "203.0.113.7/32" {
+			t.Errorf("suggestion %+v", s)
+		}
+	}
+	if !found {
+		t.Fatalf("no suggestion for %s in %s", aws.ToString(g.GroupId), out)
+	}
+
+	// Flags that need --aws say so.
+	if code, _, errs := run(t, "", "analyze", "--region", "us-east-1", flows); code == 0 || !strings.Contains(errs, "need --aws") {
+		t.Errorf("--region without --aws: exit %d, %s", code, errs)
+	}
+}
