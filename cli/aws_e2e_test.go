@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -87,5 +88,77 @@ func TestE2EAnalyzeAWS(t *testing.T) {
 	// Flags that need --aws say so.
 	if code, _, errs := run(t, "", "analyze", "--region", "us-east-1", flows); code == 0 || !strings.Contains(errs, "need --aws") {
 		t.Errorf("--region without --aws: exit %d, %s", code, errs)
+	}
+}
+
+// TestE2EApply: cinch apply on an analysis and a reviews file, dry run and
+// then for real, with the audit log.
+func TestE2EApply(t *testing.T) {
+	mototest.Endpoint(t, "us-east-1")
+	ctx := context.Background()
+	cfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec := ec2.NewFromConfig(cfg)
+	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.50.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("db-" + aws.ToString(vpc.Vpc.VpcId)),
+		Description: aws.String("db"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := aws.ToString(g.GroupId)
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(5432), ToPort: aws.Int32(5432),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("10.0.0.0/8")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := ec.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{gid}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rid string
+	for _, r := range rules.SecurityGroupRules {
+		if !aws.ToBool(r.IsEgress) {
+			rid = aws.ToString(r.SecurityGroupRuleId)
+		}
+	}
+	dir := t.TempDir()
+	sug := write(t, dir, "s.json", fmt.Sprintf(`{"window":{"from":"2026-11-01T00:00:00Z","to":"2026-11-27T00:00:00Z"},"suggestions":[
+{"group_id":%q,"rule_id":%q,"direction":"ingress","rule":{"protocol":"tcp","from_port":5432,"to_port":5432,"source":"10.0.0.0/8"},
+ "verdict":"narrow","reasons":["few-sources"],"confidence":"high",
+ "proposed":[{"protocol":"tcp","from_port":5432,"to_port":5432,"source":"10.1.2.0/24"}],"evidence":{"flows":3}}]}`, gid, rid))
+	rev := write(t, dir, "r.jsonl", fmt.Sprintf(`{"rule_id":%q,"decision":"accepted","by":"ann"}`+"\n", rid))
+	logf := dir + "/audit.jsonl"
+	code, out, errs := run(t, "", "apply", "--suggestions", sug, "--reviews", rev, "--audit-log", logf, "--who", "ann", "--dry-run")
+	if code != 0 || !strings.Contains(errs, "2 of 2 steps allowed (dry run)") || !strings.Contains(out, `"status": "allowed"`) {
+		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errs)
+	}
+	code, out, errs = run(t, "", "apply", "--suggestions", sug, "--reviews", rev, "--audit-log", logf, "--who", "ann")
+	if code != 0 || !strings.Contains(errs, "2 of 2 steps done") {
+		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errs)
+	}
+	after, err := ec.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{gid}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cidrs []string
+	for _, r := range after.SecurityGroupRules {
+		if !aws.ToBool(r.IsEgress) {
+			cidrs = append(cidrs, aws.ToString(r.CidrIpv4))
+		}
+	}
+	if strings.Join(cidrs, ",") != "10.1.2.0/24" {
+		t.Errorf("rules after apply: %v", cidrs)
+	}
+	b, err := os.ReadFile(logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"phase":"apply"`); n != 2 || !strings.Contains(string(b), `"who":"ann"`) {
+		t.Errorf("audit log has %d apply calls:\n%s", n, b)
 	}
 }

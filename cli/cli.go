@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"generate": {"write a simulated account and its traffic (example inputs)", runGenerate},
 		"daemon":   {"the streaming daemon (--demo: on a simulated account)", runDaemon},
 		"bench":    {"measure the daemon end to end through a Kafka broker", runBench},
+		"apply":    {"carry accepted proposals out through the EC2 API (dry run first, audit log)", runApply},
 	}
 }
 

@@ -35,8 +35,16 @@ type Pager struct {
 	mu     sync.Mutex
 	pages  map[string]int
 	// Before, when set, may answer a request itself (return true), for
-	// example to throttle it.
-	Before func(w http.ResponseWriter, action string) bool
+	// example to throttle it or to make it fail; form is the request's
+	// parameters.
+	Before func(w http.ResponseWriter, action string, form url.Values) bool
+}
+
+// WriteError answers like EC2 does with an error code and HTTP status.
+func WriteError(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "text/xml")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>%s</Code><Message>%s</Message></Error></Errors><RequestID>cinch-test</RequestID></Response>`, code, msg)
 }
 
 // NewPager starts a pager in front of moto's endpoint; it stops with the test.
@@ -64,7 +72,7 @@ func (p *Pager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	form, _ := url.ParseQuery(string(body))
 	action := form.Get("Action")
-	if p.Before != nil && p.Before(w, action) {
+	if p.Before != nil && p.Before(w, action, form) {
 		return
 	}
 	list, paged := pagedLists[action]

@@ -5,8 +5,8 @@ package awsapi
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -175,7 +175,7 @@ func TestMotoFetchPaginated(t *testing.T) {
 // throttling error (or a bare 503) and returns the counter of those answers.
 func throttle(p *mototest.Pager, n int64, bare bool) *atomic.Int64 {
 	var done atomic.Int64
-	p.Before = func(w http.ResponseWriter, action string) bool {
+	p.Before = func(w http.ResponseWriter, action string, _ url.Values) bool {
 		if !strings.HasPrefix(action, "Describe") || done.Add(1) > n {
 			return false
 		}
@@ -183,9 +183,7 @@ func throttle(p *mototest.Pager, n int64, bare bool) *atomic.Int64 {
 			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
 			return true
 		}
-		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>0b4a7b1c-test</RequestID></Response>`)
+		mototest.WriteError(w, http.StatusServiceUnavailable, "RequestLimitExceeded", "Request limit exceeded.")
 		return true
 	}
 	return &done
