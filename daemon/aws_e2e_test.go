@@ -5,8 +5,11 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,4 +104,138 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestE2EAWSApply: POST /api/v1/apply applies the accepted proposal through
+// the apply role (dry run, then for real) and only for the applier role.
+func TestE2EAWSApply(t *testing.T) {
+	awsCfg, acct, role := mototest.Account(t, "ca-central-1")
+	ctx := context.Background()
+	ec := ec2.NewFromConfig(awsCfg)
+	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.60.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.60.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("ssh"), Description: aws.String("ssh"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := aws.ToString(g.GroupId)
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{gid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows.log")
+	line := fmt.Sprintf("2 %s %s 198.51.100.9 %s 40001 22 6 10 840 1764000000 1764000050 ACCEPT OK\n", acct,
+		aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress))
+	if err := os.WriteFile(flows, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.Files = []string{flows}
+	cfg.Inventory.AWS = &config.AWSInventory{Regions: []string{"ca-central-1"}, Accounts: []config.AWSAccount{{RoleARN: role}}}
+	cfg.Apply = config.Apply{Enabled: true, RoleARN: role, ExternalID: "cinch-apply"}
+	cfg.Analysis.EvaluateInterval = config.Duration(100 * time.Millisecond)
+	cfg.Auth.Tokens = []config.Token{{Name: "viewer", Role: config.RoleViewer, Token: testToken},
+		{Name: "rita", Role: config.RoleReviewer, Token: "reviewer-token-0123456789"},
+		{Name: "alex", Role: config.RoleApplier, Token: "applier-token-0123456789"}}
+	r := start(t, cfg)
+	addr := r.d.Addr().String()
+	var ruleID string
+	waitFor(t, "the narrow proposal", func() bool {
+		rep, err := getReport(t, addr)
+		if err != nil {
+			return false
+		}
+		for _, s := range rep.Suggestions {
+			if s.GroupID == gid && s.Verdict == "narrow" {
+				ruleID = s.RuleID
+				return true
+			}
+		}
+		return false
+	})
+	post := func(path, token, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Not yet accepted: nothing to do.
+	if code, body := post("/api/v1/apply", "applier-token-0123456789", `{}`); code != 200 || !strings.Contains(body, "not accepted in review") {
+		t.Fatalf("apply before review: %d %s", code, body)
+	}
+	if code, body := post("/api/v1/reviews", "reviewer-token-0123456789", fmt.Sprintf(`{"rule_key":%q,"decision":"accepted"}`, ruleID)); code != http.StatusCreated {
+		t.Fatalf("review: %d %s", code, body)
+	}
+	if code, _ := post("/api/v1/apply", "reviewer-token-0123456789", `{}`); code != http.StatusForbidden {
+		t.Errorf("a reviewer may not apply: %d", code)
+	}
+	if code, _ := post("/api/v1/apply", "applier-token-0123456789", `{"force":true}`); code != http.StatusForbidden {
+		t.Errorf("force without apply.allow_force: %d", code)
+	}
+	waitFor(t, "the review to reach the applier", func() bool {
+		code, body := post("/api/v1/apply", "applier-token-0123456789", `{"dry_run":true}`)
+		return code == 200 && strings.Contains(body, `"status":"allowed"`)
+	})
+	code, body := post("/api/v1/apply", "applier-token-0123456789", `{}`)
+	if code != 200 || strings.Count(body, `"status":"done"`) != 2 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	out, err := ec.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{gid}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cidrs []string
+	for _, r := range out.SecurityGroupRules {
+		if !aws.ToBool(r.IsEgress) {
+			cidrs = append(cidrs, aws.ToString(r.CidrIpv4))
+		}
+	}
+	if strings.Join(cidrs, ",") != "198.51.100.9/32" {
+		t.Errorf("rules after apply: %v", cidrs)
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.StateDir, "apply-audit.jsonl"))
+	if err != nil || !strings.Contains(string(b), `"who":"alex"`) || strings.Count(string(b), `"phase":"apply"`) != 2 {
+		t.Errorf("audit log (%v):\n%s", err, b)
+	}
+}
+
+// Apply is off by default: the endpoint says so.
+func TestE2EApplyDisabled(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StateDir = t.TempDir()
+	cfg.Files = []string{os.DevNull}
+	cfg.Auth.Tokens = []config.Token{{Name: "alex", Role: config.RoleApplier, Token: "applier-token-0123456789"}}
+	r := start(t, cfg)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.d.Addr().String()+"/api/v1/apply", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer applier-token-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "apply is disabled") {
+		t.Errorf("disabled apply: %d %s", resp.StatusCode, b)
+	}
 }

@@ -71,6 +71,7 @@ type Daemon struct {
 
 	consumer *kafka.Consumer
 	aws      *awsSource             // the live EC2 inventory, nil without inventory.aws
+	apply    *applier               // POST /api/v1/apply, nil unless apply.enabled
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	stopped  map[string]bool        // rule keys flagged as stopped matching
 	lastEval time.Time
@@ -129,6 +130,10 @@ func New(opts Options) (*Daemon, error) {
 	if err := scfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	if err := d.openApply(); err != nil {
+		return nil, err
+	}
+	scfg.Apply = d.applyFunc()
 	d.server = api.NewServer(scfg, d.hub, d.reg, d.readyErr, d.log)
 	d.ln = opts.Listener
 	if d.ln == nil {
@@ -197,6 +202,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if d.aws != nil {
 		wg.Go(func() { d.runAWSRefresh(ctx) })
+	}
+	if d.apply != nil {
+		wg.Go(func() { d.watchReviews(ctx) })
 	}
 	if len(d.cfg.Files) > 0 {
 		wg.Add(1)

@@ -66,6 +66,8 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds graceful shutdown (DefaultShutdownTimeout when
 	// zero).
 	ShutdownTimeout time.Duration
+	// Apply serves POST /api/v1/apply; nil answers that apply is disabled.
+	Apply ApplyFunc
 }
 
 // Validate reports configuration errors: unknown roles, empty names and
@@ -142,6 +144,7 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /api/v1/unattributed", s.read(s.handleUnattributed))
 	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
 	mux.HandleFunc("POST /api/v1/reviews", s.handleReview)
+	mux.HandleFunc("POST /api/v1/apply", s.handleApply)
 	if reg != nil {
 		prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

@@ -79,6 +79,8 @@ type Config struct {
 	Auth Auth `yaml:"auth"`
 	// Log configures the daemon's own logging.
 	Log Log `yaml:"log"`
+	// Apply configures POST /api/v1/apply (off by default).
+	Apply Apply `yaml:"apply"`
 }
 
 // Inventory names the files that describe the AWS account, as printed by
@@ -293,6 +295,7 @@ func (c Config) Redacted() Config {
 	if c.Inventory.AWS != nil {
 		r.Inventory.AWS = c.Inventory.AWS.clone()
 	}
+	r.Apply = c.Apply.clone()
 	r.Formats.LogGroups = maps.Clone(c.Formats.LogGroups)
 	r.Auth.AllowedOrigins = slices.Clone(c.Auth.AllowedOrigins)
 	if c.Kafka != nil {

@@ -58,6 +58,7 @@ func (c *Config) Validate() error {
 	if c.Inventory.AWS != nil {
 		c.Inventory.AWS.validate(v)
 	}
+	c.Apply.validate(v)
 
 	if c.Kafka != nil {
 		c.Kafka.validate(v)
