@@ -131,6 +131,13 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	if err := checkRead(env, st, ff.quiet); err != nil {
 		return err
 	}
+	if again, err := invf.aws.resolveGone(ctx, env, inv, acc, files); err != nil {
+		return err
+	} else if again {
+		if acc, _, err = analyzeFiles(ctx, env, &ff, analysis.NewEngine(inv), scfg, files, jobs); err != nil {
+			return err
+		}
+	}
 	if st := acc.Stats(); !ff.quiet {
 		fmt.Fprintln(env.Stderr, summary(st))
 		if st.Unattributed > 0 {

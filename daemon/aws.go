@@ -2,20 +2,28 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/inventory/awsapi"
 )
 
 // awsSource is the live EC2 inventory: a client for every account and
 // region and the tracker that versions what successive reads saw.
 type awsSource struct {
-	client  *awsapi.Client
-	tracker *awsapi.Tracker
-	every   time.Duration
+	client   *awsapi.Client
+	tracker  *awsapi.Tracker
+	every    time.Duration
+	configS3 []string
+
+	mu        sync.Mutex
+	configInv *inventory.Inventory // from the AWS Config files, replaced at each refresh
+	configGen uint64
 }
 
 // AWSClientConfig converts the daemon's inventory.aws section for the client.
@@ -41,7 +49,7 @@ func (d *Daemon) openAWS() error {
 	if err != nil {
 		return fmt.Errorf("inventory.aws: %w", err)
 	}
-	d.aws = &awsSource{client: cl, tracker: awsapi.NewTracker(), every: a.Refresh()}
+	d.aws = &awsSource{client: cl, tracker: awsapi.NewTracker(), every: a.Refresh(), configS3: a.ConfigS3}
 	if err := d.refreshAWS(ctx); err != nil {
 		return fmt.Errorf("inventory.aws: %w", err)
 	}
@@ -56,6 +64,11 @@ func (d *Daemon) refreshAWS(ctx context.Context) error {
 		return err
 	}
 	ch := d.aws.tracker.Observe(snap)
+	if len(d.aws.configS3) > 0 {
+		if err := d.aws.loadConfigFiles(ctx); err != nil {
+			return err
+		}
+	}
 	d.log.Info("aws inventory read", "targets", d.aws.client.Targets(), "took", time.Since(t0).Round(time.Millisecond),
 		"groups", len(snap.Inventory.Groups()), "interfaces", len(snap.Inventory.ENIs()), "flow_logs", len(snap.FlowLogs),
 		"new_interfaces", len(ch.NewENIs), "changed_interfaces", len(ch.ChangedENIs), "deleted_interfaces", len(ch.DeletedENIs),
@@ -81,10 +94,54 @@ func (d *Daemon) runAWSRefresh(ctx context.Context) {
 	}
 }
 
+// loadConfigFiles reads the AWS Config files of every configured location
+// (through the first account and region that can read each).
+func (a *awsSource) loadConfigFiles(ctx context.Context) error {
+	inv := inventory.New()
+	for _, u := range a.configS3 {
+		bucket, prefix, err := awsapi.ParseS3URL(u)
+		if err != nil {
+			return err
+		}
+		var errs []error
+		for _, cfg := range a.client.AWSConfigs() {
+			n, err := awsapi.LoadConfigFiles(ctx, awsapi.NewS3(cfg), bucket, prefix, inv)
+			if err == nil && n > 0 {
+				errs = nil
+				break
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("AWS Config files %s: %w", u, errors.Join(errs...))
+		}
+	}
+	a.mu.Lock()
+	a.configInv = inv
+	a.configGen++
+	a.mu.Unlock()
+	return nil
+}
+
+// inventory returns the live inventory: the tracker's versions and the
+// AWS Config files'.
+func (a *awsSource) inventory() *inventory.Inventory {
+	inv := a.tracker.Inventory()
+	a.mu.Lock()
+	inv.Merge(a.configInv)
+	a.mu.Unlock()
+	return inv
+}
+
 // awsStamp identifies the live inventory's version for the reload check.
 func (d *Daemon) awsStamp() string {
 	if d.aws == nil {
 		return ""
 	}
-	return "aws:" + strconv.FormatUint(d.aws.tracker.Version(), 10) + ";"
+	d.aws.mu.Lock()
+	gen := d.aws.configGen
+	d.aws.mu.Unlock()
+	return "aws:" + strconv.FormatUint(d.aws.tracker.Version(), 10) + ":" + strconv.FormatUint(gen, 10) + ";"
 }

@@ -47,7 +47,7 @@ func (d *Daemon) readInventory() (*inventory.Inventory, error) {
 		}
 	}
 	if d.aws != nil {
-		inv.Merge(d.aws.tracker.Inventory())
+		inv.Merge(d.aws.inventory())
 	}
 	return inv, nil
 }

@@ -22,6 +22,9 @@ type AWSInventory struct {
 	RefreshInterval Duration `yaml:"refresh_interval"`
 	// MaxAttempts per API call, throttling retries included (default 10).
 	MaxAttempts int `yaml:"max_attempts"`
+	// ConfigS3 are s3://BUCKET/PREFIX locations of AWS Config snapshot and
+	// history files, read at every refresh, for interfaces gone from EC2.
+	ConfigS3 []string `yaml:"config_s3"`
 }
 
 // AWSAccount is one account read through an assumed role.
@@ -54,6 +57,11 @@ func (a *AWSInventory) validate(v *validator) {
 	if a.MaxAttempts < 0 {
 		v.add("inventory.aws.max_attempts", "must not be negative")
 	}
+	for i, u := range a.ConfigS3 {
+		if rest, ok := strings.CutPrefix(u, "s3://"); !ok || rest == "" || strings.HasPrefix(rest, "/") {
+			v.add(fmt.Sprintf("inventory.aws.config_s3[%d]", i), fmt.Sprintf("%q: want s3://BUCKET[/PREFIX]", u))
+		}
+	}
 	for i, acc := range a.Accounts {
 		key := fmt.Sprintf("inventory.aws.accounts[%d]", i)
 		if !strings.HasPrefix(acc.RoleARN, "arn:") || !strings.Contains(acc.RoleARN, ":role/") {
@@ -65,6 +73,7 @@ func (a *AWSInventory) validate(v *validator) {
 func (a *AWSInventory) clone() *AWSInventory {
 	c := *a
 	c.Regions = slices.Clone(a.Regions)
+	c.ConfigS3 = slices.Clone(a.ConfigS3)
 	c.Accounts = slices.Clone(a.Accounts)
 	for i := range c.Accounts {
 		c.Accounts[i].Regions = slices.Clone(a.Accounts[i].Regions)

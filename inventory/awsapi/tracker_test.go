@@ -1,6 +1,7 @@
 package awsapi
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
@@ -76,3 +77,5 @@ func TestTrackerVersions(t *testing.T) {
 		t.Errorf("flow logs %+v", fls)
 	}
 }
+
+func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
