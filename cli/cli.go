@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -36,6 +37,7 @@ func commands() map[string]command {
 		"daemon":   {"the streaming daemon (--demo: on a simulated account)", runDaemon},
 		"bench":    {"measure the daemon end to end through a Kafka broker", runBench},
 		"apply":    {"carry accepted proposals out through the EC2 API (dry run first, audit log)", runApply},
+		"forward":  {"CloudWatch Logs subscription payloads to Kafka (Lambda handler or Firehose HTTP endpoint)", runForward},
 	}
 }
 
@@ -143,7 +145,13 @@ func Main() {
 		env.StderrIsTerminal = true
 	}
 	ctx, stop := signalContext()
-	code := Run(ctx, env, os.Args[1:])
+	args := os.Args[1:]
+	// As an AWS Lambda custom runtime the binary is started as "bootstrap"
+	// without arguments: it is the forwarder's Lambda handler.
+	if filepath.Base(os.Args[0]) == "bootstrap" && len(args) == 0 && os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		args = []string{"forward", "--lambda"}
+	}
+	code := Run(ctx, env, args)
 	stop()
 	os.Exit(code)
 }
