@@ -97,6 +97,8 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	)
 	ff.register(fs)
 	invf.register(fs)
+	var s3f s3Flags
+	s3f.register(fs)
 	fs.Uint64Var(&acfg.WildcardThreshold, "wildcard-threshold", acfg.WildcardThreshold, "keep a 0.0.0.0/0 or ::/0 rule used by at least this many distinct sources")
 	fs.IntVar(&acfg.MaxCIDRs, "max-cidrs", acfg.MaxCIDRs, "at most this many prefixes replace one narrowed source")
 	fs.IntVar(&acfg.MaxPortRanges, "max-port-ranges", acfg.MaxPortRanges, "at most this many port ranges replace one")
@@ -123,18 +125,35 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "cinch: inventory: %v\n", w)
 		}
 	}
-	eng := analysis.NewEngine(inv)
-	acc, st, err := analyzeFiles(ctx, env, &ff, eng, scfg, files, jobs)
+	analyze := func(eng *analysis.Engine) (*analysis.Accumulator, input.Stats, error) {
+		if len(files) == 0 && len(s3f.urls) > 0 {
+			acc := analysis.NewAccumulator(eng, scfg)
+			st, err := s3f.read(ctx, env, &ff, &invf.aws, acc)
+			return acc, st, err
+		}
+		acc, st, err := analyzeFiles(ctx, env, &ff, eng, scfg, files, jobs)
+		if err != nil {
+			return nil, st, err
+		}
+		acc3 := analysis.NewAccumulator(eng, scfg)
+		st3, err := s3f.read(ctx, env, &ff, &invf.aws, acc3)
+		if err != nil {
+			return nil, st, err
+		}
+		st.Add(st3)
+		return acc, st, acc.Merge(acc3)
+	}
+	acc, st, err := analyze(analysis.NewEngine(inv))
 	if err != nil {
 		return err
 	}
 	if err := checkRead(env, st, ff.quiet); err != nil {
 		return err
 	}
-	if again, err := invf.aws.resolveGone(ctx, env, inv, acc, files); err != nil {
+	if again, err := invf.aws.resolveGone(ctx, env, inv, acc, files, len(s3f.urls) > 0); err != nil {
 		return err
 	} else if again {
-		if acc, _, err = analyzeFiles(ctx, env, &ff, analysis.NewEngine(inv), scfg, files, jobs); err != nil {
+		if acc, _, err = analyze(analysis.NewEngine(inv)); err != nil {
 			return err
 		}
 	}

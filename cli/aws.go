@@ -97,12 +97,12 @@ func (f *awsFlags) fetch(ctx context.Context, env *Env) (*awsapi.Snapshot, error
 // resolveGone looks the interfaces the analysis could not attribute up in
 // AWS Config's history (with --config-history) and adds what it finds to
 // inv; it reports whether the flows must be read again.
-func (f *awsFlags) resolveGone(ctx context.Context, env *Env, inv *inventory.Inventory, acc *analysis.Accumulator, files []string) (bool, error) {
+func (f *awsFlags) resolveGone(ctx context.Context, env *Env, inv *inventory.Inventory, acc *analysis.Accumulator, files []string, fromS3 bool) (bool, error) {
 	un := acc.Unattributed()
 	if !f.configHistory || f.client == nil || len(un) == 0 {
 		return false, nil
 	}
-	if slices.Contains(files, "-") || len(files) == 0 {
+	if slices.Contains(files, "-") || (len(files) == 0 && !fromS3) {
 		fmt.Fprintln(env.Stderr, "cinch: aws: --config-history needs flow files (standard input cannot be read twice)")
 		return false, nil
 	}

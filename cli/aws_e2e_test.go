@@ -3,6 +3,8 @@
 package cli
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/internal/mototest"
@@ -83,6 +86,33 @@ func TestE2EAnalyzeAWS(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no suggestion for %s in %s", aws.ToString(g.GroupId), out)
+	}
+
+	// The same flows as S3 delivers them (one gzip file with a header line in
+	// the Hive layout, one text file in the default layout) give the same report.
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true; o.DisableLogOutputChecksumValidationSkipped = true })
+	bucket := "flows-" + strings.ToLower(aws.ToString(vpc.Vpc.VpcId))
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	var zb bytes.Buffer
+	zw := gzip.NewWriter(&zb)
+	zw.Write([]byte("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" + strings.Join(lines[:3], "\n") + "\n"))
+	zw.Close()
+	for key, body := range map[string][]byte{
+		"AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=us-east-1/year=2025/month=11/day=24/hour=16/123456789012_vpcflowlogs_us-east-1_fl-1_20251124T1600Z_a.log.gz": zb.Bytes(),
+		"AWSLogs/123456789012/vpcflowlogs/us-east-1/2025/11/24/123456789012_vpcflowlogs_us-east-1_fl-2_20251124T1600Z_b.log":                                                                 []byte(strings.Join(lines[3:], "\n") + "\n"),
+	} {
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out3, errs := run(t, "", "analyze", "--aws", "--region", "us-east-1", "--s3", "s3://"+bucket, "--from", "2025-11-23", "--to", "2025-11-24")
+	if code != 0 || !strings.Contains(errs, "2 flow-log files") {
+		t.Fatalf("--s3: exit %d: %s", code, errs)
+	}
+	if out3 != out {
+		t.Errorf("--s3 report differs from the local files':\n%s\n%s", out3, out)
 	}
 
 	// Flags that need --aws say so.
