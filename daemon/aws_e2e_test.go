@@ -10,12 +10,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/internal/mototest"
@@ -237,5 +241,113 @@ func TestE2EApplyDisabled(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "apply is disabled") {
 		t.Errorf("disabled apply: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestE2ES3BackfillResumes: the daemon reads a range of flow-log files from
+// S3; stopped while the third of four files cannot be fetched, it resumes
+// after a restart with the two remaining files only, and ends with every
+// flow counted once.
+func TestE2ES3BackfillResumes(t *testing.T) {
+	awsCfg, acct, role := mototest.Account(t, "us-west-2")
+	ctx := context.Background()
+	ec := ec2.NewFromConfig(awsCfg)
+	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.80.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.80.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := aws.ToString(g.GroupId)
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(443), ToPort: aws.Int32(443),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{gid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eniID, ip := aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress)
+
+	// Four files of the day, in the default layout, under the base account.
+	base, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(base, func(o *s3.Options) { o.UsePathStyle = true; o.DisableLogOutputChecksumValidationSkipped = true })
+	bucket := "backfill-" + acct
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket),
+		CreateBucketConfiguration: &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint("us-west-2")}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"a", "b", "c", "d"} {
+		line := fmt.Sprintf("2 %s %s 198.51.100.%d %s 40001 443 6 10 840 %d %d ACCEPT OK\n", acct, eniID, i+1, ip, 1764000000+60*i, 1764000050+60*i)
+		key := fmt.Sprintf("AWSLogs/%s/vpcflowlogs/us-west-2/2025/11/24/%s_vpcflowlogs_us-west-2_fl-1_20251124T16%02dZ_%s.log", acct, acct, i, name)
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: strings.NewReader("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" + line)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Through a proxy that holds the third file back until released.
+	p := mototest.NewPager(t, mototest.Endpoint(t, "us-west-2"))
+	release := make(chan struct{})
+	var held atomic.Bool
+	p.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "_c.log") && held.Load() {
+			<-release
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}
+	t.Setenv("AWS_ENDPOINT_URL", p.URL)
+
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.S3Backfill = []config.S3Backfill{{URL: "s3://" + bucket, From: "2025-11-24", To: "2025-11-24"}}
+	cfg.Inventory.AWS = &config.AWSInventory{Regions: []string{"us-west-2"}, Accounts: []config.AWSAccount{{RoleARN: role}}}
+	cfg.Analysis.EvaluateInterval = config.Duration(100 * time.Millisecond)
+	cfg.Checkpoint.Interval = config.Duration(200 * time.Millisecond)
+	cfg.Auth.Tokens = []config.Token{{Name: "viewer", Role: config.RoleViewer, Token: testToken}}
+	flows := func(addr string) uint64 {
+		rep, err := getReport(t, addr)
+		if err != nil {
+			return 0
+		}
+		for _, s := range rep.Suggestions {
+			if s.GroupID == gid && s.Direction == "ingress" {
+				return s.Evidence.Flows
+			}
+		}
+		return 0
+	}
+
+	held.Store(true)
+	r := start(t, cfg)
+	waitFor(t, "two files read", func() bool { return flows(r.d.Addr().String()) == 2 })
+	close(release)
+	r.stop(t)
+	held.Store(false)
+
+	r2 := start(t, cfg)
+	waitFor(t, "all four files counted", func() bool { return flows(r2.d.Addr().String()) == 4 })
+	if got := readCounter(r2.d.met.RecordsParsed); got != 2 {
+		t.Errorf("the restarted daemon parsed %v records, want the 2 of the files not read before", got)
+	}
+	r2.stop(t)
+	r3 := start(t, cfg)
+	waitFor(t, "the state restored", func() bool { return flows(r3.d.Addr().String()) == 4 })
+	time.Sleep(300 * time.Millisecond)
+	if got := readCounter(r3.d.met.RecordsParsed); got != 0 {
+		t.Errorf("a finished backfill was read again: %v records", got)
 	}
 }

@@ -206,6 +206,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.apply != nil {
 		wg.Go(func() { d.watchReviews(ctx) })
 	}
+	if len(d.cfg.S3Backfill) > 0 {
+		wg.Go(func() { d.readS3Backfills(ctx) })
+	}
 	if len(d.cfg.Files) > 0 {
 		wg.Add(1)
 		go func() {

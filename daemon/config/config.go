@@ -81,6 +81,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Apply configures POST /api/v1/apply (off by default).
 	Apply Apply `yaml:"apply"`
+	// S3Backfill lists ranges of flow-log files in S3 to read once.
+	S3Backfill []S3Backfill `yaml:"s3_backfill"`
 }
 
 // Inventory names the files that describe the AWS account, as printed by
@@ -296,6 +298,7 @@ func (c Config) Redacted() Config {
 		r.Inventory.AWS = c.Inventory.AWS.clone()
 	}
 	r.Apply = c.Apply.clone()
+	r.S3Backfill = cloneBackfills(c.S3Backfill)
 	r.Formats.LogGroups = maps.Clone(c.Formats.LogGroups)
 	r.Auth.AllowedOrigins = slices.Clone(c.Auth.AllowedOrigins)
 	if c.Kafka != nil {

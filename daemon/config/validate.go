@@ -74,7 +74,8 @@ func (c *Config) Validate() error {
 	if stdin > 1 {
 		v.add("files", `"-" (standard input) may appear only once`)
 	}
-	if !c.Demo && c.Kafka == nil && len(c.Files) == 0 {
+	validateBackfills(v, c.S3Backfill)
+	if !c.Demo && c.Kafka == nil && len(c.Files) == 0 && len(c.S3Backfill) == 0 {
 		v.add("", "no input: set kafka (a Kafka input) or files (flow-log files to replay), or demo: true for the built-in demo")
 	}
 

@@ -38,6 +38,9 @@ type Pager struct {
 	// example to throttle it or to make it fail; form is the request's
 	// parameters.
 	Before func(w http.ResponseWriter, action string, form url.Values) bool
+	// Hook, when set, sees every request first and may answer it itself
+	// (return true); for S3 calls, whose parameters are in the path.
+	Hook func(w http.ResponseWriter, r *http.Request) bool
 }
 
 // WriteError answers like EC2 does with an error code and HTTP status.
@@ -65,6 +68,9 @@ func (p *Pager) Pages(action string) int {
 
 // ServeHTTP implements http.Handler.
 func (p *Pager) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if p.Hook != nil && p.Hook(w, r) {
+		return
+	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
