@@ -209,6 +209,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if len(d.cfg.S3Backfill) > 0 {
 		wg.Go(func() { d.readS3Backfills(ctx) })
 	}
+	if d.cfg.LiveTail != nil {
+		wg.Go(func() { d.readLiveTail(ctx) })
+	}
 	if len(d.cfg.Files) > 0 {
 		wg.Add(1)
 		go func() {

@@ -83,6 +83,8 @@ type Config struct {
 	Apply Apply `yaml:"apply"`
 	// S3Backfill lists ranges of flow-log files in S3 to read once.
 	S3Backfill []S3Backfill `yaml:"s3_backfill"`
+	// LiveTail reads CloudWatch Logs Live Tail; nil means not.
+	LiveTail *LiveTail `yaml:"livetail"`
 }
 
 // Inventory names the files that describe the AWS account, as printed by
@@ -299,6 +301,9 @@ func (c Config) Redacted() Config {
 	}
 	r.Apply = c.Apply.clone()
 	r.S3Backfill = cloneBackfills(c.S3Backfill)
+	if c.LiveTail != nil {
+		r.LiveTail = c.LiveTail.clone()
+	}
 	r.Formats.LogGroups = maps.Clone(c.Formats.LogGroups)
 	r.Auth.AllowedOrigins = slices.Clone(c.Auth.AllowedOrigins)
 	if c.Kafka != nil {

@@ -75,7 +75,10 @@ func (c *Config) Validate() error {
 		v.add("files", `"-" (standard input) may appear only once`)
 	}
 	validateBackfills(v, c.S3Backfill)
-	if !c.Demo && c.Kafka == nil && len(c.Files) == 0 && len(c.S3Backfill) == 0 {
+	if c.LiveTail != nil {
+		c.LiveTail.validate(v)
+	}
+	if !c.Demo && c.Kafka == nil && len(c.Files) == 0 && len(c.S3Backfill) == 0 && c.LiveTail == nil {
 		v.add("", "no input: set kafka (a Kafka input) or files (flow-log files to replay), or demo: true for the built-in demo")
 	}
 
