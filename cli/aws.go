@@ -22,6 +22,9 @@ type awsFlags struct {
 	configS3      stringList
 	configHistory bool
 	client        *awsapi.Client
+	// snapshot is what --aws read, its flow-log configurations included
+	// (snapshot.FlowLogsJSON is the describe-flow-logs export's shape).
+	snapshot *awsapi.Snapshot
 }
 
 func (f *awsFlags) register(fs *flag.FlagSet) {
@@ -70,6 +73,7 @@ func (f *awsFlags) fetch(ctx context.Context, env *Env) (*awsapi.Snapshot, error
 	if err != nil {
 		return nil, err
 	}
+	f.snapshot = snap
 	for _, u := range f.configS3 {
 		bucket, prefix, err := awsapi.ParseS3URL(u)
 		if err != nil {
