@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -28,6 +29,7 @@ import (
 type inventoryFlags struct {
 	groups, rules, enis, config, prefixLists, any stringList
 	flowLogs                                      stringList
+	aws                                           awsFlags
 }
 
 func (f *inventoryFlags) register(fs *flag.FlagSet) {
@@ -39,11 +41,12 @@ func (f *inventoryFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.prefixLists, "prefix-lists", "JSON `FILE` of describe-managed-prefix-lists, or get-managed-prefix-list-entries saved as pl-ID.json (repeatable)")
 	fs.Var(&f.any, "inventory", "any of the files above (`FILE`), kind detected from the content (repeatable)")
 	fs.Var(&f.flowLogs, "flow-logs", "output of aws ec2 describe-flow-logs saved as JSON in `FILE`: interfaces under a flow log of type ALL or ACCEPT count as observed from its creation (repeatable)")
+	f.aws.register(fs)
 }
 
 // load reads every named file into one inventory; each file must be of the
 // kind its flag names.
-func (f *inventoryFlags) load() (*inventory.Inventory, error) {
+func (f *inventoryFlags) load(ctx context.Context, env *Env) (*inventory.Inventory, error) {
 	inv := inventory.New()
 	sets := []struct {
 		files stringList
@@ -70,8 +73,29 @@ func (f *inventoryFlags) load() (*inventory.Inventory, error) {
 			}
 		}
 	}
+	if !f.aws.enabled {
+		if _, err := f.aws.config(); err != nil {
+			return nil, err
+		}
+	} else {
+		snap, err := f.aws.fetch(ctx, env)
+		if err != nil {
+			return nil, err
+		}
+		inv.Merge(snap.Inventory)
+		// The account's flow-log configuration (DescribeFlowLogs) is
+		// coverage evidence, as --flow-logs is.
+		fl, err := snap.FlowLogsJSON()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := awsjson.LoadFlowLogs(inv, bytes.NewReader(fl)); err != nil {
+			return nil, fmt.Errorf("--aws: DescribeFlowLogs: %w", err)
+		}
+		n++
+	}
 	if n == 0 {
-		return nil, errors.New("no inventory: give --security-groups and --network-interfaces (or --inventory / --config-snapshot)")
+		return nil, errors.New("no inventory: give --security-groups and --network-interfaces (or --inventory / --config-snapshot, or --aws)")
 	}
 	for _, path := range f.flowLogs {
 		if _, err := awsjson.LoadFlowLogsFile(inv, path); err != nil {
@@ -92,6 +116,8 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	)
 	ff.register(fs)
 	invf.register(fs)
+	var s3f s3Flags
+	s3f.register(fs)
 	fs.Uint64Var(&acfg.WildcardThreshold, "wildcard-threshold", acfg.WildcardThreshold, "keep a 0.0.0.0/0 or ::/0 rule used by at least this many distinct sources")
 	fs.IntVar(&acfg.MaxCIDRs, "max-cidrs", acfg.MaxCIDRs, "at most this many prefixes replace one narrowed source")
 	fs.IntVar(&acfg.MaxPortRanges, "max-port-ranges", acfg.MaxPortRanges, "at most this many port ranges replace one")
@@ -114,7 +140,7 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 		return errors.New("--max-cidrs, --max-port-ranges and --node-budget must be at least 1")
 	}
 	acfg.MinHistory = minHistory.Std()
-	inv, err := invf.load()
+	inv, err := invf.load(ctx, env)
 	if err != nil {
 		return err
 	}
@@ -123,8 +149,27 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 			fmt.Fprintf(env.Stderr, "%s: inventory: %v\n", ff.prefix, w)
 		}
 	}
-	eng := analysis.NewEngine(inv)
-	acc, st, failed, err := analyzeFiles(ctx, env, &ff, eng, scfg, files, jobs)
+	failed := 0 // inputs that could not be read whole
+	analyze := func(eng *analysis.Engine) (*analysis.Accumulator, input.Stats, error) {
+		if len(files) == 0 && len(s3f.urls) > 0 {
+			acc := analysis.NewAccumulator(eng, scfg)
+			st, err := s3f.read(ctx, env, &ff, &invf.aws, acc)
+			return acc, st, err
+		}
+		acc, st, nfailed, err := analyzeFiles(ctx, env, &ff, eng, scfg, files, jobs)
+		failed = nfailed
+		if err != nil {
+			return nil, st, err
+		}
+		acc3 := analysis.NewAccumulator(eng, scfg)
+		st3, err := s3f.read(ctx, env, &ff, &invf.aws, acc3)
+		if err != nil {
+			return nil, st, err
+		}
+		st.Add(st3)
+		return acc, st, acc.Merge(acc3)
+	}
+	acc, st, err := analyze(analysis.NewEngine(inv))
 	if err != nil {
 		return err
 	}
@@ -137,9 +182,16 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 	if err := checkRead(env, ff.prefix, st, ff.quiet); err != nil {
 		return err
 	}
+	if again, err := invf.aws.resolveGone(ctx, env, inv, acc, files, len(s3f.urls) > 0); err != nil {
+		return err
+	} else if again {
+		if acc, _, err = analyze(analysis.NewEngine(inv)); err != nil {
+			return err
+		}
+	}
 	if st := acc.Stats(); !ff.quiet {
 		fmt.Fprintln(env.Stderr, summary(ff.prefix, st))
-		if n := eng.UnresolvedCount(); n > 0 {
+		if n := acc.Engine().UnresolvedCount(); n > 0 {
 			fmt.Fprintf(env.Stderr, "%s: %d rules reference a security group or prefix list the inventory cannot resolve (another account, a peered VPC, missing exports): kept, not judged (reason unresolved-reference)\n", ff.prefix, n)
 		}
 		if st.Unattributed > 0 {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"sort"
@@ -42,6 +43,8 @@ func commands() map[string]command {
 		"bench":       {"measure the daemon end to end through a Kafka broker", runBench},
 		"produce":     {"send a simulated account's live flow logs to Kafka (demo producer)", runProduce},
 		"healthcheck": {"exit 0 when a daemon's /healthz answers 200 (container health checks)", runHealthcheck},
+		"apply":       {"carry accepted proposals out through the EC2 API (dry run first, audit log)", runApply},
+		"forward":     {"CloudWatch Logs subscription payloads to Kafka (Lambda handler or Firehose HTTP endpoint)", runForward},
 	}
 }
 
@@ -157,7 +160,13 @@ func Main() {
 		env.StdinIsTerminal = true
 	}
 	ctx, stop := signalContext()
-	code := Run(ctx, env, os.Args[1:])
+	args := os.Args[1:]
+	// As an AWS Lambda custom runtime the binary is started as "bootstrap"
+	// without arguments: it is the forwarder's Lambda handler.
+	if filepath.Base(os.Args[0]) == "bootstrap" && len(args) == 0 && os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		args = []string{"forward", "--lambda"}
+	}
+	code := Run(ctx, env, args)
 	stop()
 	os.Exit(code)
 }

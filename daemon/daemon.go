@@ -80,6 +80,8 @@ type Daemon struct {
 	consumer *kafka.Consumer
 	alerts   *webhook.Notifier      // nil without alerts.webhooks
 	ch       *chSink                // nil without ClickHouse
+	aws      *awsSource             // the live EC2 inventory, nil without inventory.aws
+	apply    *applier               // POST /api/v1/apply, nil unless apply.enabled
 	ready    atomic.Pointer[string] // nil = ready; else the reason
 	// logGroups counts parsed and failed lines per log group (readiness).
 	logGroups logGroups
@@ -155,6 +157,9 @@ func New(opts Options) (*Daemon, error) {
 			d.hub.Close()
 		}
 	}()
+	if err := d.openAWS(); err != nil {
+		return nil, err
+	}
 	if err := d.loadInventory(); err != nil {
 		return nil, err
 	}
@@ -171,6 +176,10 @@ func New(opts Options) (*Daemon, error) {
 	if err := scfg.Validate(); err != nil {
 		return nil, fmt.Errorf("auth: %w", err)
 	}
+	if err := d.openApply(); err != nil {
+		return nil, err
+	}
+	scfg.Apply = d.applyFunc()
 	d.server = api.NewServer(scfg, d.hub, d.reg, d.readyErr, d.log)
 	d.ln = opts.Listener
 	if d.ln == nil {
@@ -267,6 +276,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 				cancel()
 			}
 		}()
+	}
+	if d.aws != nil {
+		wg.Go(func() { d.runAWSRefresh(ctx) })
+	}
+	if d.apply != nil {
+		wg.Go(func() { d.watchReviews(ctx) })
+	}
+	if len(d.cfg.S3Backfill) > 0 {
+		wg.Go(func() { d.readS3Backfills(ctx) })
+	}
+	if d.cfg.LiveTail != nil {
+		wg.Go(func() { d.readLiveTail(ctx) })
 	}
 	if len(d.cfg.Files) > 0 {
 		wg.Add(1)

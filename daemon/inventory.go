@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"strings"
@@ -24,6 +25,7 @@ func (d *Daemon) inventoryFiles() []string {
 // stamp identifies the inventory files' current contents by size and time.
 func (d *Daemon) stamp() string {
 	var b strings.Builder
+	b.WriteString(d.awsStamp())
 	for _, f := range d.inventoryFiles() {
 		st, err := os.Stat(f)
 		if err != nil {
@@ -51,6 +53,18 @@ func (d *Daemon) readInventory() (*inventory.Inventory, error) {
 	for _, f := range d.cfg.Inventory.FlowLogs {
 		if _, err := awsjson.LoadFlowLogsFile(inv, f); err != nil {
 			return nil, fmt.Errorf("inventory: flow logs: %w", err)
+		}
+	}
+	if d.aws != nil {
+		inv.Merge(d.aws.inventory())
+		// The account's flow-log configuration is coverage evidence, as
+		// inventory.flow_logs is.
+		fl, err := d.aws.flowLogsJSON()
+		if err != nil {
+			return nil, err
+		}
+		if _, err := awsjson.LoadFlowLogs(inv, bytes.NewReader(fl)); err != nil {
+			return nil, fmt.Errorf("inventory: DescribeFlowLogs: %w", err)
 		}
 	}
 	return inv, nil

@@ -45,6 +45,10 @@ cleanup() {
   # A broker still starting would outlive the stop: let the start finish first.
   if [ -n "$services_pid" ]; then wait "$services_pid" 2>/dev/null || true; fi
   bash .ci/kafka/stop.sh "$CINCH_WORK/kafka" >/dev/null 2>&1 || true
+  # --- moto (AWS APIs) ---
+  if [ -n "${moto_pid:-}" ]; then wait "$moto_pid" 2>/dev/null || true; fi
+  bash .ci/moto/stop.sh "$CINCH_WORK/moto" >/dev/null 2>&1 || true
+  # --- end moto ---
   work_cleanup
   if [ -n "$ch_pid" ]; then wait "$ch_pid" 2>/dev/null || true; fi
   bash .ci/clickhouse/stop.sh "$CINCH_WORK/clickhouse" >/dev/null 2>&1 || true
@@ -53,6 +57,11 @@ trap cleanup EXIT
 log "starting Kafka (log: $kafka_log)"
 ( bash .ci/kafka/start.sh "$CINCH_WORK/kafka" >"$CINCH_WORK/kafka.addr" 2>"$kafka_log" ) &
 services_pid=$!
+# --- moto (AWS APIs): moto's server for the inventory/awsapi, apply and S3 tests ---
+log "starting moto (log: $CINCH_WORK/moto-start.log)"
+( bash .ci/moto/start.sh "$CINCH_WORK/moto" >"$CINCH_WORK/moto.addr" 2>"$CINCH_WORK/moto-start.log" ) &
+moto_pid=$!
+# --- end moto ---
 
 # ---- ClickHouse 18.16 (Debian) and chdb (a current engine, npm) for sinks/clickhouse ----
 log "starting ClickHouse and installing chdb (logs: $CINCH_WORK/clickhouse-start.log, chdb-install.log)"
@@ -85,6 +94,16 @@ export CINCH_KAFKA_SASL_BROKERS=$KAFKA_SASL_BOOTSTRAP CINCH_KAFKA_CA_FILE=$KAFKA
 export CINCH_KAFKA_RESTART="bash $root/.ci/kafka/restart.sh $CINCH_WORK/kafka"
 export CINCH_BIN=$CINCH_WORK/cinch
 log "Kafka at $CINCH_KAFKA_BROKERS"
+# --- moto (AWS APIs) ---
+if ! wait "$moto_pid"; then
+  echo "test.sh: moto did not start:" >&2
+  tail -50 "$CINCH_WORK/moto-start.log" >&2
+  exit 1
+fi
+moto_pid=""
+export CINCH_MOTO_ENDPOINT=$(cat "$CINCH_WORK/moto.addr")
+log "moto at $CINCH_MOTO_ENDPOINT"
+# --- end moto ---
 
 # --- Prometheus alerting rules (promtool from Debian's prometheus package) ---
 log "promtool: check and unit-test the alerting rules"

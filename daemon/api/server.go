@@ -81,6 +81,8 @@ type ServerConfig struct {
 	// MaxClients bounds the open events websockets (DefaultMaxClients when
 	// zero); beyond it a new one is refused with 503 and Retry-After.
 	MaxClients int
+	// Apply serves POST /api/v1/apply; nil answers that apply is disabled.
+	Apply ApplyFunc
 }
 
 // Validate reports configuration errors: unknown roles, empty names and
@@ -171,6 +173,7 @@ func NewServer(cfg ServerConfig, hub *Hub, reg *prometheus.Registry, ready func(
 	mux.HandleFunc("GET /api/v1/export", s.read(s.handleExport))
 	mux.HandleFunc("GET /api/v1/events", s.handleEvents)
 	mux.HandleFunc("POST /api/v1/reviews", s.handleReview)
+	mux.HandleFunc("POST /api/v1/apply", s.handleApply)
 	if reg != nil {
 		prom := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 			ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

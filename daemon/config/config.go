@@ -85,6 +85,12 @@ type Config struct {
 	API API `yaml:"api"`
 	// Log configures the daemon's own logging.
 	Log Log `yaml:"log"`
+	// Apply configures POST /api/v1/apply (off by default).
+	Apply Apply `yaml:"apply"`
+	// S3Backfill lists ranges of flow-log files in S3 to read once.
+	S3Backfill []S3Backfill `yaml:"s3_backfill"`
+	// LiveTail reads CloudWatch Logs Live Tail; nil means not.
+	LiveTail *LiveTail `yaml:"livetail"`
 }
 
 // Inventory names the files that describe the AWS account, as printed by
@@ -107,6 +113,8 @@ type Inventory struct {
 	FlowLogs []string `yaml:"flow_logs"`
 	// ReloadInterval is how often the files' modification times are checked.
 	ReloadInterval Duration `yaml:"reload_interval"`
+	// AWS reads the inventory live from the EC2 API; nil means it is not.
+	AWS *AWSInventory `yaml:"aws"`
 }
 
 // Kafka configures the Kafka input.
@@ -310,6 +318,14 @@ func (c Config) Redacted() Config {
 	r.Inventory.ConfigSnapshots = slices.Clone(c.Inventory.ConfigSnapshots)
 	r.Inventory.PrefixLists = slices.Clone(c.Inventory.PrefixLists)
 	r.Inventory.FlowLogs = slices.Clone(c.Inventory.FlowLogs)
+	if c.Inventory.AWS != nil {
+		r.Inventory.AWS = c.Inventory.AWS.clone()
+	}
+	r.Apply = c.Apply.clone()
+	r.S3Backfill = cloneBackfills(c.S3Backfill)
+	if c.LiveTail != nil {
+		r.LiveTail = c.LiveTail.clone()
+	}
 	r.Formats.LogGroups = maps.Clone(c.Formats.LogGroups)
 	r.Auth.AllowedOrigins = slices.Clone(c.Auth.AllowedOrigins)
 	if c.Kafka != nil {

@@ -60,6 +60,10 @@ func (c *Config) Validate() error {
 	v.paths("inventory.prefix_lists", c.Inventory.PrefixLists)
 	v.paths("inventory.flow_logs", c.Inventory.FlowLogs)
 	v.positive("inventory.reload_interval", c.Inventory.ReloadInterval)
+	if c.Inventory.AWS != nil {
+		c.Inventory.AWS.validate(v)
+	}
+	c.Apply.validate(v)
 
 	if c.Kafka != nil {
 		c.Kafka.validate(v)
@@ -92,7 +96,11 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if !c.Demo && c.Kafka == nil && len(c.Files) == 0 {
+	validateBackfills(v, c.S3Backfill)
+	if c.LiveTail != nil {
+		c.LiveTail.validate(v)
+	}
+	if !c.Demo && c.Kafka == nil && len(c.Files) == 0 && len(c.S3Backfill) == 0 && c.LiveTail == nil {
 		v.add("", "no input: set kafka (a Kafka input) or files (flow-log files to replay), or demo: true for the built-in demo")
 	}
 

@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/cinch-sg/cinch/apply"
+	"github.com/cinch-sg/cinch/daemon/api"
+	"github.com/cinch-sg/cinch/inventory/awsapi"
+)
+
+// applier serves POST /api/v1/apply: it remembers the review decisions the
+// hub publishes and applies the accepted proposals through the apply role.
+type applier struct {
+	targets    []apply.Target
+	auditPath  string
+	allowForce bool
+
+	mu      sync.Mutex
+	reviews []apply.Review
+	events  <-chan api.Event
+	cancel  func()
+}
+
+// openApply prepares apply when the configuration enables it: the role's
+// clients, and a subscription to the review decisions from now on.
+func (d *Daemon) openApply() error {
+	c := d.cfg.Apply
+	if !c.Enabled {
+		return nil
+	}
+	if c.RoleARN == "" {
+		return fmt.Errorf("apply: apply.enabled needs apply.role_arn")
+	}
+	regions := c.Regions
+	if len(regions) == 0 && d.cfg.Inventory.AWS != nil {
+		regions = d.cfg.Inventory.AWS.Regions
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cl, err := awsapi.New(ctx, awsapi.Config{Regions: regions,
+		Accounts: []awsapi.Account{{Name: "apply", RoleARN: c.RoleARN, ExternalID: c.ExternalID}}})
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	a := &applier{allowForce: c.AllowForce,
+		auditPath: cmp.Or(c.AuditLog, filepath.Join(d.cfg.StateDir, "apply-audit.jsonl"))}
+	for i, cfg := range cl.AWSConfigs() {
+		a.targets = append(a.targets, apply.Target{Name: cl.Targets()[i], Client: ec2.NewFromConfig(cfg)})
+	}
+	_, _, a.events, a.cancel = d.hub.Subscribe(d.hub.Version())
+	d.apply = a
+	d.log.Info("apply enabled", "role", c.RoleARN, "targets", cl.Targets(), "audit_log", a.auditPath)
+	return nil
+}
+
+// applyFunc is the API's apply handler; nil when apply is disabled.
+func (d *Daemon) applyFunc() api.ApplyFunc {
+	if d.apply == nil {
+		return nil
+	}
+	return d.runApply
+}
+
+// watchReviews records review decisions until ctx ends; a subscription the
+// hub dropped (its buffer filled) is renewed from the last version seen.
+func (d *Daemon) watchReviews(ctx context.Context) {
+	a := d.apply
+	defer func() { a.cancel() }()
+	var last uint64
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-a.events:
+			if !ok {
+				var missed []api.Event
+				missed, _, a.events, a.cancel = d.hub.Subscribe(last)
+				for _, m := range missed {
+					d.recordReview(m)
+				}
+				continue
+			}
+			last = ev.Version
+			d.recordReview(ev)
+		}
+	}
+}
+
+// recordReview remembers a review decision, by rule key and rule id.
+func (d *Daemon) recordReview(ev api.Event) {
+	if ev.Type != api.EventReview || ev.Review == nil {
+		return
+	}
+	r := apply.Review{RuleKey: ev.Review.RuleKey, Decision: ev.Review.Decision, By: ev.Review.By}
+	if _, s, ok := d.hub.Lookup(r.RuleKey); ok {
+		r.RuleID = s.RuleID
+	}
+	d.apply.mu.Lock()
+	d.apply.reviews = append(d.apply.reviews, r)
+	d.apply.mu.Unlock()
+}
+
+// runApply applies the accepted proposals of the current suggestions.
+func (d *Daemon) runApply(ctx context.Context, who string, req api.ApplyRequest) (any, int) {
+	a := d.apply
+	if req.Force && !a.allowForce {
+		return map[string]string{"error": "force is not allowed (apply.allow_force)"}, http.StatusForbidden
+	}
+	rep, _ := d.hub.Report()
+	props, err := apply.Proposals(rep)
+	if err != nil {
+		return map[string]string{"error": err.Error()}, http.StatusInternalServerError
+	}
+	if len(req.Rules) > 0 {
+		props = slices.DeleteFunc(props, func(p apply.Proposal) bool {
+			return !slices.Contains(req.Rules, p.Key()) && (p.RuleID == "" || !slices.Contains(req.Rules, p.RuleID))
+		})
+	}
+	a.mu.Lock()
+	revs := apply.NewReviews(a.reviews)
+	a.mu.Unlock()
+	steps, skips := apply.Plan(props, revs.Accepted, req.Force)
+	f, err := os.OpenFile(a.auditPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return map[string]string{"error": "audit log: " + err.Error()}, http.StatusInternalServerError
+	}
+	res := apply.New(a.targets, f).Apply(ctx, who, steps, skips, req.DryRun)
+	if err := f.Close(); err != nil && res.Error == "" {
+		res.Error = "audit log: " + err.Error()
+	}
+	done, notDone := res.Counts()
+	d.log.Info("apply run", "by", who, "dry_run", req.DryRun, "steps", len(steps), "done", done, "not_done", notDone,
+		"skipped", len(skips), "error", res.Error)
+	d.hub.Publish(api.Event{Type: api.EventApply, Time: time.Now().UTC()})
+	if res.Error != "" {
+		return res, http.StatusBadGateway
+	}
+	return res, http.StatusOK
+}

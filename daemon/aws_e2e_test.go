@@ -1,0 +1,353 @@
+//go:build e2e
+
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/internal/mototest"
+)
+
+// TestE2EAWSInventory: the daemon reads its inventory from the EC2 API
+// (moto's server, an assumed role with an external id) and refreshes it: a
+// rule added in the account shows in the suggestions after a refresh.
+func TestE2EAWSInventory(t *testing.T) {
+	awsCfg, acct, role := mototest.Account(t, "sa-east-1")
+	ctx := context.Background()
+	ec := ec2.NewFromConfig(awsCfg)
+	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.30.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.30.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	perm := func(port int32) []types.IpPermission {
+		return []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}
+	}
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: perm(22)}); err != nil {
+		t.Fatal(err)
+	}
+	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{aws.ToString(g.GroupId)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows.log")
+	line := fmt.Sprintf("2 %s %s 198.51.100.9 %s 40001 22 6 10 840 1764000000 1764000050 ACCEPT OK\n", acct,
+		aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress))
+	if err := os.WriteFile(flows, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.Files = []string{flows}
+	cfg.Inventory.ReloadInterval = config.Duration(200 * time.Millisecond)
+	cfg.Inventory.AWS = &config.AWSInventory{Regions: []string{"sa-east-1"}, RefreshInterval: config.Duration(300 * time.Millisecond),
+		Accounts: []config.AWSAccount{{Name: "test", RoleARN: role, ExternalID: "cinch-ext"}}}
+	cfg.Analysis.EvaluateInterval = config.Duration(100 * time.Millisecond)
+	cfg.Auth.Tokens = []config.Token{{Name: "tester", Role: config.RoleViewer, Token: testToken}}
+	r := start(t, cfg)
+	addr := r.d.Addr().String()
+
+	rules := func() map[int32]uint64 {
+		rep, err := getReport(t, addr)
+		if err != nil {
+			return nil
+		}
+		out := map[int32]uint64{}
+		for _, s := range rep.Suggestions {
+			if s.GroupID == aws.ToString(g.GroupId) && s.Direction == "ingress" {
+				out[s.Rule.FromPort] = s.Evidence.Flows
+			}
+		}
+		return out
+	}
+	waitFor(t, "the tcp/22 rule credited with the flow", func() bool { return rules()[22] == 1 })
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: perm(443)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the new tcp/443 rule after a refresh", func() bool { _, ok := rules()[443]; return ok })
+	if got := rules(); got[22] != 1 || got[443] != 0 {
+		t.Errorf("rules after the refresh: %v", got)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// TestE2EAWSApply: POST /api/v1/apply applies the accepted proposal through
+// the apply role (dry run, then for real) and only for the applier role.
+func TestE2EAWSApply(t *testing.T) {
+	awsCfg, acct, role := mototest.Account(t, "ca-central-1")
+	ctx := context.Background()
+	ec := ec2.NewFromConfig(awsCfg)
+	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.60.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.60.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("ssh"), Description: aws.String("ssh"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := aws.ToString(g.GroupId)
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{gid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	flows := filepath.Join(dir, "flows.log")
+	line := fmt.Sprintf("2 %s %s 198.51.100.9 %s 40001 22 6 10 840 1764000000 1764000050 ACCEPT OK\n", acct,
+		aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress))
+	if err := os.WriteFile(flows, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.Files = []string{flows}
+	cfg.Inventory.AWS = &config.AWSInventory{Regions: []string{"ca-central-1"}, Accounts: []config.AWSAccount{{RoleARN: role}}}
+	cfg.Apply = config.Apply{Enabled: true, RoleARN: role, ExternalID: "cinch-apply"}
+	cfg.Analysis.EvaluateInterval = config.Duration(100 * time.Millisecond)
+	cfg.Auth.Tokens = []config.Token{{Name: "viewer", Role: config.RoleViewer, Token: testToken},
+		{Name: "rita", Role: config.RoleReviewer, Token: "reviewer-token-0123456789"},
+		{Name: "alex", Role: config.RoleApplier, Token: "applier-token-0123456789"}}
+	r := start(t, cfg)
+	addr := r.d.Addr().String()
+	var ruleID string
+	waitFor(t, "the narrow proposal", func() bool {
+		rep, err := getReport(t, addr)
+		if err != nil {
+			return false
+		}
+		for _, s := range rep.Suggestions {
+			if s.GroupID == gid && s.Verdict == "narrow" {
+				ruleID = s.RuleID
+				return true
+			}
+		}
+		return false
+	})
+	post := func(path, token, body string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Not yet accepted: nothing to do.
+	if code, body := post("/api/v1/apply", "applier-token-0123456789", `{}`); code != 200 || !strings.Contains(body, "not accepted in review") {
+		t.Fatalf("apply before review: %d %s", code, body)
+	}
+	if code, body := post("/api/v1/reviews", "reviewer-token-0123456789", fmt.Sprintf(`{"rule_key":%q,"decision":"accepted"}`, ruleID)); code != http.StatusCreated {
+		t.Fatalf("review: %d %s", code, body)
+	}
+	if code, _ := post("/api/v1/apply", "reviewer-token-0123456789", `{}`); code != http.StatusForbidden {
+		t.Errorf("a reviewer may not apply: %d", code)
+	}
+	if code, _ := post("/api/v1/apply", "applier-token-0123456789", `{"force":true}`); code != http.StatusForbidden {
+		t.Errorf("force without apply.allow_force: %d", code)
+	}
+	waitFor(t, "the review to reach the applier", func() bool {
+		code, body := post("/api/v1/apply", "applier-token-0123456789", `{"dry_run":true}`)
+		return code == 200 && strings.Contains(body, `"status":"allowed"`)
+	})
+	code, body := post("/api/v1/apply", "applier-token-0123456789", `{}`)
+	if code != 200 || strings.Count(body, `"status":"done"`) != 2 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	out, err := ec.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{gid}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cidrs []string
+	for _, r := range out.SecurityGroupRules {
+		if !aws.ToBool(r.IsEgress) {
+			cidrs = append(cidrs, aws.ToString(r.CidrIpv4))
+		}
+	}
+	if strings.Join(cidrs, ",") != "198.51.100.9/32" {
+		t.Errorf("rules after apply: %v", cidrs)
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.StateDir, "apply-audit.jsonl"))
+	if err != nil || !strings.Contains(string(b), `"who":"alex"`) || strings.Count(string(b), `"phase":"apply"`) != 2 {
+		t.Errorf("audit log (%v):\n%s", err, b)
+	}
+}
+
+// Apply is off by default: the endpoint says so.
+func TestE2EApplyDisabled(t *testing.T) {
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StateDir = t.TempDir()
+	cfg.Files = []string{os.DevNull}
+	cfg.Auth.Tokens = []config.Token{{Name: "alex", Role: config.RoleApplier, Token: "applier-token-0123456789"}}
+	r := start(t, cfg)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.d.Addr().String()+"/api/v1/apply", strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "Bearer applier-token-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(b), "apply is disabled") {
+		t.Errorf("disabled apply: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestE2ES3BackfillResumes: the daemon reads a range of flow-log files from
+// S3; stopped while the third of four files cannot be fetched, it resumes
+// after a restart with the two remaining files only, and ends with every
+// flow counted once.
+func TestE2ES3BackfillResumes(t *testing.T) {
+	awsCfg, acct, role := mototest.Account(t, "us-west-2")
+	ctx := context.Background()
+	ec := ec2.NewFromConfig(awsCfg)
+	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.80.0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.80.1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web"), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid := aws.ToString(g.GroupId)
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(443), ToPort: aws.Int32(443),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{gid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eniID, ip := aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress)
+
+	// Four files of the day, in the default layout, under the base account.
+	base, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3c := s3.NewFromConfig(base, func(o *s3.Options) { o.UsePathStyle = true; o.DisableLogOutputChecksumValidationSkipped = true })
+	bucket := "backfill-" + acct
+	if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket),
+		CreateBucketConfiguration: &s3types.CreateBucketConfiguration{LocationConstraint: s3types.BucketLocationConstraint("us-west-2")}}); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range []string{"a", "b", "c", "d"} {
+		line := fmt.Sprintf("2 %s %s 198.51.100.%d %s 40001 443 6 10 840 %d %d ACCEPT OK\n", acct, eniID, i+1, ip, 1764000000+60*i, 1764000050+60*i)
+		key := fmt.Sprintf("AWSLogs/%s/vpcflowlogs/us-west-2/2025/11/24/%s_vpcflowlogs_us-west-2_fl-1_20251124T16%02dZ_%s.log", acct, acct, i, name)
+		if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+			Body: strings.NewReader("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n" + line)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Through a proxy that holds the third file back until released.
+	p := mototest.NewPager(t, mototest.Endpoint(t, "us-west-2"))
+	release := make(chan struct{})
+	var held atomic.Bool
+	p.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "_c.log") && held.Load() {
+			<-release
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+			return true
+		}
+		return false
+	}
+	t.Setenv("AWS_ENDPOINT_URL", p.URL)
+
+	dir := t.TempDir()
+	cfg := config.Default()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.StateDir = filepath.Join(dir, "state")
+	cfg.S3Backfill = []config.S3Backfill{{URL: "s3://" + bucket, From: "2025-11-24", To: "2025-11-24"}}
+	cfg.Inventory.AWS = &config.AWSInventory{Regions: []string{"us-west-2"}, Accounts: []config.AWSAccount{{RoleARN: role}}}
+	cfg.Analysis.EvaluateInterval = config.Duration(100 * time.Millisecond)
+	cfg.Checkpoint.Interval = config.Duration(200 * time.Millisecond)
+	cfg.Auth.Tokens = []config.Token{{Name: "viewer", Role: config.RoleViewer, Token: testToken}}
+	flows := func(addr string) uint64 {
+		rep, err := getReport(t, addr)
+		if err != nil {
+			return 0
+		}
+		for _, s := range rep.Suggestions {
+			if s.GroupID == gid && s.Direction == "ingress" {
+				return s.Evidence.Flows
+			}
+		}
+		return 0
+	}
+
+	held.Store(true)
+	r := start(t, cfg)
+	waitFor(t, "two files read", func() bool { return flows(r.d.Addr().String()) == 2 })
+	close(release)
+	r.stop(t)
+	held.Store(false)
+
+	r2 := start(t, cfg)
+	waitFor(t, "all four files counted", func() bool { return flows(r2.d.Addr().String()) == 4 })
+	if got := readCounter(r2.d.met.RecordsParsed); got != 2 {
+		t.Errorf("the restarted daemon parsed %v records, want the 2 of the files not read before", got)
+	}
+	r2.stop(t)
+	r3 := start(t, cfg)
+	waitFor(t, "the state restored", func() bool { return flows(r3.d.Addr().String()) == 4 })
+	time.Sleep(300 * time.Millisecond)
+	if got := readCounter(r3.d.met.RecordsParsed); got != 0 {
+		t.Errorf("a finished backfill was read again: %v records", got)
+	}
+}
