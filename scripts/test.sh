@@ -49,9 +49,9 @@ cleanup() {
   if [ -n "${moto_pid:-}" ]; then wait "$moto_pid" 2>/dev/null || true; fi
   bash .ci/moto/stop.sh "$CINCH_WORK/moto" >/dev/null 2>&1 || true
   # --- end moto ---
-  work_cleanup
-  if [ -n "$ch_pid" ]; then wait "$ch_pid" 2>/dev/null || true; fi
+  if [ -n "${ch_pid:-}" ]; then wait "$ch_pid" 2>/dev/null || true; fi
   bash .ci/clickhouse/stop.sh "$CINCH_WORK/clickhouse" >/dev/null 2>&1 || true
+  work_cleanup
 }
 trap cleanup EXIT
 log "starting Kafka (log: $kafka_log)"
