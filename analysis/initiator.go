@@ -83,6 +83,12 @@ func PortRole(sp, dp uint16) Role {
 
 // flagRole returns the role the TCP flags settle, and false when they do not
 // (not TCP, no tcp-flags field, no SYN in the window).
+// FlagRole is the role the TCP flags settle (SYN without ACK: initiator;
+// SYN-ACK: responder); ok is false when they settle nothing. It is the only
+// decision the accumulator takes when a record arrives: every other record
+// is credited and judged later by the port evidence.
+func FlagRole(rec *flowlog.Record) (role Role, ok bool) { return flagRole(rec) }
+
 func flagRole(rec *flowlog.Record) (Role, bool) {
 	if rec.Protocol == 6 && rec.Has(flowlog.FieldTCPFlags) {
 		switch rec.TCPFlags & tcpSYNACK {

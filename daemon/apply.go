@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -18,21 +17,18 @@ import (
 	"github.com/cinch-sg/cinch/inventory/awsapi"
 )
 
-// applier serves POST /api/v1/apply: it remembers the review decisions the
-// hub publishes and applies the accepted proposals through the apply role.
+// applier serves POST /api/v1/apply: it applies the proposals whose current
+// review decision (the hub's, persisted in the state directory) is accepted,
+// through the apply role.
 type applier struct {
 	targets    []apply.Target
 	auditPath  string
 	allowForce bool
 
-	mu      sync.Mutex
-	reviews []apply.Review
-	events  <-chan api.Event
-	cancel  func()
 }
 
 // openApply prepares apply when the configuration enables it: the role's
-// clients, and a subscription to the review decisions from now on.
+// clients.
 func (d *Daemon) openApply() error {
 	c := d.cfg.Apply
 	if !c.Enabled {
@@ -57,7 +53,6 @@ func (d *Daemon) openApply() error {
 	for i, cfg := range cl.AWSConfigs() {
 		a.targets = append(a.targets, apply.Target{Name: cl.Targets()[i], Client: ec2.NewFromConfig(cfg)})
 	}
-	_, _, a.events, a.cancel = d.hub.Subscribe(d.hub.Version())
 	d.apply = a
 	d.log.Info("apply enabled", "role", c.RoleARN, "targets", cl.Targets(), "audit_log", a.auditPath)
 	return nil
@@ -69,45 +64,6 @@ func (d *Daemon) applyFunc() api.ApplyFunc {
 		return nil
 	}
 	return d.runApply
-}
-
-// watchReviews records review decisions until ctx ends; a subscription the
-// hub dropped (its buffer filled) is renewed from the last version seen.
-func (d *Daemon) watchReviews(ctx context.Context) {
-	a := d.apply
-	defer func() { a.cancel() }()
-	var last uint64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case ev, ok := <-a.events:
-			if !ok {
-				var missed []api.Event
-				missed, _, a.events, a.cancel = d.hub.Subscribe(last)
-				for _, m := range missed {
-					d.recordReview(m)
-				}
-				continue
-			}
-			last = ev.Version
-			d.recordReview(ev)
-		}
-	}
-}
-
-// recordReview remembers a review decision, by rule key and rule id.
-func (d *Daemon) recordReview(ev api.Event) {
-	if ev.Type != api.EventReview || ev.Review == nil {
-		return
-	}
-	r := apply.Review{RuleKey: ev.Review.RuleKey, Decision: ev.Review.Decision, By: ev.Review.By}
-	if _, s, ok := d.hub.Lookup(r.RuleKey); ok {
-		r.RuleID = s.RuleID
-	}
-	d.apply.mu.Lock()
-	d.apply.reviews = append(d.apply.reviews, r)
-	d.apply.mu.Unlock()
 }
 
 // runApply applies the accepted proposals of the current suggestions.
@@ -126,9 +82,15 @@ func (d *Daemon) runApply(ctx context.Context, who string, req api.ApplyRequest)
 			return !slices.Contains(req.Rules, p.Key()) && (p.RuleID == "" || !slices.Contains(req.Rules, p.RuleID))
 		})
 	}
-	a.mu.Lock()
-	revs := apply.NewReviews(a.reviews)
-	a.mu.Unlock()
+	var reviews []apply.Review
+	for _, r := range d.hub.Reviews() {
+		ar := apply.Review{RuleKey: r.RuleKey, Decision: r.Decision, By: r.By}
+		if _, s, ok := d.hub.Lookup(r.RuleKey); ok {
+			ar.RuleID = s.RuleID
+		}
+		reviews = append(reviews, ar)
+	}
+	revs := apply.NewReviews(reviews)
 	steps, skips := apply.Plan(props, revs.Accepted, req.Force)
 	f, err := os.OpenFile(a.auditPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {

@@ -98,7 +98,7 @@ func TestE2EAWSInventory(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t *testing.T, what string, cond func() bool, last ...func() string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -107,7 +107,11 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("timed out waiting for %s", what)
+	msg := ""
+	for _, f := range last {
+		msg += "\nlast: " + f()
+	}
+	t.Fatalf("timed out waiting for %s%s", what, msg)
 }
 
 // TestE2EAWSApply: POST /api/v1/apply applies the accepted proposal through
@@ -140,7 +144,9 @@ func TestE2EAWSApply(t *testing.T) {
 	}
 	dir := t.TempDir()
 	flows := filepath.Join(dir, "flows.log")
-	line := fmt.Sprintf("2 %s %s 198.51.100.9 %s 40001 22 6 10 840 1764000000 1764000050 ACCEPT OK\n", acct,
+	// With tcp-flags (SYN: the client opened it), so that the proposal's
+	// confidence does not rest on an uncertain initiator.
+	line := fmt.Sprintf("3 %s %s 198.51.100.9 %s 40001 22 6 10 840 1764000000 1764000050 ACCEPT OK 2\n", acct,
 		aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress))
 	if err := os.WriteFile(flows, []byte(line), 0o644); err != nil {
 		t.Fatal(err)
@@ -152,6 +158,10 @@ func TestE2EAWSApply(t *testing.T) {
 	cfg.Inventory.AWS = &config.AWSInventory{Regions: []string{"ca-central-1"}, Accounts: []config.AWSAccount{{RoleARN: role}}}
 	cfg.Apply = config.Apply{Enabled: true, RoleARN: role, ExternalID: "cinch-apply"}
 	cfg.Analysis.EvaluateInterval = config.Duration(100 * time.Millisecond)
+	// The record spans 50 s: without a shorter minimum history every
+	// proposal has low confidence, which apply leaves out unless forced.
+	cfg.Analysis.MinHistory = config.Duration(30 * time.Second)
+	cfg.Formats.Default = "${version} ${account-id} ${interface-id} ${srcaddr} ${dstaddr} ${srcport} ${dstport} ${protocol} ${packets} ${bytes} ${start} ${end} ${action} ${log-status} ${tcp-flags}"
 	cfg.Auth.Tokens = []config.Token{{Name: "viewer", Role: config.RoleViewer, Token: testToken},
 		{Name: "rita", Role: config.RoleReviewer, Token: "reviewer-token-0123456789"},
 		{Name: "alex", Role: config.RoleApplier, Token: "applier-token-0123456789"}}
@@ -196,10 +206,12 @@ func TestE2EAWSApply(t *testing.T) {
 	if code, _ := post("/api/v1/apply", "applier-token-0123456789", `{"force":true}`); code != http.StatusForbidden {
 		t.Errorf("force without apply.allow_force: %d", code)
 	}
+	var lastApply string
 	waitFor(t, "the review to reach the applier", func() bool {
 		code, body := post("/api/v1/apply", "applier-token-0123456789", `{"dry_run":true}`)
+		lastApply = fmt.Sprint(code, " ", body)
 		return code == 200 && strings.Contains(body, `"status":"allowed"`)
-	})
+	}, func() string { return lastApply })
 	code, body := post("/api/v1/apply", "applier-token-0123456789", `{}`)
 	if code != 200 || strings.Count(body, `"status":"done"`) != 2 {
 		t.Fatalf("apply: %d %s", code, body)

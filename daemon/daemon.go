@@ -280,9 +280,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.aws != nil {
 		wg.Go(func() { d.runAWSRefresh(ctx) })
 	}
-	if d.apply != nil {
-		wg.Go(func() { d.watchReviews(ctx) })
-	}
 	if len(d.cfg.S3Backfill) > 0 {
 		wg.Go(func() { d.readS3Backfills(ctx) })
 	}

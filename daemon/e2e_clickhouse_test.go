@@ -121,7 +121,8 @@ func (sc *scenario) expectedPrefix(t testing.TB, cfg config.Config, n int) advis
 		}
 		acc.Observe(&rec)
 	}
-	return acc.Report(advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs, MaxPortRanges: cfg.Analysis.MaxPortRanges})
+	return acc.Report(advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs, MaxPortRanges: cfg.Analysis.MaxPortRanges,
+		MinHistory: cfg.Analysis.MinHistory.Std(), MaxUnobservedListed: advisor.DefaultMaxUnobservedListed})
 }
 
 // caughtUp waits until the daemon's ClickHouse rows are all written and

@@ -148,7 +148,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	rules := eng.Rules()
 	cinch := make([]advisor.Suggestion, len(rules))
 	for i, r := range rules {
-		cinch[i] = advisor.Evaluate(r, acc.Usage(i), acfg)
+		// The usage as credited, without the port evidence's discounting
+		// (the seed's approach has no counterpart of it; see enrich).
+		cinch[i] = advisor.Evaluate(r, acc.Rule(i).Usage(r.Protocol == -1), acfg)
 	}
 	res.Cinch = time.Since(start)
 	logf("cinch: %v", res.Cinch)
@@ -273,7 +275,11 @@ func enrich(inv *inventory.Inventory, rec *flowlog.Record) (enriched, bool) {
 	if !ok {
 		return enriched{}, false
 	}
-	if analysis.SenderRole(rec) == analysis.RoleResponder {
+	// Return traffic the TCP flags prove is left out, as cinch leaves it
+	// out when the record arrives; every other record is kept (cinch credits
+	// it too, and only its port evidence, which SQL per rule has no
+	// counterpart of, may discount it later: both sides here judge without it).
+	if role, ok := analysis.FlagRole(rec); ok && role == analysis.RoleResponder {
 		return enriched{}, false
 	}
 	src, dst := rec.SrcAddr, rec.DstAddr
