@@ -24,7 +24,6 @@ type applier struct {
 	targets    []apply.Target
 	auditPath  string
 	allowForce bool
-
 }
 
 // openApply prepares apply when the configuration enables it: the role's
