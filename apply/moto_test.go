@@ -40,7 +40,7 @@ func setup(t *testing.T, cfg aws.Config, n int) *fixture {
 		t.Fatal(err)
 	}
 	for i := range n {
-		g, err := f.ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("app" + string(rune('a'+i))),
+		g, err := mototest.CreateSecurityGroup(ctx, f.ec, &ec2.CreateSecurityGroupInput{GroupName: aws.String("app" + string(rune('a'+i))),
 			Description: aws.String("app"), VpcId: vpc.Vpc.VpcId})
 		if err != nil {
 			t.Fatal(err)

@@ -41,7 +41,7 @@ func TestE2EAnalyzeAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web-" + aws.ToString(vpc.Vpc.VpcId)),
+	g, err := mototest.CreateSecurityGroup(ctx, ec, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web-" + aws.ToString(vpc.Vpc.VpcId)),
 		Description: aws.String("web"), VpcId: vpc.Vpc.VpcId})
 	if err != nil {
 		t.Fatal(err)
@@ -135,7 +135,7 @@ func TestE2EApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("db-" + aws.ToString(vpc.Vpc.VpcId)),
+	g, err := mototest.CreateSecurityGroup(ctx, ec, &ec2.CreateSecurityGroupInput{GroupName: aws.String("db-" + aws.ToString(vpc.Vpc.VpcId)),
 		Description: aws.String("db"), VpcId: vpc.Vpc.VpcId})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ package mototest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -16,7 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 )
 
 // Endpoint returns moto's URL from CINCH_MOTO_ENDPOINT and points the SDK at
@@ -60,4 +64,26 @@ func Account(t testing.TB, region string) (cfg aws.Config, id, roleARN string) {
 	cfg = base.Copy()
 	cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), roleARN))
 	return cfg, id, roleARN
+}
+
+// CreateSecurityGroup creates a group for a test's setup, tolerating the
+// SDK's retry of a create whose first answer was lost (moto's server
+// sometimes closes a connection under load, and the SDK sends the request
+// again): InvalidGroup.Duplicate then means the first attempt created it,
+// and its id is looked up by name.
+func CreateSecurityGroup(ctx context.Context, ec *ec2.Client, in *ec2.CreateSecurityGroupInput) (*ec2.CreateSecurityGroupOutput, error) {
+	out, err := ec.CreateSecurityGroup(ctx, in)
+	var ae smithy.APIError
+	if err == nil || !errors.As(err, &ae) || ae.ErrorCode() != "InvalidGroup.Duplicate" {
+		return out, err
+	}
+	filters := []ec2types.Filter{{Name: aws.String("group-name"), Values: []string{aws.ToString(in.GroupName)}}}
+	if in.VpcId != nil {
+		filters = append(filters, ec2types.Filter{Name: aws.String("vpc-id"), Values: []string{aws.ToString(in.VpcId)}})
+	}
+	d, derr := ec.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: filters})
+	if derr != nil || len(d.SecurityGroups) != 1 {
+		return nil, err
+	}
+	return &ec2.CreateSecurityGroupOutput{GroupId: d.SecurityGroups[0].GroupId}, nil
 }

@@ -45,7 +45,7 @@ func TestMotoConfigFilesDeletedInterface(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("batch"), Description: aws.String("batch"), VpcId: vpc.Vpc.VpcId})
+	g, err := mototest.CreateSecurityGroup(ctx, ec, &ec2.CreateSecurityGroupInput{GroupName: aws.String("batch"), Description: aws.String("batch"), VpcId: vpc.Vpc.VpcId})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -61,7 +61,7 @@ func build(t *testing.T, cfg aws.Config, n int) *world {
 	}
 	w.pl = aws.ToString(pl.PrefixList.PrefixListId)
 	for i := range n {
-		g, err := w.ec.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+		g, err := mototest.CreateSecurityGroup(ctx, w.ec, &ec2.CreateSecurityGroupInput{
 			GroupName: aws.String(fmt.Sprintf("g%d", i)), Description: aws.String("test"), VpcId: vpc.Vpc.VpcId})
 		if err != nil {
 			t.Fatal(err)
