@@ -39,6 +39,15 @@ type RuleState struct {
 	// protocol seen, so that narrowing such a rule keeps which sources used
 	// which protocol and ports instead of their cross product.
 	ByProtocol []ProtocolSketch
+
+	// primary splits Primary per time slot (windowed accumulators only).
+	primary []SlotCount
+}
+
+// SlotCount is a count in one time slot.
+type SlotCount struct {
+	Start int64
+	N     uint64
 }
 
 // ProtocolSketch is the part of a -1 rule's usage of one protocol.
@@ -67,6 +76,7 @@ func (rs *RuleState) merge(o *RuleState, cfg sketch.Config) {
 		rs.Sketch.Merge(o.Sketch)
 	}
 	rs.Primary += o.Primary
+	rs.primary = mergeCounts(rs.primary, o.primary)
 	for _, ps := range o.ByProtocol {
 		rs.protocolSketch(ps.Protocol, cfg).Merge(ps.Sketch)
 	}
@@ -87,6 +97,13 @@ type Accumulator struct {
 	lastSegs []segment
 
 	track *RuleSet // rules credited since tracking began (nil: not tracked)
+
+	// Windowed accumulators (cfg.Slot > 0): stats and unknown interfaces per
+	// time slot, sorted by start, whose sums are stats and unknown.
+	slots []statSlot
+	// orphans holds the usage of rules the engine lacks, by rule key, until
+	// the rule returns (Rebind) or the window ages it out (Expire).
+	orphans map[string]*RuleState
 }
 
 // NewAccumulator returns an empty accumulator for eng.
@@ -116,8 +133,20 @@ const (
 )
 
 // Observe attributes one record. It allocates only the first time a rule,
-// source, port or unknown interface is seen.
+// source, port or unknown interface is seen (or, windowed, a time slot opens).
 func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
+	if a.cfg.Slot <= 0 {
+		return a.observe(rec, nil)
+	}
+	sl := a.slotOf(rec)
+	before := a.stats
+	out := a.observe(rec, sl)
+	sl.add(&a.stats, &before, rec, out)
+	return out
+}
+
+// observe attributes one record; sl is its time slot (nil when not windowed).
+func (a *Accumulator) observe(rec *flowlog.Record, sl *statSlot) Outcome {
 	a.stats.Records++
 	switch rec.LogStatus {
 	case flowlog.StatusNoData:
@@ -145,11 +174,12 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 	}
 	if segs == nil {
 		a.stats.Unattributed++
-		if p := a.unknown[string(rec.InterfaceID)]; p != nil {
-			*p++
-		} else {
-			n := uint64(1)
-			a.unknown[string(rec.InterfaceID)] = &n
+		countUnknown(a.unknown, rec.InterfaceID)
+		if sl != nil {
+			if sl.unknown == nil {
+				sl.unknown = map[string]*uint64{}
+			}
+			countUnknown(sl.unknown, rec.InterfaceID)
 		}
 		return Unattributed
 	}
@@ -229,6 +259,9 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 		}
 		if !matched {
 			rs.Primary++
+			if sl != nil {
+				rs.primary = addCount(rs.primary, sl.Start, 1)
+			}
 			matched = true
 		}
 		if a.track != nil {
@@ -265,6 +298,15 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 // Merge adds o's usage to a. Both must share the engine.
 func (a *Accumulator) Merge(o *Accumulator) error { return a.merge(o, nil) }
 
+func countUnknown(m map[string]*uint64, id []byte) {
+	if p := m[string(id)]; p != nil {
+		*p++
+	} else {
+		n := uint64(1)
+		m[string(id)] = &n
+	}
+}
+
 // merge adds o's usage of the rules in set (all when set is nil) to a.
 func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 	if a.eng != o.eng {
@@ -277,14 +319,13 @@ func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 		}
 		a.rules[i].merge(or, a.cfg)
 	}
-	for k, v := range o.unknown {
-		if p := a.unknown[k]; p != nil {
-			*p += *v
-		} else {
-			n := *v
-			a.unknown[k] = &n
+	if set == nil {
+		for k, rs := range o.orphans {
+			a.adoptOrphan(k, rs)
 		}
 	}
+	mergeUnknown(a.unknown, o.unknown)
+	a.mergeSlots(o)
 	s, os := &a.stats, o.stats
 	s.Records += os.Records
 	s.NoData += os.NoData

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"sort"
 
 	"github.com/cinch-sg/cinch/sketch"
 )
@@ -13,6 +14,8 @@ type RuleSnapshot struct {
 	Sketch     []byte
 	Primary    uint64
 	ByProtocol []ProtocolSnapshot // -1 rules only
+	// PrimarySlots splits Primary per time slot (windowed accumulators).
+	PrimarySlots []SlotCount
 }
 
 // ProtocolSnapshot is one protocol's sketch of a -1 rule, serialized.
@@ -21,77 +24,169 @@ type ProtocolSnapshot struct {
 	Sketch   []byte
 }
 
-// Snapshot is an accumulator in serialized form (checkpoints).
-type Snapshot struct {
-	Rules   []RuleSnapshot
+// SlotSnapshot is the stats and unknown interfaces of one time slot.
+type SlotSnapshot struct {
+	Start   int64
 	Stats   Stats
 	Unknown map[string]uint64
 }
 
+// Snapshot is an accumulator in serialized form (checkpoints). Rules holds
+// the rules of the engine and the orphans (rules it lacks, kept by key).
+type Snapshot struct {
+	Rules   []RuleSnapshot
+	Stats   Stats
+	Unknown map[string]uint64
+	// Slot is the time slot of a windowed accumulator (0: not windowed, as
+	// every snapshot written before windowing), and Slots its stats per slot.
+	Slot  int64
+	Slots []SlotSnapshot
+}
+
+func snapshotRule(key string, rs *RuleState) (RuleSnapshot, error) {
+	b, err := rs.Sketch.MarshalBinary()
+	if err != nil {
+		return RuleSnapshot{}, fmt.Errorf("analysis: snapshot rule %s: %w", key, err)
+	}
+	snap := RuleSnapshot{Key: key, Sketch: b, Primary: rs.Primary, PrimarySlots: rs.primary}
+	for _, ps := range rs.ByProtocol {
+		pb, err := ps.Sketch.MarshalBinary()
+		if err != nil {
+			return RuleSnapshot{}, fmt.Errorf("analysis: snapshot rule %s: %w", key, err)
+		}
+		snap.ByProtocol = append(snap.ByProtocol, ProtocolSnapshot{Protocol: ps.Protocol, Sketch: pb})
+	}
+	return snap, nil
+}
+
 // Snapshot serializes the accumulator.
 func (a *Accumulator) Snapshot() (Snapshot, error) {
-	s := Snapshot{Stats: a.stats, Unknown: make(map[string]uint64, len(a.unknown))}
+	s := Snapshot{Stats: a.stats, Unknown: make(map[string]uint64, len(a.unknown)), Slot: a.cfg.Slot}
 	for i := range a.rules {
 		rs := &a.rules[i]
 		if rs.Sketch == nil {
 			continue
 		}
-		b, err := rs.Sketch.MarshalBinary()
+		snap, err := snapshotRule(a.eng.rules[i].Key(), rs)
 		if err != nil {
-			return Snapshot{}, fmt.Errorf("analysis: snapshot rule %s: %w", a.eng.rules[i].Key(), err)
+			return Snapshot{}, err
 		}
-		snap := RuleSnapshot{Key: a.eng.rules[i].Key(), Sketch: b, Primary: rs.Primary}
-		for _, ps := range rs.ByProtocol {
-			pb, err := ps.Sketch.MarshalBinary()
-			if err != nil {
-				return Snapshot{}, fmt.Errorf("analysis: snapshot rule %s: %w", a.eng.rules[i].Key(), err)
-			}
-			snap.ByProtocol = append(snap.ByProtocol, ProtocolSnapshot{Protocol: ps.Protocol, Sketch: pb})
+		s.Rules = append(s.Rules, snap)
+	}
+	keys := make([]string, 0, len(a.orphans))
+	for k := range a.orphans {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		snap, err := snapshotRule(k, a.orphans[k])
+		if err != nil {
+			return Snapshot{}, err
 		}
 		s.Rules = append(s.Rules, snap)
 	}
 	for k, v := range a.unknown {
 		s.Unknown[k] = *v
 	}
+	for _, sl := range a.slots {
+		ss := SlotSnapshot{Start: sl.Start, Stats: sl.stats}
+		if len(sl.unknown) > 0 {
+			ss.Unknown = make(map[string]uint64, len(sl.unknown))
+			for k, v := range sl.unknown {
+				ss.Unknown[k] = *v
+			}
+		}
+		s.Slots = append(s.Slots, ss)
+	}
 	return s, nil
 }
 
-// Restore adds a snapshot's usage to a. Rules the engine no longer knows are
-// dropped and counted in the returned number.
-func (a *Accumulator) Restore(s Snapshot) (dropped int, err error) {
-	for _, r := range s.Rules {
-		i, ok := a.eng.byKey[r.Key]
-		if !ok {
-			dropped++
-			continue
+// Restore adds a snapshot's usage to a. Rules the engine lacks are kept by
+// key as orphans (see Rebind), counted in the returned number.
+//
+// A snapshot that is not windowed (written before windowing), or windowed
+// with another slot, restored into a windowed accumulator is filed whole in
+// the slot of its latest record, so it ages out at once when that slot does.
+func (a *Accumulator) Restore(s Snapshot) (orphaned int, err error) {
+	return a.RestoreAt(s, s.Stats.WindowTo)
+}
+
+// RestoreAt is Restore, filing a snapshot that must be re-filed (see Restore)
+// in the slot of time t instead.
+func (a *Accumulator) RestoreAt(s Snapshot, t int64) (orphaned int, err error) {
+	refile := a.cfg.Slot > 0 && s.Slot != a.cfg.Slot
+	if t == 0 {
+		t = s.Stats.WindowTo
+	}
+	o := NewAccumulator(a.eng, a.cfg)
+	read := func(key string, b []byte) (*sketch.Sketch, error) {
+		sk := sketch.New(a.cfg)
+		if err := sk.UnmarshalBinary(b); err != nil {
+			return nil, fmt.Errorf("analysis: restore rule %s: %w", key, err)
 		}
-		o := RuleState{Sketch: sketch.New(a.cfg), Primary: r.Primary}
-		if err := o.Sketch.UnmarshalBinary(r.Sketch); err != nil {
-			return dropped, fmt.Errorf("analysis: restore rule %s: %w", r.Key, err)
+		if refile {
+			sk.Stamp(a.cfg.Slot, t)
+		}
+		return sk, nil
+	}
+	for _, r := range s.Rules {
+		rs := RuleState{Primary: r.Primary, primary: r.PrimarySlots}
+		if rs.Sketch, err = read(r.Key, r.Sketch); err != nil {
+			return orphaned, err
 		}
 		for _, ps := range r.ByProtocol {
-			sk := sketch.New(a.cfg)
-			if err := sk.UnmarshalBinary(ps.Sketch); err != nil {
-				return dropped, fmt.Errorf("analysis: restore rule %s protocol %d: %w", r.Key, ps.Protocol, err)
+			sk, err := read(r.Key, ps.Sketch)
+			if err != nil {
+				return orphaned, err
 			}
-			o.ByProtocol = append(o.ByProtocol, ProtocolSketch{Protocol: ps.Protocol, Sketch: sk})
+			rs.ByProtocol = append(rs.ByProtocol, ProtocolSketch{Protocol: ps.Protocol, Sketch: sk})
 		}
-		a.rules[i].merge(&o, a.cfg)
+		if refile {
+			rs.primary = nil
+			if r.Primary > 0 {
+				rs.primary = []SlotCount{{Start: slotStart(t, a.cfg.Slot), N: r.Primary}}
+			}
+		}
+		if i, ok := a.eng.byKey[r.Key]; ok {
+			o.rules[i].merge(&rs, a.cfg)
+		} else {
+			orphaned++
+			o.adoptOrphan(r.Key, &rs)
+		}
 	}
-	o := &Accumulator{eng: a.eng, rules: nil, unknown: map[string]*uint64{}, stats: s.Stats}
+	o.stats = s.Stats
 	for k, v := range s.Unknown {
 		n := v
 		o.unknown[k] = &n
 	}
-	o.rules = make([]RuleState, len(a.rules))
-	if err := a.Merge(o); err != nil {
-		return dropped, err
+	switch {
+	case refile:
+		sl := statSlot{Start: slotStart(t, a.cfg.Slot), stats: s.Stats, unknown: map[string]*uint64{}}
+		mergeUnknown(sl.unknown, o.unknown)
+		o.slots = []statSlot{sl}
+	case a.cfg.Slot > 0:
+		for _, ss := range s.Slots {
+			sl := statSlot{Start: ss.Start, stats: ss.Stats}
+			if len(ss.Unknown) > 0 {
+				sl.unknown = make(map[string]*uint64, len(ss.Unknown))
+				for k, v := range ss.Unknown {
+					n := v
+					sl.unknown[k] = &n
+				}
+			}
+			o.slots = append(o.slots, sl)
+		}
 	}
-	return dropped, nil
+	if err := a.Merge(o); err != nil {
+		return orphaned, err
+	}
+	return orphaned, nil
 }
 
 // Rebind returns an accumulator on eng holding a's usage, matched by rule
-// key (after an inventory reload). Rules eng lacks are dropped.
+// key (after an inventory reload). The usage of rules eng lacks is kept by
+// key as an orphan, and given back when a later engine has the rule again:
+// usage belongs to the rule's key and ends only when the window ages it out.
 func (a *Accumulator) Rebind(eng *Engine) *Accumulator {
 	n := NewAccumulator(eng, a.cfg)
 	for i := range a.rules {
@@ -99,11 +194,22 @@ func (a *Accumulator) Rebind(eng *Engine) *Accumulator {
 		if rs.Sketch == nil {
 			continue
 		}
-		if j, ok := eng.byKey[a.eng.rules[i].Key()]; ok {
+		key := a.eng.rules[i].Key()
+		if j, ok := eng.byKey[key]; ok {
 			n.rules[j] = rs
+		} else {
+			n.adoptOrphan(key, &rs)
+		}
+	}
+	for k, rs := range a.orphans {
+		if j, ok := eng.byKey[k]; ok {
+			n.rules[j].merge(rs, a.cfg)
+		} else {
+			n.adoptOrphan(k, rs)
 		}
 	}
 	n.stats = a.stats
 	n.unknown = a.unknown
+	n.slots = a.slots
 	return n
 }
