@@ -94,7 +94,8 @@ func New(opts Options) (*Daemon, error) {
 		opts: opts, cfg: cfg, log: opts.Logger,
 		reg:    prometheus.NewRegistry(),
 		shards: map[string]*shard{}, peers: map[string]*peerShard{}, stopped: map[string]bool{},
-		scfg: sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision},
+		scfg: sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision,
+			Slot: windowSlot(cfg.Analysis.Window.Std(), cfg.Analysis.Bucket.Std())},
 		acfg: advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs,
 			MaxPortRanges: cfg.Analysis.MaxPortRanges},
 	}
@@ -314,7 +315,7 @@ func partitionKey(p kafka.Partition) string {
 }
 
 // SketchMemory reports how many rules hold state in this instance's shards
-// and the bytes their sketches take (all buckets and partitions).
+// and the bytes their sketches take (all partitions).
 func (d *Daemon) SketchMemory() (rules, bytes int) {
 	d.mu.Lock()
 	shards := make([]*shard, 0, len(d.shards))
@@ -326,11 +327,14 @@ func (d *Daemon) SketchMemory() (rules, bytes int) {
 	used := make([]bool, n)
 	for _, s := range shards {
 		s.mu.Lock()
-		for _, acc := range s.buckets {
-			for i := range min(n, len(acc.Engine().Rules())) {
-				if sk := acc.Rule(i).Sketch; sk != nil {
-					used[i] = true
-					bytes += sk.MemSize()
+		acc := s.acc
+		for i := range min(n, len(acc.Engine().Rules())) {
+			rs := acc.Rule(i)
+			if rs.Sketch != nil {
+				used[i] = true
+				bytes += rs.Sketch.MemSize()
+				for _, ps := range rs.ByProtocol {
+					bytes += ps.Sketch.MemSize()
 				}
 			}
 		}

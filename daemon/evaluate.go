@@ -8,14 +8,37 @@ import (
 	"github.com/cinch-sg/cinch/daemon/api"
 )
 
-// now is the daemon's clock in unix seconds: the wall clock for live
-// traffic, the newest record time when replaying traffic older than the window.
-func (d *Daemon) now(watermark int64) int64 {
-	wall := time.Now().Unix()
-	if watermark > 0 && wall-watermark > int64(d.cfg.Analysis.Window.Std().Seconds()) {
-		return watermark
+// windowSlots is the most time slots a window is cut into.
+const windowSlots = 30
+
+// windowSlot returns the expiry granularity, in seconds: the window cut into
+// at most windowSlots slots, each a whole number of buckets (30d with 1h
+// buckets: 1-day slots; 6h with 1h buckets: 1-hour slots).
+func windowSlot(window, bucket time.Duration) int64 {
+	w, b := int64(window.Seconds()), int64(bucket.Seconds())
+	if b <= 0 {
+		b = 3600
 	}
-	return wall
+	if w <= 0 {
+		return b
+	}
+	n := (w + b*windowSlots - 1) / (b * windowSlots)
+	return max(n, 1) * b
+}
+
+// maxSkew is how far ahead of the wall clock a record's end may move the
+// event-time clock: records from further in the future are counted, but the
+// clock stops at wall + maxSkew, so that one bad timestamp cannot expire the
+// whole window.
+const maxSkew = 5 * 60
+
+// clock is the daemon's event-time clock, unix seconds: the watermark (the
+// latest record end of every partition, own and peers'), capped at wall
+// clock + maxSkew. It drives the window, expiry, dedupe and stopped-matching
+// alike, and never jumps to the wall clock: replayed or delayed traffic is
+// judged at its own time. It is zero until a record arrives.
+func clock(watermark, wall int64) int64 {
+	return min(watermark, wall+maxSkew)
 }
 
 // evaluate judges the rules whose usage changed since the last evaluation
@@ -45,7 +68,7 @@ func (d *Daemon) evaluate() {
 		watermark = max(watermark, s.watermark)
 		s.mu.Unlock()
 	}
-	now := d.now(watermark)
+	now := clock(watermark, time.Now().Unix())
 	window := int64(d.cfg.Analysis.Window.Std().Seconds())
 	dedupe := int64(d.cfg.Analysis.DedupeWindow.Std().Seconds())
 
@@ -67,7 +90,9 @@ func (d *Daemon) evaluate() {
 		if s.eng != eng {
 			s.rebind(eng)
 		}
-		s.expire(now, window, dedupe)
+		if now > 0 {
+			s.expire(now-window, now-dedupe)
+		}
 		if owned[checkpointPath(d.cfg.StateDir, s.key)] {
 			batches += s.batches.len()
 			d.met.DedupeEvicted.Add(float64(s.batches.evicted))
@@ -127,7 +152,11 @@ func (d *Daemon) evaluate() {
 		rep.Suggestions = append(rep.Suggestions, d.sugs[i])
 		keys = append(keys, d.keys[i])
 	}
-	d.hub.Update(rep, keys, time.Unix(now, 0))
+	asOf := time.Unix(now, 0)
+	if now == 0 {
+		asOf = start // no record yet: the report is of nothing, as of now
+	}
+	d.hub.Update(rep, keys, asOf)
 	d.lastEval = start
 	d.met.AdvisorEvaluated(time.Since(start), judged)
 	st := merged.Stats()
