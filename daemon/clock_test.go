@@ -47,6 +47,7 @@ func newTestDaemon(t *testing.T, sc *scenario, window time.Duration) *Daemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.ln.Close() })
+	d.ready.Store(nil) // Run is not called: ready apart from what a test makes it not
 	return d
 }
 

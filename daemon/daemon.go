@@ -71,6 +71,12 @@ type Daemon struct {
 
 	consumer *kafka.Consumer
 	ready    atomic.Pointer[string] // nil = ready; else the reason
+	// The inventory in use has invGroups groups and invENIs interfaces;
+	// suspect is a reload held back as suspect (see reloadInventory), its
+	// reason also in invSuspect for /readyz.
+	invGroups, invENIs int
+	suspect            *suspectInventory
+	invSuspect         atomic.Pointer[string]
 	stopped  map[string]bool        // rule keys flagged as stopped matching
 	lastEval time.Time
 	// The state of the last evaluation (used by the evaluate goroutine only):
@@ -162,6 +168,9 @@ func (d *Daemon) setNotReady(reason string) { d.ready.Store(&reason) }
 
 func (d *Daemon) readyErr() error {
 	if p := d.ready.Load(); p != nil {
+		return errors.New(*p)
+	}
+	if p := d.invSuspect.Load(); p != nil {
 		return errors.New(*p)
 	}
 	return nil

@@ -55,6 +55,12 @@ func (c *Config) Validate() error {
 	v.paths("inventory.config_snapshots", c.Inventory.ConfigSnapshots)
 	v.paths("inventory.prefix_lists", c.Inventory.PrefixLists)
 	v.positive("inventory.reload_interval", c.Inventory.ReloadInterval)
+	if d := c.Inventory.SuspectDrop; d < 0 || d > 1 {
+		v.add("inventory.suspect_drop", fmt.Sprintf("must be between 0 and 1, got %v", d))
+	}
+	if c.Inventory.SuspectReloads < 1 {
+		v.add("inventory.suspect_reloads", fmt.Sprintf("must be at least 1, got %d", c.Inventory.SuspectReloads))
+	}
 
 	if c.Kafka != nil {
 		c.Kafka.validate(v)
