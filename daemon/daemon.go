@@ -77,8 +77,8 @@ type Daemon struct {
 	invGroups, invENIs int
 	suspect            *suspectInventory
 	invSuspect         atomic.Pointer[string]
-	stopped  map[string]bool        // rule keys flagged as stopped matching
-	lastEval time.Time
+	stopped            map[string]bool // rule keys flagged as stopped matching
+	lastEval           time.Time
 	// The state of the last evaluation (used by the evaluate goroutine only):
 	// its engine and shards, each rule's suggestion and last match by rule
 	// index, the rules' keys, and the report order of the rules.
