@@ -71,14 +71,16 @@ type Daemon struct {
 
 	consumer *kafka.Consumer
 	ready    atomic.Pointer[string] // nil = ready; else the reason
+	stopped  map[string]bool        // rule keys flagged as stopped matching
+	lastEval time.Time
+
 	// The inventory in use has invGroups groups and invENIs interfaces;
 	// suspect is a reload held back as suspect (see reloadInventory), its
 	// reason also in invSuspect for /readyz.
 	invGroups, invENIs int
 	suspect            *suspectInventory
 	invSuspect         atomic.Pointer[string]
-	stopped            map[string]bool // rule keys flagged as stopped matching
-	lastEval           time.Time
+
 	// The state of the last evaluation (used by the evaluate goroutine only):
 	// its engine and shards, each rule's suggestion and last match by rule
 	// index, the rules' keys, and the report order of the rules.
