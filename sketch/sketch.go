@@ -104,17 +104,18 @@ func (c Config) normalize() Config {
 	return c
 }
 
-// MaxBytes is the bound on [Sketch.MemSize] for sketches with this configuration:
+// MaxBytes is the bound on [Sketch.MemSize] for sketches with this configuration, time
+// slots excepted (48 bytes each, see [Sketch.Expire]):
 //
 //	size of Sketch
-//	+ per family (IPv4 items of 12 bytes, IPv6 items of 24): (N+1) items, (N+1) HLL
+//	+ per family (IPv4 items of 16 bytes, IPv6 items of 32): (N+1) items, (N+1) HLL
 //	  pointers and N HLLs of at most hll.MaxBytes(p)
-//	+ 256 protocols × (entry header + 128 bytes of ports).
+//	+ 256 protocols × (entry header + 128 bytes of ports + 4,096 bytes of port times).
 //
-// On 64-bit platforms the default config gives 332,548 bytes: 282,624 for 2·128 dense
-// p=10 HLLs (what millions of random sources produce), 43,008 for 256 protocols with
-// coarse port sets, the rest items. Real rules stay far below: a hundred sources take
-// 2–3.6 KB.
+// On 64-bit platforms the default config gives 1,390,896 bytes: 282,624 for 2·128 dense
+// p=10 HLLs (what millions of random sources produce), 1,091,584 for 256 protocols with
+// coarse port sets and their last-seen times, the rest items. Real rules stay far below:
+// a hundred sources take 3–5 KB.
 func (c Config) MaxBytes() int {
 	c = c.normalize()
 	n := c.MaxNodes
