@@ -63,7 +63,7 @@ func (rs *RuleState) protocolSketch(p uint8, cfg sketch.Config) *sketch.Sketch {
 			return rs.ByProtocol[i].Sketch
 		}
 	}
-	sk := sketch.New(cfg)
+	sk := sketch.New(protocolConfig(cfg))
 	rs.ByProtocol = append(rs.ByProtocol, ProtocolSketch{Protocol: p, Sketch: sk})
 	return sk
 }

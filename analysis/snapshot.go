@@ -119,23 +119,23 @@ func (a *Accumulator) RestoreAt(s Snapshot, t int64) (orphaned int, err error) {
 		t = s.Stats.WindowTo
 	}
 	o := NewAccumulator(a.eng, a.cfg)
-	read := func(key string, b []byte) (*sketch.Sketch, error) {
-		sk := sketch.New(a.cfg)
+	read := func(key string, b []byte, cfg sketch.Config) (*sketch.Sketch, error) {
+		sk := sketch.New(cfg)
 		if err := sk.UnmarshalBinary(b); err != nil {
 			return nil, fmt.Errorf("analysis: restore rule %s: %w", key, err)
 		}
 		if refile {
-			sk.Stamp(a.cfg.Slot, t)
+			sk.Stamp(cfg, t)
 		}
 		return sk, nil
 	}
 	for _, r := range s.Rules {
 		rs := RuleState{Primary: r.Primary, primary: r.PrimarySlots}
-		if rs.Sketch, err = read(r.Key, r.Sketch); err != nil {
+		if rs.Sketch, err = read(r.Key, r.Sketch, a.cfg); err != nil {
 			return orphaned, err
 		}
 		for _, ps := range r.ByProtocol {
-			sk, err := read(r.Key, ps.Sketch)
+			sk, err := read(r.Key, ps.Sketch, protocolConfig(a.cfg))
 			if err != nil {
 				return orphaned, err
 			}

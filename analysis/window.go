@@ -14,6 +14,16 @@ import (
 // instead of one accumulator per time bucket. Merging stays commutative and
 // associative (slots add by start, times merge by maximum).
 
+// protocolConfig is the configuration of a -1 rule's per-protocol sketches:
+// only their sources and ports are read, so a windowed accumulator keeps
+// their times but not their counters per slot.
+func protocolConfig(cfg sketch.Config) sketch.Config {
+	if cfg.Slot > 0 {
+		cfg.TimesOnly = true
+	}
+	return cfg
+}
+
 // statSlot is the part of an accumulator's stats and unknown interfaces of one
 // time slot.
 type statSlot struct {

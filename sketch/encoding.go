@@ -22,9 +22,10 @@ var ErrInvalidEncoding = errors.New("sketch: invalid encoding")
 
 // MarshalBinary encodes s in cinch's versioned binary form:
 //
-//	"CNSK" version(2) uvarint MaxNodes, HLLPrecision byte, uvarint Slot,
+//	"CNSK" version(2) uvarint MaxNodes, HLLPrecision byte, uvarint Slot, when Slot > 0 a
+//	  flags byte (1: TimesOnly),
 //	uvarint Flows, Packets, Bytes, varint FirstSeen, LastSeen,
-//	when Slot > 0: uvarint slot count, per slot: uvarint Start/Slot (the first) or its
+//	when Slot > 0 and not TimesOnly: uvarint slot count, per slot: uvarint Start/Slot (the first) or its
 //	  difference to the previous one, uvarint Flows, Packets, Bytes, varint
 //	  FirstSeen-Start, LastSeen-Start,
 //	IPv4 family, IPv6 family: depth byte, uvarint count, items: address (4 or 16 bytes,
@@ -44,12 +45,19 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 	b = append(b, s.cfg.HLLPrecision)
 	slot := s.cfg.Slot
 	b = binary.AppendUvarint(b, uint64(slot))
+	if slot > 0 {
+		flags := byte(0)
+		if s.cfg.TimesOnly {
+			flags = 1
+		}
+		b = append(b, flags)
+	}
 	b = binary.AppendUvarint(b, s.Flows)
 	b = binary.AppendUvarint(b, s.Packets)
 	b = binary.AppendUvarint(b, s.Bytes)
 	b = binary.AppendVarint(b, s.FirstSeen)
 	b = binary.AppendVarint(b, s.LastSeen)
-	if slot > 0 {
+	if slot > 0 && !s.cfg.TimesOnly {
 		b = binary.AppendUvarint(b, uint64(len(s.slots)))
 		prev := int64(0)
 		for _, sl := range s.slots {
@@ -205,6 +213,15 @@ func (s *Sketch) UnmarshalBinary(b []byte) error {
 			r.fail("slot %d out of range", sl)
 		}
 		t.cfg.Slot = int64(sl)
+		if sl > 0 {
+			switch r.byte("flags") {
+			case 0:
+			case 1:
+				t.cfg.TimesOnly = true
+			default:
+				r.fail("bad flags")
+			}
+		}
 	}
 	t.Flows = r.uvarint("flows")
 	t.Packets = r.uvarint("packets")
@@ -246,7 +263,7 @@ func readTime(r *reader, slot int64, what string) uint32 {
 // readSlots reads a windowed sketch's slots and checks that they sum to its counters.
 func readSlots(r *reader, t *Sketch) {
 	slot := t.cfg.Slot
-	if slot <= 0 || r.err != nil {
+	if slot <= 0 || t.cfg.TimesOnly || r.err != nil {
 		return
 	}
 	n := r.uvarint("slot count")

@@ -76,6 +76,10 @@ type Config struct {
 	// are kept per time slot of this length, and every item and port remembers the
 	// latest slot it was seen in. 0 (or negative) keeps totals only.
 	Slot int64
+	// TimesOnly, with Slot > 0, keeps the times of items and ports but no counters per
+	// slot: the counters are then totals that Expire leaves as they are (for sketches
+	// whose counters nobody reads, such as a -1 rule's per-protocol sketches).
+	TimesOnly bool
 }
 
 // DefaultConfig returns the default configuration (128 items per family, HLL p=10).
@@ -100,6 +104,9 @@ func (c Config) normalize() Config {
 	}
 	if c.Slot < 0 {
 		c.Slot = 0
+	}
+	if c.Slot == 0 {
+		c.TimesOnly = false
 	}
 	return c
 }
@@ -186,7 +193,7 @@ func (s *Sketch) Observe(src netip.Addr, proto uint8, port uint16, packets, byte
 	s.seen(start, end)
 	var ts uint32
 	if s.cfg.Slot > 0 {
-		ts = s.observeSlot(packets, bytes, start, end)
+		ts = s.observeSlot(packets, bytes, start, end, !s.cfg.TimesOnly)
 		if ts != s.lastTS {
 			s.last4, s.lastPort, s.lastTS = 0, 0, ts
 		}

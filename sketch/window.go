@@ -19,13 +19,17 @@ func slotOf(t, slot int64) uint32 {
 	return uint32(min(max(t, 0), math.MaxUint32-slot+1))
 }
 
-// observeSlot adds one record to its slot's counters and returns the slot's start.
-func (s *Sketch) observeSlot(packets, bytes uint64, start, end int64) uint32 {
+// observeSlot returns the start of the slot of a record and, when count is set, adds
+// the record to that slot's counters.
+func (s *Sketch) observeSlot(packets, bytes uint64, start, end int64, count bool) uint32 {
 	t := start
 	if t == 0 {
 		t = end
 	}
 	ts := slotOf(t, s.cfg.Slot)
+	if !count {
+		return ts
+	}
 	st := int64(ts)
 	i := len(s.slots)
 	for i > 0 && s.slots[i-1].Start > st {
@@ -61,8 +65,8 @@ func (s *Sketch) observeSlot(packets, bytes uint64, start, end int64) uint32 {
 // mergeSlots adds o's slots to s's. Sketches of different slot lengths merge into a
 // sketch without slots (Config.Slot 0), which can no longer expire.
 func (s *Sketch) mergeSlots(o *Sketch) {
-	if s.cfg.Slot != o.cfg.Slot {
-		s.cfg.Slot, s.slots = 0, nil
+	if s.cfg.Slot != o.cfg.Slot || s.cfg.TimesOnly != o.cfg.TimesOnly {
+		s.cfg.Slot, s.cfg.TimesOnly, s.slots = 0, false, nil
 		return
 	}
 	if len(o.slots) == 0 {
@@ -128,20 +132,22 @@ func (s *Sketch) Expire(before int64) bool {
 		return s.Flows == 0
 	}
 	b := slotOf(before, s.cfg.Slot)
-	if len(s.slots) == 0 || s.slots[0].Start >= int64(b) {
-		return s.Flows == 0 // every item and port was seen in a slot still held
-	}
-	k := 0
-	for k < len(s.slots) && s.slots[k].Start < int64(b) {
-		k++
-	}
-	s.slots = append(s.slots[:0], s.slots[k:]...)
-	s.Flows, s.Packets, s.Bytes, s.FirstSeen, s.LastSeen = 0, 0, 0, 0, 0
-	for _, sl := range s.slots {
-		s.Flows += sl.Flows
-		s.Packets += sl.Packets
-		s.Bytes += sl.Bytes
-		s.seen(sl.FirstSeen, sl.LastSeen)
+	if !s.cfg.TimesOnly {
+		if len(s.slots) == 0 || s.slots[0].Start >= int64(b) {
+			return s.Flows == 0 // every item and port was seen in a slot still held
+		}
+		k := 0
+		for k < len(s.slots) && s.slots[k].Start < int64(b) {
+			k++
+		}
+		s.slots = append(s.slots[:0], s.slots[k:]...)
+		s.Flows, s.Packets, s.Bytes, s.FirstSeen, s.LastSeen = 0, 0, 0, 0, 0
+		for _, sl := range s.slots {
+			s.Flows += sl.Flows
+			s.Packets += sl.Packets
+			s.Bytes += sl.Bytes
+			s.seen(sl.FirstSeen, sl.LastSeen)
+		}
 	}
 	s.fam4.expire(b)
 	s.fam6.expire(b)
@@ -155,20 +161,24 @@ func (s *Sketch) Expire(before int64) bool {
 	clear(s.protos[w:])
 	s.protos = s.protos[:w]
 	s.last4, s.lastPort = 0, 0
+	if s.cfg.TimesOnly && len(s.fam4.items)+len(s.fam6.items)+len(s.protos) == 0 {
+		s.Flows, s.Packets, s.Bytes, s.FirstSeen, s.LastSeen = 0, 0, 0, 0, 0
+	}
 	return s.Flows == 0
 }
 
 // Stamp files everything an untimed sketch holds (one decoded from a version 1
-// encoding, which kept no times) in the slot of time t, under slot length slot > 0,
-// making it windowed. It serves to read state written before sketches kept time.
-func (s *Sketch) Stamp(slot, t int64) {
-	if slot <= 0 {
+// encoding, which kept no times) in the slot of time t under cfg's Slot (> 0) and
+// TimesOnly, making it windowed. It serves to read state written before sketches kept
+// time.
+func (s *Sketch) Stamp(cfg Config, t int64) {
+	if cfg.Slot <= 0 {
 		return
 	}
-	s.cfg.Slot = slot
-	ts := slotOf(t, slot)
+	s.cfg.Slot, s.cfg.TimesOnly = cfg.Slot, cfg.TimesOnly
+	ts := slotOf(t, cfg.Slot)
 	s.slots = nil
-	if s.Flows > 0 {
+	if s.Flows > 0 && !cfg.TimesOnly {
 		s.slots = []Slot{{Start: int64(ts), Flows: s.Flows, Packets: s.Packets, Bytes: s.Bytes, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen}}
 	}
 	s.fam4.stamp(ts)

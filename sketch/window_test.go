@@ -3,6 +3,7 @@ package sketch
 import (
 	"math/rand/v2"
 	"net/netip"
+	"reflect"
 	"testing"
 )
 
@@ -186,7 +187,7 @@ func TestVersion1ReadsAndStamps(t *testing.T) {
 	if !back.Equal(s) {
 		t.Fatal("version 1 decode differs")
 	}
-	back.Stamp(testSlot, 1_700_000_000)
+	back.Stamp(Config{Slot: testSlot}, 1_700_000_000)
 	if len(back.Series()) != 1 || back.Series()[0].Flows != s.Flows {
 		t.Fatalf("stamped series %+v", back.Series())
 	}
@@ -221,5 +222,37 @@ func TestWindowedObserveAllocs(t *testing.T) {
 	})
 	if n != 0 {
 		t.Fatalf("%v allocations per record", n)
+	}
+}
+
+// A times-only windowed sketch expires its sources and ports like a counting
+// one, keeps no slots, and survives a round trip.
+func TestTimesOnlyExpire(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Slot = testSlot
+	tcfg := cfg
+	tcfg.TimesOnly = true
+	r := rand.New(rand.NewPCG(7, 8))
+	const from = 1_700_000_000 - 1_700_000_000%testSlot
+	for round := range 20 {
+		recs := genRecs(r, 2000, 1+r.IntN(100), 1+r.IntN(60), from, 24*testSlot)
+		full, times := observeAll(cfg, recs, nil), observeAll(tcfg, recs, nil)
+		if len(times.Series()) != 0 {
+			t.Fatal("a times-only sketch keeps slots")
+		}
+		cut := from + r.Int64N(26*testSlot)
+		full.Expire(cut)
+		empty := times.Expire(cut)
+		if !reflect.DeepEqual(full.Items(), times.Items()) || !reflect.DeepEqual(full.Protocols(), times.Protocols()) {
+			t.Fatalf("round %d: times-only expiry differs", round)
+		}
+		if empty != (full.Flows == 0) {
+			t.Fatalf("round %d: empty %v, flows %d", round, empty, full.Flows)
+		}
+		b, _ := times.MarshalBinary()
+		var back Sketch
+		if err := back.UnmarshalBinary(b); err != nil || !back.Equal(times) {
+			t.Fatalf("round %d: round trip: %v", round, err)
+		}
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cinch-sg/cinch/daemon"
 	"github.com/cinch-sg/cinch/daemon/config"
@@ -89,7 +91,57 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go produce(pctx, prod, acct, opts, logger)
+	go trim(pctx, cluster.ListenAddrs(), logger)
 	return d.Run(ctx)
+}
+
+// trimEvery is how often the demo deletes the records the daemon has consumed.
+const trimEvery = 10 * time.Second
+
+// trim deletes, every trimEvery, the flow-log records below the daemon's
+// committed offsets and every dead letter: the fake cluster keeps records in
+// memory with no retention, so without this the demo's memory would grow by
+// the traffic (about 1 MB a second at the default rate) instead of staying
+// flat as the daemon's does.
+func trim(ctx context.Context, brokers []string, logger *slog.Logger) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		logger.Warn("demo: trim client", "err", err)
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tick := time.NewTicker(trimEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		offs, err := adm.FetchOffsetsForTopics(ctx, "cinch-demo", Topic)
+		if err != nil {
+			continue
+		}
+		del := kadm.Offsets{}
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Err == nil && o.At > 0 {
+				del.AddOffset(o.Topic, o.Partition, o.At, -1)
+			}
+		})
+		if ends, err := adm.ListEndOffsets(ctx, Topic+"-dlq"); err == nil {
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil && o.Offset > 0 {
+					del.AddOffset(o.Topic, o.Partition, o.Offset, -1)
+				}
+			})
+		}
+		if len(del) > 0 {
+			if _, err := adm.DeleteRecords(ctx, del); err != nil && ctx.Err() == nil {
+				logger.Debug("demo: trim", "err", err)
+			}
+		}
+	}
 }
 
 // produce sends live traffic every 100 ms until ctx is done.
