@@ -62,7 +62,9 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 // ctx is cancelled. cfg is the daemon configuration (listen address, auth);
 // its inputs are replaced by the demo's.
 func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logger, version string) error {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, Topic, Topic+"-dlq"))
+	// Small segments, so that trim can drop what the daemon has consumed.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, Topic, Topic+"-dlq"),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": "1048576"}))
 	if err != nil {
 		return fmt.Errorf("demo: fake kafka: %w", err)
 	}
@@ -100,9 +102,9 @@ const trimEvery = 10 * time.Second
 
 // trim deletes, every trimEvery, the flow-log records below the daemon's
 // committed offsets and every dead letter: the fake cluster keeps records in
-// memory with no retention, so without this the demo's memory would grow by
-// the traffic (about 1 MB a second at the default rate) instead of staying
-// flat as the daemon's does.
+// memory with no retention (and frees them a 1 MiB segment at a time), so
+// without this the demo's memory would grow by the traffic instead of
+// staying flat as the daemon's does.
 func trim(ctx context.Context, brokers []string, logger *slog.Logger) {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
