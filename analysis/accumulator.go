@@ -70,13 +70,18 @@ func (rs *RuleState) protocolSketch(p uint8, cfg sketch.Config) *sketch.Sketch {
 
 // merge adds o's usage to rs.
 func (rs *RuleState) merge(o *RuleState, cfg sketch.Config) {
-	if rs.Sketch == nil {
+	switch {
+	case rs.Sketch == nil && cfg.Slot <= 0:
+		rs.Sketch = o.Sketch.CloneUntimed() // totals only: no slots to copy
+	case rs.Sketch == nil:
 		rs.Sketch = o.Sketch.Clone()
-	} else {
+	default:
 		rs.Sketch.Merge(o.Sketch)
 	}
 	rs.Primary += o.Primary
-	rs.primary = mergeCounts(rs.primary, o.primary)
+	if cfg.Slot > 0 {
+		rs.primary = mergeCounts(rs.primary, o.primary)
+	}
 	for _, ps := range o.ByProtocol {
 		rs.protocolSketch(ps.Protocol, cfg).Merge(ps.Sketch)
 	}

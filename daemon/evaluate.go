@@ -120,7 +120,11 @@ func (d *Daemon) evaluate() {
 		}
 		d.met.SetRules(d.keys)
 	}
-	merged := analysis.NewAccumulator(eng, d.scfg)
+	// The merge only needs the window's totals: an untimed accumulator skips
+	// copying every rule's time slots.
+	mcfg := d.scfg
+	mcfg.Slot = 0
+	merged := analysis.NewAccumulator(eng, mcfg)
 	for _, s := range shards {
 		s.mu.Lock()
 		err := s.mergeRulesInto(merged, &set)

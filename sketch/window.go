@@ -99,6 +99,18 @@ func (s *Sketch) mergeSlots(o *Sketch) {
 	s.slots = out
 }
 
+// CloneUntimed returns a deep copy of s without its slots, as an untimed sketch
+// (Config.Slot 0): what merging into a sketch that only needs the window's totals
+// wants.
+func (s *Sketch) CloneUntimed() *Sketch {
+	slots := s.slots
+	s.slots = nil
+	c := s.Clone()
+	s.slots = slots
+	c.cfg.Slot, c.cfg.TimesOnly = 0, false
+	return c
+}
+
 // Series returns a copy of the per-slot counters, oldest first (nil when the sketch
 // is not windowed).
 func (s *Sketch) Series() []Slot {
