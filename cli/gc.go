@@ -15,7 +15,7 @@ const gcHeadroom = 256 << 20
 // (GOGC=400) instead of 2× saves about a tenth of the CPU (measured with
 // cinch bench). That costs 4× the live heap in RSS, which is cheap at 15 MB of
 // live heap but not at 100 MB (13,000 rules: 551 MB of RSS against 290 MB at
-// GOGC=100). So until ctx ends, every 10 s, GOGC follows the live heap: 400
+// GOGC=100). So until ctx ends, every second, GOGC follows the live heap: 400
 // while it is under 64 MiB, then lower so that the headroom stays under
 // gcHeadroom, never below 100. GOGC and GOMEMLIMIT in the environment still
 // take precedence.
@@ -26,7 +26,7 @@ func tuneGC(ctx context.Context, env *Env) {
 	debug.SetGCPercent(400)
 	go func() {
 		sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-		t := time.NewTicker(10 * time.Second)
+		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		last := 400
 		for {
