@@ -56,6 +56,9 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 	cfg.Analysis.WildcardThreshold = 250
 	cfg.Analysis.EvaluateInterval = config.Duration(500 * time.Millisecond)
 	cfg.Checkpoint.Interval = config.Duration(5 * time.Second)
+	// The demo never redelivers; remember its last ~5 minutes of batches
+	// (about 2 MB) rather than a day's (up to 46 MB at its rate).
+	cfg.Analysis.DedupeMaxBatches = 50_000
 }
 
 // Run starts the fake cluster, the daemon and the traffic, and serves until
