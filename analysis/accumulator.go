@@ -141,17 +141,17 @@ const (
 // source, port or unknown interface is seen (or, windowed, a time slot opens).
 func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 	if a.cfg.Slot <= 0 {
-		return a.observe(rec, nil)
+		return a.attribute(rec, nil)
 	}
 	sl := a.slotOf(rec)
 	before := a.stats
-	out := a.observe(rec, sl)
+	out := a.attribute(rec, sl)
 	sl.add(&a.stats, &before, rec, out)
 	return out
 }
 
-// observe attributes one record; sl is its time slot (nil when not windowed).
-func (a *Accumulator) observe(rec *flowlog.Record, sl *statSlot) Outcome {
+// attribute attributes one record; sl is its time slot (nil when not windowed).
+func (a *Accumulator) attribute(rec *flowlog.Record, sl *statSlot) Outcome {
 	a.stats.Records++
 	switch rec.LogStatus {
 	case flowlog.StatusNoData:
