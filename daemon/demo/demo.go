@@ -56,8 +56,8 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 	cfg.Analysis.WildcardThreshold = 250
 	cfg.Analysis.EvaluateInterval = config.Duration(500 * time.Millisecond)
 	cfg.Checkpoint.Interval = config.Duration(5 * time.Second)
-	// The demo never redelivers; remember its last ~5 minutes of batches
-	// (about 2 MB) rather than a day's (up to 46 MB at its rate).
+	// The demo never redelivers; remember about its last 20 minutes of
+	// batches (50,000 per partition, about 2.3 MB each) rather than a day's.
 	cfg.Analysis.DedupeMaxBatches = 50_000
 }
 
