@@ -46,6 +46,15 @@ type RuleState struct {
 	// exists, maybe empty, whenever the rule has usage): the port evidence
 	// credits or discounts them when the rule is judged.
 	Uncertain []UncertainPart
+
+	// primary splits Primary per time slot (windowed accumulators only).
+	primary []SlotCount
+}
+
+// SlotCount is a count in one time slot.
+type SlotCount struct {
+	Start int64
+	N     uint64
 }
 
 // UncertainPart is the usage of one rule by records of one protocol whose
@@ -57,6 +66,9 @@ type UncertainPart struct {
 	Likely   bool
 	Sketch   *sketch.Sketch
 	Primary  uint64 // records for which the rule was credited first
+
+	// primary splits Primary per time slot (windowed accumulators only).
+	primary []SlotCount
 }
 
 // uncertainPart returns the part of protocol p and class likely, creating it.
@@ -90,19 +102,25 @@ func (rs *RuleState) protocolSketch(p uint8, cfg sketch.Config) *sketch.Sketch {
 			return rs.ByProtocol[i].Sketch
 		}
 	}
-	sk := sketch.New(cfg)
+	sk := sketch.New(protocolConfig(cfg))
 	rs.ByProtocol = append(rs.ByProtocol, ProtocolSketch{Protocol: p, Sketch: sk})
 	return sk
 }
 
 // merge adds o's usage to rs.
 func (rs *RuleState) merge(o *RuleState, cfg sketch.Config) {
-	if rs.Sketch == nil {
+	switch {
+	case rs.Sketch == nil && cfg.Slot <= 0:
+		rs.Sketch = o.Sketch.CloneUntimed() // totals only: no slots to copy
+	case rs.Sketch == nil:
 		rs.Sketch = o.Sketch.Clone()
-	} else {
+	default:
 		rs.Sketch.Merge(o.Sketch)
 	}
 	rs.Primary += o.Primary
+	if cfg.Slot > 0 {
+		rs.primary = mergeCounts(rs.primary, o.primary)
+	}
 	for _, ps := range o.ByProtocol {
 		rs.protocolSketch(ps.Protocol, cfg).Merge(ps.Sketch)
 	}
@@ -110,6 +128,9 @@ func (rs *RuleState) merge(o *RuleState, cfg sketch.Config) {
 		u := rs.uncertainPart(up.Protocol, up.Likely, cfg)
 		u.Sketch.Merge(up.Sketch)
 		u.Primary += up.Primary
+		if cfg.Slot > 0 {
+			u.primary = mergeCounts(u.primary, up.primary)
+		}
 	}
 }
 
@@ -148,6 +169,12 @@ type Accumulator struct {
 	evidence map[string]*endpointEvidence
 	lastEv   *endpointEvidence
 	verdicts *verdicts
+	// Windowed accumulators (cfg.Slot > 0): stats and unknown interfaces per
+	// time slot, sorted by start, whose sums are stats and unknown.
+	slots []statSlot
+	// orphans holds the usage of rules the engine lacks, by rule key, until
+	// the rule returns (Rebind) or the window ages it out (Expire).
+	orphans map[string]*RuleState
 }
 
 // NewAccumulator returns an empty accumulator for eng.
@@ -179,8 +206,20 @@ const (
 )
 
 // Observe attributes one record. It allocates only the first time a rule,
-// source, port or unknown interface is seen.
+// source, port or unknown interface is seen (or, windowed, a time slot opens).
 func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
+	if a.cfg.Slot <= 0 {
+		return a.attribute(rec, nil)
+	}
+	sl := a.slotOf(rec)
+	before := a.stats
+	out := a.attribute(rec, sl)
+	sl.add(&a.stats, &before, rec, out)
+	return out
+}
+
+// attribute attributes one record; sl is its time slot (nil when not windowed).
+func (a *Accumulator) attribute(rec *flowlog.Record, sl *statSlot) Outcome {
 	a.stats.Records++
 	a.observe(rec)
 	switch rec.LogStatus {
@@ -210,11 +249,12 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 	}
 	if segs == nil {
 		a.stats.Unattributed++
-		if p := a.unknown[string(rec.InterfaceID)]; p != nil {
-			*p++
-		} else {
-			n := uint64(1)
-			a.unknown[string(rec.InterfaceID)] = &n
+		countUnknown(a.unknown, rec.InterfaceID)
+		if sl != nil {
+			if sl.unknown == nil {
+				sl.unknown = map[string]*uint64{}
+			}
+			countUnknown(sl.unknown, rec.InterfaceID)
 		}
 		return Unattributed
 	}
@@ -311,6 +351,9 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 			up.Sketch.Observe(remote, rec.Protocol, rec.DstPort, rec.Packets, rec.Bytes, rec.Start, rec.End)
 			if !matched {
 				up.Primary++
+				if sl != nil {
+					up.primary = addCount(up.primary, sl.Start, 1)
+				}
 				matched = true
 			}
 		} else {
@@ -320,6 +363,9 @@ func (a *Accumulator) Observe(rec *flowlog.Record) Outcome {
 			}
 			if !matched {
 				rs.Primary++
+				if sl != nil {
+					rs.primary = addCount(rs.primary, sl.Start, 1)
+				}
 				matched = true
 			}
 		}
@@ -425,6 +471,15 @@ func (a *Accumulator) EvidenceBytes() (bytes, interfaces int) {
 // Merge adds o's usage to a. Both must share the engine.
 func (a *Accumulator) Merge(o *Accumulator) error { return a.merge(o, nil) }
 
+func countUnknown(m map[string]*uint64, id []byte) {
+	if p := m[string(id)]; p != nil {
+		*p++
+	} else {
+		n := uint64(1)
+		m[string(id)] = &n
+	}
+}
+
 // merge adds o's usage of the rules in set (all when set is nil) to a.
 func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 	if a.eng != o.eng {
@@ -445,15 +500,14 @@ func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 		}
 	}
 	a.lastEv, a.lastSegs, a.verdicts = nil, nil, nil
-	for k, v := range o.unknown {
-		if p := a.unknown[k]; p != nil {
-			*p += *v
-		} else {
-			n := *v
-			a.unknown[k] = &n
+	if set == nil {
+		for k, rs := range o.orphans {
+			a.adoptOrphan(k, rs)
 		}
 	}
+	mergeUnknown(a.unknown, o.unknown)
 	a.mergeObservations(o)
+	a.mergeSlots(o)
 	s, os := &a.stats, o.stats
 	s.Records += os.Records
 	s.NoData += os.NoData

@@ -32,7 +32,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	o.Partitions = int32(parts)
-	tuneGC(env)
+	tuneGC(ctx, env)
 	o.Brokers = strings.Split(brokers, ",")
 	if profile != "" {
 		f, err := os.Create(profile)

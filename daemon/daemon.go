@@ -92,6 +92,14 @@ type Daemon struct {
 	kstats   kafka.Stats     // consumer counts already in the metrics (watchKafka, then Run)
 	stopped  map[string]bool // rule keys flagged as stopped matching
 	lastEval time.Time
+
+	// The inventory in use has invGroups groups and invENIs interfaces;
+	// suspect is a reload held back as suspect (see reloadInventory), its
+	// reason also in invSuspect for /readyz.
+	invGroups, invENIs int
+	suspect            *suspectInventory
+	invSuspect         atomic.Pointer[string]
+
 	// The state of the last evaluation (used by the evaluate goroutine only):
 	// its engine and shards, each rule's suggestion and last match by rule
 	// index, the rules' keys, and the report order of the rules.
@@ -121,7 +129,8 @@ func New(opts Options) (*Daemon, error) {
 		reg:    prometheus.NewRegistry(),
 		shards: map[string]*shard{}, peers: map[string]*peerShard{}, stopped: map[string]bool{},
 		problems: map[string]string{},
-		scfg:     sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision},
+		scfg: sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision,
+			Slot: windowSlot(cfg.Analysis.Window.Std(), cfg.Analysis.Bucket.Std())},
 		acfg: advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs,
 			MaxPortRanges: cfg.Analysis.MaxPortRanges, MinHistory: cfg.Analysis.MinHistory.Std(),
 			MaxUnobservedListed: advisor.DefaultMaxUnobservedListed},
@@ -235,11 +244,14 @@ func (d *Daemon) readyErr() error {
 		return errors.New(*p)
 	}
 	d.probMu.Lock()
-	msgs := make([]string, 0, len(d.problems)+2)
+	msgs := make([]string, 0, len(d.problems)+3)
 	for _, k := range slices.Sorted(maps.Keys(d.problems)) {
 		msgs = append(msgs, d.problems[k])
 	}
 	d.probMu.Unlock()
+	if p := d.invSuspect.Load(); p != nil {
+		msgs = append(msgs, *p)
+	}
 	if err := d.logGroups.err(); err != nil {
 		msgs = append(msgs, err.Error())
 	}
@@ -432,7 +444,7 @@ func partitionKey(p kafka.Partition) string {
 }
 
 // SketchMemory reports how many rules hold state in this instance's shards
-// and the bytes their sketches take (all buckets and partitions).
+// and the bytes their sketches take (all partitions).
 func (d *Daemon) SketchMemory() (rules, bytes int) {
 	d.mu.Lock()
 	shards := make([]*shard, 0, len(d.shards))
@@ -444,11 +456,14 @@ func (d *Daemon) SketchMemory() (rules, bytes int) {
 	used := make([]bool, n)
 	for _, s := range shards {
 		s.mu.Lock()
-		for _, acc := range s.buckets {
-			for i := range min(n, len(acc.Engine().Rules())) {
-				if sk := acc.Rule(i).Sketch; sk != nil {
-					used[i] = true
-					bytes += sk.MemSize()
+		acc := s.acc
+		for i := range min(n, len(acc.Engine().Rules())) {
+			rs := acc.Rule(i)
+			if rs.Sketch != nil {
+				used[i] = true
+				bytes += rs.Sketch.MemSize()
+				for _, ps := range rs.ByProtocol {
+					bytes += ps.Sketch.MemSize()
 				}
 			}
 		}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/cinch-sg/cinch/analysis"
+	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/envelope"
 	"github.com/cinch-sg/cinch/stream/flowlog"
@@ -57,7 +59,7 @@ func TestBatchSet(t *testing.T) {
 // A version-2 checkpoint (event-id hashes instead of batches) still
 // restores: its state and offset, without dedupe memory.
 func TestRestoreVersion2Checkpoint(t *testing.T) {
-	s := newShard("t/0", nil, sketch.DefaultConfig(), 3600)
+	s := newShard("t/0", analysis.NewEngine(inventory.New()), sketch.DefaultConfig(), 3600)
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&checkpoint{Version: 2, Key: "t/0", Next: 42, Watermark: 7, Bucket: 3600,
 		Seen: map[uint64]int64{1: 2}}); err != nil {
@@ -73,7 +75,7 @@ func TestRestoreVersion2Checkpoint(t *testing.T) {
 	if err := gob.NewEncoder(&buf).Encode(&checkpoint{Version: 1, Key: "t/0", Bucket: 3600}); err != nil {
 		t.Fatal(err)
 	}
-	if err := newShard("t/0", nil, sketch.DefaultConfig(), 3600).restore(buf.Bytes()); err == nil {
+	if err := newShard("t/0", analysis.NewEngine(inventory.New()), sketch.DefaultConfig(), 3600).restore(buf.Bytes()); err == nil {
 		t.Fatal("a version-1 checkpoint must be refused")
 	}
 }

@@ -9,14 +9,37 @@ import (
 	"github.com/cinch-sg/cinch/daemon/api"
 )
 
-// now is the daemon's clock in unix seconds: the wall clock for live
-// traffic, the newest record time when replaying traffic older than the window.
-func (d *Daemon) now(watermark int64) int64 {
-	wall := time.Now().Unix()
-	if watermark > 0 && wall-watermark > int64(d.cfg.Analysis.Window.Std().Seconds()) {
-		return watermark
+// windowSlots is the most time slots a window is cut into.
+const windowSlots = 30
+
+// windowSlot returns the expiry granularity, in seconds: the window cut into
+// at most windowSlots slots, each a whole number of buckets (30d with 1h
+// buckets: 1-day slots; 6h with 1h buckets: 1-hour slots).
+func windowSlot(window, bucket time.Duration) int64 {
+	w, b := int64(window.Seconds()), int64(bucket.Seconds())
+	if b <= 0 {
+		b = 3600
 	}
-	return wall
+	if w <= 0 {
+		return b
+	}
+	n := (w + b*windowSlots - 1) / (b * windowSlots)
+	return max(n, 1) * b
+}
+
+// maxSkew is how far ahead of the wall clock a record's end may move the
+// event-time clock: records from further in the future are counted, but the
+// clock stops at wall + maxSkew, so that one bad timestamp cannot expire the
+// whole window.
+const maxSkew = 5 * 60
+
+// clock is the daemon's event-time clock, unix seconds: the watermark (the
+// latest record end of every partition, own and peers'), capped at wall
+// clock + maxSkew. It drives the window, expiry, dedupe and stopped-matching
+// alike, and never jumps to the wall clock: replayed or delayed traffic is
+// judged at its own time. It is zero until a record arrives.
+func clock(watermark, wall int64) int64 {
+	return min(watermark, wall+maxSkew)
 }
 
 // evaluate judges the rules whose usage changed since the last evaluation
@@ -46,7 +69,7 @@ func (d *Daemon) evaluate() {
 		watermark = max(watermark, s.watermark)
 		s.mu.Unlock()
 	}
-	now := d.now(watermark)
+	now := clock(watermark, time.Now().Unix())
 	window := int64(d.cfg.Analysis.Window.Std().Seconds())
 	dedupe := int64(d.cfg.Analysis.DedupeWindow.Std().Seconds())
 
@@ -68,7 +91,9 @@ func (d *Daemon) evaluate() {
 		if s.eng != eng {
 			s.rebind(eng)
 		}
-		s.expire(now, window, dedupe)
+		if now > 0 {
+			s.expire(now-window, now-dedupe)
+		}
 		if owned[checkpointPath(d.cfg.StateDir, s.key)] {
 			batches += s.batches.len()
 			d.met.DedupeEvicted.Add(float64(s.batches.evicted))
@@ -102,7 +127,11 @@ func (d *Daemon) evaluate() {
 		}
 		d.met.SetRules(d.keys)
 	}
-	merged := analysis.NewAccumulator(eng, d.scfg)
+	// The merge only needs the window's totals: an untimed accumulator skips
+	// copying every rule's time slots.
+	mcfg := d.scfg
+	mcfg.Slot = 0
+	merged := analysis.NewAccumulator(eng, mcfg)
 	for _, s := range shards {
 		s.mu.Lock()
 		err := s.mergeRulesInto(merged, &set)
@@ -165,7 +194,11 @@ func (d *Daemon) evaluate() {
 		rep.Suggestions = append(rep.Suggestions, cov.Apply(d.sugs[i], d.acfg))
 		keys = append(keys, d.keys[i])
 	}
-	d.toClickHouse(d.hub.Update(rep, keys, time.Unix(now, 0))...)
+	asOf := time.Unix(now, 0)
+	if now == 0 {
+		asOf = start // no record yet: the report is of nothing, as of now
+	}
+	d.toClickHouse(d.hub.Update(rep, keys, asOf)...)
 	d.lastEval = start
 	d.met.AdvisorEvaluated(time.Since(start), judged)
 	st := merged.Stats()
@@ -219,30 +252,11 @@ func (d *Daemon) checkStopped(eng *analysis.Engine, now int64, judged *analysis.
 	}
 }
 
-// mergeUsageInto adds the usage of the rules in set, and nothing else, of
-// every bucket to dst (after mergeRulesInto in the same evaluation, whose
-// cache of closed buckets it reuses when still valid). The caller holds mu.
+// mergeUsageInto adds the shard's usage of the rules in set, and nothing
+// else, to dst. The caller holds mu.
 func (s *shard) mergeUsageInto(dst *analysis.Accumulator, set *analysis.RuleSet) error {
-	var newest int64
-	first := true
-	for b := range s.buckets {
-		if first || b > newest {
-			newest, first = b, false
-		}
-	}
-	if first {
+	if s.acc == nil {
 		return nil
 	}
-	if s.closed != nil && s.closedTo == newest && s.closed.Engine() == s.eng {
-		if err := dst.MergeUsage(s.closed, set); err != nil {
-			return err
-		}
-		return dst.MergeUsage(s.buckets[newest], set)
-	}
-	for _, acc := range s.buckets {
-		if err := dst.MergeUsage(acc, set); err != nil {
-			return err
-		}
-	}
-	return nil
+	return dst.MergeUsage(s.acc, set)
 }

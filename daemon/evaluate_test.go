@@ -47,10 +47,8 @@ func TestIncrementalEvaluationEqualsFull(t *testing.T) {
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		for _, s := range d.shards {
-			for _, b := range s.buckets {
-				if err := acc.Merge(b); err != nil {
-					t.Fatal(err)
-				}
+			if err := acc.Merge(s.acc); err != nil {
+				t.Fatal(err)
 			}
 		}
 		return acc.Report(d.acfg)

@@ -34,7 +34,7 @@ func (d *Daemon) newShardFor(key string) (*shard, int64) {
 		s.dec = newDecoder(d.formats)
 		return s, -1
 	}
-	d.log.Info("restored partition state", "shard", key, "next_offset", s.next, "buckets", len(s.buckets))
+	d.log.Info("restored partition state", "shard", key, "next_offset", s.next)
 	return s, s.next
 }
 

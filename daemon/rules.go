@@ -16,8 +16,8 @@ import (
 var _ api.Inspector = (*Daemon)(nil)
 
 // RuleUsage returns the usage of the rule with the given key over the
-// window, from every partition's time buckets (own and peers'): the merged
-// sketch's sources and ports, and one point per bucket.
+// window, from every partition's windowed state (own and peers'): the merged
+// sketch's sources and ports, and one point per time slot of the window.
 func (d *Daemon) RuleUsage(key string) (api.RuleUsage, bool) {
 	d.mu.Lock()
 	eng := d.eng
@@ -39,45 +39,42 @@ func (d *Daemon) RuleUsage(key string) (api.RuleUsage, bool) {
 	}
 
 	total := sketch.New(d.scfg)
-	perBucket := map[int64]*sketch.Sketch{}
-	var bucket int64
+	perSlot := map[int64]*api.UsagePoint{}
 	for _, s := range shards {
-		s.ruleBuckets(key, func(start, size int64, sk *sketch.Sketch) {
-			bucket = size
+		s.ruleSeries(key, func(sk *sketch.Sketch, series []sketch.Slot) {
 			total.Merge(sk)
-			b := perBucket[start]
-			if b == nil {
-				b = sketch.New(d.scfg)
-				perBucket[start] = b
+			for _, sl := range series {
+				p := perSlot[sl.Start]
+				if p == nil {
+					p = &api.UsagePoint{Time: time.Unix(sl.Start, 0).UTC()}
+					perSlot[sl.Start] = p
+				}
+				p.Flows += sl.Flows
+				p.Packets += sl.Packets
+				p.Bytes += sl.Bytes
 			}
-			b.Merge(sk)
 		})
 	}
-	u := usageOf(total, perBucket, bucket)
+	u := usageOf(total, perSlot, d.scfg.Slot)
 	u.Description = eng.Rules()[idx].Description
 	return u, true
 }
 
-// ruleBuckets calls fn with the sketch of the rule with the given key in
-// each of the shard's time buckets that has one (start and length of the
-// bucket in unix seconds). This is the one place the rule view reads the
-// shard's buckets. It locks s.mu.
-func (s *shard) ruleBuckets(key string, fn func(start, size int64, sk *sketch.Sketch)) {
+// ruleSeries calls fn with the shard's sketch of the rule with the given key
+// and its usage per time slot of the window, when the rule has usage. This is
+// the one place the rule view reads the shard's state. It locks s.mu.
+func (s *shard) ruleSeries(key string, fn func(sk *sketch.Sketch, series []sketch.Slot)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	idx := map[*analysis.Engine]int{} // buckets share an engine but for a reload in progress
-	for start, acc := range s.buckets {
-		i, ok := idx[acc.Engine()]
-		if !ok {
-			i = ruleIndex(acc.Engine(), key)
-			idx[acc.Engine()] = i
-		}
-		if i < 0 {
-			continue
-		}
-		if sk := acc.Rule(i).Sketch; sk != nil && sk.Flows > 0 {
-			fn(start, s.bucket, sk)
-		}
+	if s.acc == nil {
+		return
+	}
+	i := ruleIndex(s.acc.Engine(), key)
+	if i < 0 {
+		return
+	}
+	if sk := s.acc.Rule(i).Sketch; sk != nil && sk.Flows > 0 {
+		fn(sk, s.acc.Series(i))
 	}
 }
 
@@ -91,9 +88,9 @@ func ruleIndex(eng *analysis.Engine, key string) int {
 	return -1
 }
 
-// usageOf turns merged sketches into the API's shape.
-func usageOf(total *sketch.Sketch, perBucket map[int64]*sketch.Sketch, bucket int64) api.RuleUsage {
-	u := api.RuleUsage{Flows: total.Flows, Packets: total.Packets, Bytes: total.Bytes, BucketSeconds: bucket,
+// usageOf turns the merged sketch and the per-slot points into the API's shape.
+func usageOf(total *sketch.Sketch, perSlot map[int64]*api.UsagePoint, slot int64) api.RuleUsage {
+	u := api.RuleUsage{Flows: total.Flows, Packets: total.Packets, Bytes: total.Bytes, BucketSeconds: slot,
 		Sources: []api.SourceItem{}, Ports: []api.PortUsage{}, Series: []api.UsagePoint{}}
 	if total.FirstSeen > 0 {
 		t := time.Unix(total.FirstSeen, 0).UTC()
@@ -118,16 +115,13 @@ func usageOf(total *sketch.Sketch, perBucket map[int64]*sketch.Sketch, bucket in
 		}
 		u.Ports = append(u.Ports, pu)
 	}
-	starts := make([]int64, 0, len(perBucket))
-	for b := range perBucket {
+	starts := make([]int64, 0, len(perSlot))
+	for b := range perSlot {
 		starts = append(starts, b)
 	}
 	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
 	for _, b := range starts {
-		sk := perBucket[b]
-		n, _ := sk.DistinctSources()
-		u.Series = append(u.Series, api.UsagePoint{Time: time.Unix(b, 0).UTC(), Flows: sk.Flows, Packets: sk.Packets,
-			Bytes: sk.Bytes, Sources: n})
+		u.Series = append(u.Series, *perSlot[b])
 	}
 	return u
 }

@@ -12,8 +12,8 @@ import (
 )
 
 // The rule view's usage is the merge of the rule's sketches over every
-// partition and bucket: totals, sources and ports equal that merge, and the
-// series has one point per bucket whose sum is the total.
+// partition: totals, sources and ports equal that merge, and the series has
+// one point per time slot of the window whose sum is the total.
 func TestRuleUsage(t *testing.T) {
 	sc := newScenario(t, 10, 77)
 	cfg := sc.config(nil, t.TempDir(), "")
@@ -49,10 +49,10 @@ func TestRuleUsage(t *testing.T) {
 		want := sketch.New(d.scfg)
 		starts := map[int64]uint64{}
 		for _, s := range shards {
-			for start, acc := range s.buckets {
-				if sk := acc.Rule(i).Sketch; sk != nil && sk.Flows > 0 {
-					want.Merge(sk)
-					starts[start] += sk.Flows
+			if sk := s.acc.Rule(i).Sketch; sk != nil && sk.Flows > 0 {
+				want.Merge(sk)
+				for _, sl := range s.acc.Series(i) {
+					starts[sl.Start] += sl.Flows
 				}
 			}
 		}
@@ -83,12 +83,12 @@ func TestRuleUsage(t *testing.T) {
 			if j > 0 && !pt.Time.After(u.Series[j-1].Time) {
 				t.Errorf("%s: series not in time order", r.Key())
 			}
-			if pt.Flows != starts[pt.Time.Unix()] || pt.Time.Unix()%3600 != 0 {
+			if pt.Flows != starts[pt.Time.Unix()] || pt.Time.Unix()%d.scfg.Slot != 0 {
 				t.Errorf("%s: point %v has %d flows, want %d", r.Key(), pt.Time, pt.Flows, starts[pt.Time.Unix()])
 			}
 			sum += pt.Flows
 		}
-		if sum != u.Flows || u.BucketSeconds != 3600 && want.Flows > 0 {
+		if sum != u.Flows || u.BucketSeconds != d.scfg.Slot && want.Flows > 0 {
 			t.Errorf("%s: series sums to %d flows of %d (bucket %d s)", r.Key(), sum, u.Flows, u.BucketSeconds)
 		}
 		if want.Flows > 0 {

@@ -46,8 +46,7 @@ type pendingCommit struct {
 // usage), per bucket and rule the flows published.
 type shardSent struct {
 	eng   *analysis.Engine
-	stats map[int64]analysis.Stats
-	flows map[[2]int64]uint64 // (bucket, rule index) -> flows
+	flows map[[2]int64]uint64 // (slot start, rule index) -> flows
 }
 
 // openClickHouse prepares the sink when the configuration asks for one.
@@ -239,8 +238,10 @@ func (d *Daemon) toClickHouse(evs ...api.Event) {
 	d.ch.s.PutEvents(events...)
 }
 
-// publishShard queues a shard's checkpoint and the usage rows of the buckets
-// that changed since its last publication. The caller holds s.mu; data is
+// publishShard queues a shard's checkpoint and the usage rows, one per rule
+// and time slot of the window (flows, packets and bytes of the slot; the
+// windowed sketch keeps no per-slot count of sources), of the slots that
+// changed since its last publication. The caller holds s.mu; data is
 // the checkpoint just taken.
 func (d *Daemon) publishShard(s *shard, data []byte) {
 	if d.ch == nil {
@@ -251,41 +252,33 @@ func (d *Daemon) publishShard(s *shard, data []byte) {
 	c.mu.Lock()
 	sent := c.sent[s.key]
 	if sent == nil || sent.eng != s.eng {
-		sent = &shardSent{eng: s.eng, stats: map[int64]analysis.Stats{}, flows: map[[2]int64]uint64{}}
+		sent = &shardSent{eng: s.eng, flows: map[[2]int64]uint64{}}
 		c.sent[s.key] = sent
 	}
 	c.mu.Unlock()
-	rules := s.eng.Rules()
 	var rows []clickhouse.UsageRow
-	for b, acc := range s.buckets {
-		st := acc.Stats()
-		if prev, ok := sent.stats[b]; ok && prev == st {
-			continue
-		}
-		sent.stats[b] = st
-		for i := range min(len(rules), len(acc.Engine().Rules())) {
-			sk := acc.Rule(i).Sketch
-			if sk == nil || sent.flows[[2]int64{b, int64(i)}] == sk.Flows {
-				continue
+	live := map[[2]int64]bool{}
+	if s.acc != nil {
+		rules := s.acc.Engine().Rules()
+		for i, r := range rules {
+			for _, sl := range s.acc.Series(i) {
+				k := [2]int64{sl.Start, int64(i)}
+				live[k] = true
+				if sent.flows[k] == sl.Flows {
+					continue
+				}
+				sent.flows[k] = sl.Flows
+				rows = append(rows, clickhouse.UsageRow{Bucket: time.Unix(sl.Start, 0), BucketSeconds: uint32(s.scfg.Slot),
+					GroupID: r.GroupID, RuleKey: r.Key(), RuleID: r.ID, Direction: r.Direction(), Protocol: r.Protocol,
+					FromPort: r.FromPort, ToPort: r.ToPort, Source: r.Source.String(), Partition: s.key,
+					Flows: sl.Flows, Packets: sl.Packets, Bytes: sl.Bytes,
+					FirstSeen: time.Unix(sl.FirstSeen, 0), LastSeen: time.Unix(sl.LastSeen, 0), Version: version})
 			}
-			sent.flows[[2]int64{b, int64(i)}] = sk.Flows
-			r := rules[i]
-			n, est := sk.DistinctSources()
-			rows = append(rows, clickhouse.UsageRow{Bucket: time.Unix(b, 0), BucketSeconds: uint32(s.bucket),
-				GroupID: r.GroupID, RuleKey: r.Key(), RuleID: r.ID, Direction: r.Direction(), Protocol: r.Protocol,
-				FromPort: r.FromPort, ToPort: r.ToPort, Source: r.Source.String(), Partition: s.key,
-				Flows: sk.Flows, Packets: sk.Packets, Bytes: sk.Bytes, Sources: n, SourcesEstimated: est,
-				FirstSeen: time.Unix(sk.FirstSeen, 0), LastSeen: time.Unix(sk.LastSeen, 0), Version: version})
 		}
 	}
-	for b := range sent.stats { // expired buckets
-		if _, ok := s.buckets[b]; !ok {
-			delete(sent.stats, b)
-			for k := range sent.flows {
-				if k[0] == b {
-					delete(sent.flows, k)
-				}
-			}
+	for k := range sent.flows { // expired slots
+		if !live[k] {
+			delete(sent.flows, k)
 		}
 	}
 	if len(rows) > 0 {

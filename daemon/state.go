@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 
@@ -16,37 +15,37 @@ import (
 )
 
 // shard is the analysis state of one input partition (a Kafka partition or a
-// local file): per time bucket an accumulator, the CloudWatch batches seen recently
-// (for at-least-once delivery) and the next offset to read. A shard is the
-// unit of checkpointing: its state and the offset it includes are written
-// together, so a restart resumes exactly where the state ends.
+// local file): one windowed accumulator (see analysis.Accumulator.Expire) that
+// holds the partition's usage inside the window, the CloudWatch batches seen
+// recently (for at-least-once delivery) and the next offset to read. A shard
+// is the unit of checkpointing: its state and the offset it includes are
+// written together, so a restart resumes exactly where the state ends.
 type shard struct {
 	mu        sync.Mutex
 	key       string // "topic/partition" or "file:/path"
 	eng       *analysis.Engine
-	scfg      sketch.Config
-	bucket    int64 // seconds
-	buckets   map[int64]*analysis.Accumulator
+	scfg      sketch.Config // windowed: scfg.Slot is the expiry granularity
+	bucket    int64         // configured bucket (s); the slot is a multiple of it
+	acc       *analysis.Accumulator
 	batches   *batchSet // CloudWatch batches counted recently
 	next      int64     // next offset; -1 when unknown
 	watermark int64     // latest record end seen
 	dirty     bool      // changed since the last evaluation
 	// changed holds the rules whose usage changed since the last
-	// evaluation: every bucket's accumulator tracks into it, and expiry adds
-	// the rules of the buckets it drops. all says every rule may have.
+	// evaluation: the accumulator tracks into it, expiry included. all says
+	// every rule may have.
 	changed analysis.RuleSet
 	all     bool
 	unsaved bool     // changed since the last checkpoint
 	dec     *decoder // used under mu
-	// closed caches the merge of every bucket older than closedTo (the
-	// newest bucket), so an evaluation merges one accumulator per shard
-	// plus the open bucket instead of every bucket of the window.
-	closed   *analysis.Accumulator
-	closedTo int64
 }
 
 func newShard(key string, eng *analysis.Engine, scfg sketch.Config, bucket int64) *shard {
-	return &shard{key: key, eng: eng, scfg: scfg, bucket: bucket, buckets: map[int64]*analysis.Accumulator{}, batches: newBatchSet(0), next: -1}
+	s := &shard{key: key, eng: eng, scfg: scfg, bucket: bucket, batches: newBatchSet(0), next: -1}
+	if eng != nil {
+		s.acc = s.newAccumulator()
+	}
+	return s
 }
 
 // newShard returns an empty shard with the daemon's sketch and dedupe settings.
@@ -56,38 +55,22 @@ func (d *Daemon) newShard(key string, eng *analysis.Engine, bucket int64) *shard
 	return s
 }
 
-// observe adds one record to its time bucket. The caller holds mu.
+// newAccumulator returns an empty accumulator that tracks the rules it
+// credits into s.changed.
+func (s *shard) newAccumulator() *analysis.Accumulator {
+	acc := analysis.NewAccumulator(s.eng, s.scfg)
+	acc.Track(&s.changed)
+	return acc
+}
+
+// observe adds one record. The caller holds mu.
 func (s *shard) observe(rec *flowlog.Record) analysis.Outcome {
-	t := rec.Start
-	if t == 0 {
-		t = rec.End
-	}
-	if t == 0 {
-		t = s.watermark
-	}
-	b := t - mod(t, s.bucket)
-	if s.closed != nil && b < s.closedTo {
-		s.closed = nil // a late record changed a closed bucket
-	}
-	acc := s.buckets[b]
-	if acc == nil {
-		acc = s.newBucket()
-		s.buckets[b] = acc
-	}
-	out := acc.Observe(rec)
+	out := s.acc.Observe(rec)
 	if rec.End > s.watermark {
 		s.watermark = rec.End
 	}
 	s.dirty, s.unsaved = true, true
 	return out
-}
-
-// newBucket returns an empty accumulator that tracks the rules it credits
-// into s.changed.
-func (s *shard) newBucket() *analysis.Accumulator {
-	acc := analysis.NewAccumulator(s.eng, s.scfg)
-	acc.Track(&s.changed)
-	return acc
 }
 
 // takeChanged adds the rules changed since the last call to set and reports
@@ -97,14 +80,6 @@ func (s *shard) takeChanged(set *analysis.RuleSet) (all bool) {
 	s.changed.Clear()
 	all, s.all = s.all, false
 	return all
-}
-
-func mod(a, b int64) int64 {
-	m := a % b
-	if m < 0 {
-		m += b
-	}
-	return m
 }
 
 // duplicate reports whether CloudWatch batch k (envelope.Meta.Batch) of
@@ -117,70 +92,47 @@ func (s *shard) duplicate(k uint64, t int64) bool {
 	return false
 }
 
-// expire drops buckets that left the window, and batches older than the
-// dedupe window before the newest record (event time: redeliveries come
-// with the records' own times). The caller holds mu.
-func (s *shard) expire(now, window, dedupe int64) {
-	for b, acc := range s.buckets {
-		if b+s.bucket <= now-window {
-			acc.AddUsed(&s.changed)
-			delete(s.buckets, b)
-			s.dirty, s.unsaved = true, true
-			s.closed = nil
-		}
+// expire drops the usage filed before the slot that contains before (event
+// time, see Daemon.clock), and the batches counted before dedupeBefore. The
+// rules whose usage changed go to s.changed. The caller holds mu.
+func (s *shard) expire(before, dedupeBefore int64) {
+	if old, ok := s.acc.Oldest(); ok && old < before-mod(before, s.scfg.Slot) {
+		s.acc.Expire(before)
+		s.dirty, s.unsaved = true, true
 	}
-	s.batches.expire(s.watermark - dedupe)
+	s.batches.expire(dedupeBefore)
 }
 
-// rebind moves the shard's state to a new engine (inventory reload). The caller holds mu.
+func mod(a, b int64) int64 {
+	if b <= 0 {
+		return 0
+	}
+	m := a % b
+	if m < 0 {
+		m += b
+	}
+	return m
+}
+
+// rebind moves the shard's state to a new engine (inventory reload), keeping
+// the usage of rules it lacks by key. The caller holds mu.
 func (s *shard) rebind(eng *analysis.Engine) {
-	for b, acc := range s.buckets {
-		n := acc.Rebind(eng)
-		n.Track(&s.changed)
-		s.buckets[b] = n
-	}
+	s.acc = s.acc.Rebind(eng)
+	s.acc.Track(&s.changed)
 	s.eng = eng
-	s.dirty, s.all = true, true
-	s.closed = nil
+	s.dirty, s.all, s.unsaved = true, true, true
 }
 
-// mergeInto adds every bucket to dst. The caller holds mu.
-func (s *shard) mergeInto(dst *analysis.Accumulator) error { return s.mergeRulesInto(dst, nil) }
+// mergeInto adds the shard's usage to dst. The caller holds mu.
+func (s *shard) mergeInto(dst *analysis.Accumulator) error { return dst.Merge(s.acc) }
 
-// mergeRulesInto adds every bucket's usage of the rules in set (all when set
-// is nil) to dst. The caller holds mu.
+// mergeRulesInto adds the shard's usage of the rules in set (all when set is
+// nil) to dst. The caller holds mu.
 func (s *shard) mergeRulesInto(dst *analysis.Accumulator, set *analysis.RuleSet) error {
-	var newest int64
-	first := true
-	for b := range s.buckets {
-		if first || b > newest {
-			newest, first = b, false
-		}
-	}
-	if first {
-		return nil
-	}
-	if s.closed == nil || s.closedTo != newest || s.closed.Engine() != s.eng {
-		c := analysis.NewAccumulator(s.eng, s.scfg)
-		for b, acc := range s.buckets {
-			if b < newest {
-				if err := c.Merge(acc); err != nil {
-					return err
-				}
-			}
-		}
-		s.closed, s.closedTo = c, newest
-	}
 	if set == nil {
-		if err := dst.Merge(s.closed); err != nil {
-			return err
-		}
-		return dst.Merge(s.buckets[newest])
+		return dst.Merge(s.acc)
 	}
-	if err := dst.MergeRules(s.closed, set); err != nil {
-		return err
-	}
-	return dst.MergeRules(s.buckets[newest], set)
+	return dst.MergeRules(s.acc, set)
 }
 
 // checkpoint is the on-disk form of a shard.
@@ -189,10 +141,11 @@ type checkpoint struct {
 	Key       string
 	Next      int64
 	Watermark int64
-	Bucket    int64
-	Buckets   []bucketSnapshot
-	Seen      map[uint64]int64 // version 2: hashes of event ids (no longer read)
-	Batches   map[uint64]int64 // version 3: CloudWatch batches -> unix minute
+	Bucket    int64             // versions 2 and 3: the bucket of Buckets
+	Buckets   []bucketSnapshot  // versions 2 and 3: one accumulator per bucket
+	Seen      map[uint64]int64  // version 2: hashes of event ids (no longer read)
+	Batches   map[uint64]int64  // version 3: CloudWatch batches -> unix minute
+	State     analysis.Snapshot // version 4: the windowed accumulator
 }
 
 type bucketSnapshot struct {
@@ -200,26 +153,20 @@ type bucketSnapshot struct {
 	State analysis.Snapshot
 }
 
-// checkpointVersion is the version written; 2 (per-protocol sketches of -1
-// rules, event ids) is still read, without its event ids; 3 remembers
-// CloudWatch batches instead.
-const checkpointVersion = 3
+// checkpointVersion is the version written: 4 keeps one windowed
+// accumulator. 3 (one accumulator per bucket, CloudWatch batches) and 2
+// (per-protocol sketches of -1 rules, event ids) are still read: each bucket
+// is filed in the time slot of its start, and 2's event ids are dropped.
+const checkpointVersion = 4
 
 // snapshot serializes the shard. The caller holds mu.
 func (s *shard) snapshot() ([]byte, error) {
-	cp := checkpoint{Version: checkpointVersion, Key: s.key, Next: s.next, Watermark: s.watermark, Bucket: s.bucket, Batches: s.batches.snapshot()}
-	starts := make([]int64, 0, len(s.buckets))
-	for b := range s.buckets {
-		starts = append(starts, b)
+	cp := checkpoint{Version: checkpointVersion, Key: s.key, Next: s.next, Watermark: s.watermark, Batches: s.batches.snapshot()}
+	snap, err := s.acc.Snapshot()
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
-	for _, b := range starts {
-		snap, err := s.buckets[b].Snapshot()
-		if err != nil {
-			return nil, err
-		}
-		cp.Buckets = append(cp.Buckets, bucketSnapshot{Start: b, State: snap})
-	}
+	cp.State = snap
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&cp); err != nil {
 		return nil, fmt.Errorf("checkpoint %s: encode: %w", s.key, err)
@@ -233,21 +180,23 @@ func (s *shard) restore(data []byte) error {
 	if err := gob.NewDecoder(bytes.NewReader(data)).Decode(&cp); err != nil {
 		return fmt.Errorf("checkpoint %s: decode: %w", s.key, err)
 	}
-	if cp.Version != checkpointVersion && cp.Version != 2 {
-		return fmt.Errorf("checkpoint %s: version %d, want 2 or %d", s.key, cp.Version, checkpointVersion)
+	if cp.Version < 2 || cp.Version > checkpointVersion {
+		return fmt.Errorf("checkpoint %s: version %d, want 2 to %d", s.key, cp.Version, checkpointVersion)
 	}
-	if cp.Bucket != s.bucket {
-		return fmt.Errorf("checkpoint %s: bucket size %ds differs from the configured %ds", s.key, cp.Bucket, s.bucket)
-	}
-	s.next, s.watermark = cp.Next, cp.Watermark
-	s.batches.restore(cp.Batches)
-	for _, b := range cp.Buckets {
-		acc := s.newBucket()
-		if _, err := acc.Restore(b.State); err != nil {
+	acc := s.newAccumulator()
+	if cp.Version == checkpointVersion {
+		if _, err := acc.Restore(cp.State); err != nil {
 			return fmt.Errorf("checkpoint %s: %w", s.key, err)
 		}
-		s.buckets[b.Start] = acc
 	}
+	for _, b := range cp.Buckets {
+		if _, err := acc.RestoreAt(b.State, b.Start); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", s.key, err)
+		}
+	}
+	s.acc = acc
+	s.next, s.watermark = cp.Next, cp.Watermark
+	s.batches.restore(cp.Batches)
 	s.dirty, s.all = true, true
 	return nil
 }

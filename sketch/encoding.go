@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/bits"
 
 	"github.com/cinch-sg/cinch/sketch/hll"
@@ -12,7 +13,7 @@ import (
 // magic opens every encoded sketch; encodingVersion follows it.
 const (
 	magic           = "CNSK"
-	encodingVersion = 1
+	encodingVersion = 3
 )
 
 // ErrInvalidEncoding is wrapped by every error [Sketch.UnmarshalBinary] returns for
@@ -21,27 +22,59 @@ var ErrInvalidEncoding = errors.New("sketch: invalid encoding")
 
 // MarshalBinary encodes s in cinch's versioned binary form:
 //
-//	"CNSK" version(1) uvarint MaxNodes, HLLPrecision byte,
+//	"CNSK" version(3) uvarint MaxNodes, HLLPrecision byte, uvarint Slot, when Slot > 0 a
+//	  flags byte (1: TimesOnly),
 //	uvarint Flows, Packets, Bytes, varint FirstSeen, LastSeen,
+//	when Slot > 0 and not TimesOnly: uvarint slot count, per slot: uvarint Start/Slot (the first) or its
+//	  difference to the previous one, uvarint Flows, Packets, Bytes, varint
+//	  FirstSeen-Start, LastSeen-Start,
 //	IPv4 family, IPv6 family: depth byte, uvarint count, items: address (4 or 16 bytes,
-//	  big-endian), prefix length byte, and for aggregates the hll encoding,
+//	  big-endian), prefix length byte, when Slot > 0 uvarint last slot/Slot, and for
+//	  aggregates the hll encoding,
 //	uvarint protocol count, per protocol: number byte, form byte (0 exact: uvarint count
-//	  and 2-byte big-endian ports; 1 coarse: 16 little-endian uint64 bucket words, read
-//	  as whole buckets; 2 coarse with edges: the same words, then per set bucket the
-//	  offsets of its lowest and highest port seen, a byte each).
+//	  and 2-byte big-endian ports, when Slot > 0 followed by each port's uvarint last
+//	  slot/Slot; 2 coarse with edges: 16 little-endian uint64 bucket words, then per set
+//	  bucket the offsets of its lowest and highest port seen, a byte each, then, when
+//	  Slot > 0, each set bucket's uvarint last slot/Slot).
+//
+// Older encodings are still read: version 2 (as version 3, coarse port sets in form 1:
+// the bucket words and times without edges, read as whole buckets) and version 1 (no
+// Slot, no times; coarse port sets in form 1 or 2), as an untimed sketch.
 func (s *Sketch) MarshalBinary() ([]byte, error) {
 	b := make([]byte, 0, 64)
 	b = append(b, magic...)
 	b = append(b, encodingVersion)
 	b = binary.AppendUvarint(b, uint64(s.cfg.MaxNodes))
 	b = append(b, s.cfg.HLLPrecision)
+	slot := s.cfg.Slot
+	b = binary.AppendUvarint(b, uint64(slot))
+	if slot > 0 {
+		flags := byte(0)
+		if s.cfg.TimesOnly {
+			flags = 1
+		}
+		b = append(b, flags)
+	}
 	b = binary.AppendUvarint(b, s.Flows)
 	b = binary.AppendUvarint(b, s.Packets)
 	b = binary.AppendUvarint(b, s.Bytes)
 	b = binary.AppendVarint(b, s.FirstSeen)
 	b = binary.AppendVarint(b, s.LastSeen)
-	b = appendFamily(b, &s.fam4)
-	b = appendFamily(b, &s.fam6)
+	if slot > 0 && !s.cfg.TimesOnly {
+		b = binary.AppendUvarint(b, uint64(len(s.slots)))
+		prev := int64(0)
+		for _, sl := range s.slots {
+			b = binary.AppendUvarint(b, uint64(sl.Start/slot-prev))
+			prev = sl.Start / slot
+			b = binary.AppendUvarint(b, sl.Flows)
+			b = binary.AppendUvarint(b, sl.Packets)
+			b = binary.AppendUvarint(b, sl.Bytes)
+			b = binary.AppendVarint(b, sl.FirstSeen-sl.Start)
+			b = binary.AppendVarint(b, sl.LastSeen-sl.Start)
+		}
+	}
+	b = appendFamily(b, &s.fam4, slot)
+	b = appendFamily(b, &s.fam6, slot)
 	b = binary.AppendUvarint(b, uint64(len(s.protos)))
 	for i := range s.protos {
 		ps := &s.protos[i].ports
@@ -57,6 +90,13 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 					b = append(b, byte(e>>8), byte(e))
 				}
 			}
+			if slot > 0 {
+				for k, t := range ps.btimes {
+					if ps.buckets[k/64]&(1<<(k%64)) != 0 {
+						b = binary.AppendUvarint(b, uint64(int64(t)/slot))
+					}
+				}
+			}
 			continue
 		}
 		b = append(b, 0)
@@ -64,16 +104,24 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 		for _, p := range ps.exact {
 			b = binary.BigEndian.AppendUint16(b, p)
 		}
+		if slot > 0 {
+			for _, t := range ps.times {
+				b = binary.AppendUvarint(b, uint64(int64(t)/slot))
+			}
+		}
 	}
 	return b, nil
 }
 
-func appendFamily[K key[K]](b []byte, f *family[K]) []byte {
+func appendFamily[K key[K]](b []byte, f *family[K], slot int64) []byte {
 	b = append(b, f.depth)
 	b = binary.AppendUvarint(b, uint64(len(f.items)))
 	for _, it := range f.items {
 		b = it.key.appendTo(b)
 		b = append(b, it.bits)
+		if slot > 0 {
+			b = binary.AppendUvarint(b, uint64(int64(it.last)/slot))
+		}
 		if it.agg >= 0 {
 			b = f.aggs[it.agg].AppendBinary(b)
 		}
@@ -154,8 +202,9 @@ func (s *Sketch) UnmarshalBinary(b []byte) error {
 	if string(r.take(len(magic), "magic")) != magic {
 		r.fail("bad magic")
 	}
-	if v := r.byte("version"); r.err == nil && v != encodingVersion {
-		r.fail("unsupported version %d", v)
+	version := r.byte("version")
+	if r.err == nil && (version < 1 || version > encodingVersion) {
+		r.fail("unsupported version %d", version)
 	}
 	var t Sketch
 	n := r.uvarint("max nodes")
@@ -167,6 +216,22 @@ func (s *Sketch) UnmarshalBinary(b []byte) error {
 	if r.err == nil && (t.cfg.HLLPrecision < hll.MinPrecision || t.cfg.HLLPrecision > hll.MaxPrecision) {
 		r.fail("precision %d out of range", t.cfg.HLLPrecision)
 	}
+	if version >= 2 {
+		sl := r.uvarint("slot")
+		if r.err == nil && sl > 1<<31 {
+			r.fail("slot %d out of range", sl)
+		}
+		t.cfg.Slot = int64(sl)
+		if sl > 0 {
+			switch r.byte("flags") {
+			case 0:
+			case 1:
+				t.cfg.TimesOnly = true
+			default:
+				r.fail("bad flags")
+			}
+		}
+	}
 	t.Flows = r.uvarint("flows")
 	t.Packets = r.uvarint("packets")
 	t.Bytes = r.uvarint("bytes")
@@ -175,11 +240,12 @@ func (s *Sketch) UnmarshalBinary(b []byte) error {
 	if r.err == nil && ((t.FirstSeen == 0) != (t.LastSeen == 0) || t.FirstSeen > t.LastSeen) {
 		r.fail("bad first/last seen %d/%d", t.FirstSeen, t.LastSeen)
 	}
-	t.fam4 = readFamily(r, t.cfg, func(b []byte) v4 { return v4(binary.BigEndian.Uint32(b)) })
-	t.fam6 = readFamily(r, t.cfg, func(b []byte) v6 {
+	readSlots(r, &t)
+	t.fam4 = readFamily(r, t.cfg, version, func(b []byte) v4 { return v4(binary.BigEndian.Uint32(b)) })
+	t.fam6 = readFamily(r, t.cfg, version, func(b []byte) v6 {
 		return v6{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])}
 	})
-	readPorts(r, &t)
+	readPorts(r, &t, version)
 	if r.err == nil && len(r.b) > 0 {
 		r.fail("%d trailing bytes", len(r.b))
 	}
@@ -190,7 +256,62 @@ func (s *Sketch) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-func readFamily[K key[K]](r *reader, cfg Config, parse func([]byte) K) family[K] {
+// readTime reads a time slot (times Slot) of a windowed sketch; 0 when untimed.
+func readTime(r *reader, slot int64, what string) uint32 {
+	if slot <= 0 {
+		return 0
+	}
+	v := r.uvarint(what)
+	if r.err == nil && v > math.MaxUint32/uint64(slot) {
+		r.fail("%s %d out of range", what, v)
+		return 0
+	}
+	return uint32(int64(v) * slot)
+}
+
+// readSlots reads a windowed sketch's slots and checks that they sum to its counters.
+func readSlots(r *reader, t *Sketch) {
+	slot := t.cfg.Slot
+	if slot <= 0 || t.cfg.TimesOnly || r.err != nil {
+		return
+	}
+	n := r.uvarint("slot count")
+	if r.err == nil && n > uint64(len(r.b)) {
+		r.fail("%d slots", n)
+	}
+	if r.err != nil {
+		return
+	}
+	var flows, packets, bytes uint64
+	prev := int64(0)
+	for i := range int(n) {
+		d := r.uvarint("slot start")
+		if r.err == nil && (d > math.MaxUint32/uint64(slot) || (i > 0 && d == 0)) {
+			r.fail("slot %d: bad start", i)
+		}
+		prev += int64(d)
+		sl := Slot{Start: prev * slot}
+		sl.Flows = r.uvarint("slot flows")
+		sl.Packets = r.uvarint("slot packets")
+		sl.Bytes = r.uvarint("slot bytes")
+		sl.FirstSeen = sl.Start + r.varint("slot first seen")
+		sl.LastSeen = sl.Start + r.varint("slot last seen")
+		if r.err != nil {
+			return
+		}
+		if sl.Start > math.MaxUint32 || sl.Flows == 0 {
+			r.fail("slot %d: out of range or empty", i)
+			return
+		}
+		flows, packets, bytes = flows+sl.Flows, packets+sl.Packets, bytes+sl.Bytes
+		t.slots = append(t.slots, sl)
+	}
+	if flows != t.Flows || packets != t.Packets || bytes != t.Bytes {
+		r.fail("slots do not sum to the counters")
+	}
+}
+
+func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte) K) family[K] {
 	var z K
 	w := z.width()
 	f := family[K]{depth: r.byte("depth")}
@@ -212,6 +333,10 @@ func readFamily[K key[K]](r *reader, cfg Config, parse func([]byte) K) family[K]
 			return f
 		}
 		it := item[K]{key: parse(kb), bits: uint8(bl), agg: -1}
+		it.last = readTime(r, cfg.Slot, "item time")
+		if r.err != nil {
+			return f
+		}
 		if bl < d || bl > w || it.key.masked(bl) != it.key {
 			r.fail("item %d: bad prefix", i)
 			return f
@@ -244,7 +369,9 @@ func readFamily[K key[K]](r *reader, cfg Config, parse func([]byte) K) family[K]
 	}
 	// The cut must be the largest that fits: one level deeper there would be too many
 	// groups (each item is its own /depth+1 block; an aggregate at exactly /depth spans two).
-	if d < w && int(n)+splits <= cfg.MaxNodes {
+	// From version 2, expiry may leave a cut that is only as deep as the shallowest
+	// aggregate allows (see Sketch.Expire): one at exactly /depth is then enough.
+	if d < w && ((version == 1 && int(n)+splits <= cfg.MaxNodes) || splits == 0) {
 		r.fail("depth %d is not maximal", d)
 	}
 	if len(f.aggs) > 0 {
@@ -253,7 +380,7 @@ func readFamily[K key[K]](r *reader, cfg Config, parse func([]byte) K) family[K]
 	return f
 }
 
-func readPorts(r *reader, t *Sketch) {
+func readPorts(r *reader, t *Sketch, version byte) {
 	n := r.uvarint("protocol count")
 	if r.err != nil {
 		return
@@ -284,6 +411,7 @@ func readPorts(r *reader, t *Sketch) {
 				return
 			}
 			ps.exact = make([]uint16, k)
+			ps.times = make([]uint32, k)
 			for j := range ps.exact {
 				ps.exact[j] = binary.BigEndian.Uint16(raw[2*j:])
 				if j > 0 && ps.exact[j-1] >= ps.exact[j] {
@@ -291,18 +419,23 @@ func readPorts(r *reader, t *Sketch) {
 					return
 				}
 			}
+			for j := range ps.times {
+				ps.times[j] = readTime(r, t.cfg.Slot, "port time")
+			}
 		case 1, 2:
 			raw := r.take(portBuckets/8, "port buckets")
 			if r.err != nil {
 				return
 			}
 			ps.buckets = new([portBuckets / 64]uint64)
+			ps.btimes = new([portBuckets]uint32)
 			set := 0
 			for j := range ps.buckets {
 				ps.buckets[j] = binary.LittleEndian.Uint64(raw[8*j:])
 				set += bits.OnesCount64(ps.buckets[j])
 			}
-			if set < 2 { // more than 64 ports never fit one bucket
+			// More than 64 ports never fit one bucket, but expiry may leave one.
+			if set < 2 && (version == 1 || set < 1) {
 				r.fail("coarse port set of %d buckets", set)
 				return
 			}
@@ -328,6 +461,11 @@ func readPorts(r *reader, t *Sketch) {
 						return
 					}
 					ps.edges[bk] = uint16(lo)<<8 | uint16(hi)
+				}
+			}
+			for k := range ps.btimes {
+				if ps.buckets[k/64]&(1<<(k%64)) != 0 {
+					ps.btimes[k] = readTime(r, t.cfg.Slot, "port bucket time")
 				}
 			}
 		default:

@@ -71,6 +71,7 @@ type item[K any] struct {
 	key  K
 	bits uint8
 	agg  int32
+	last uint32 // latest time slot of an address in the item (see Config.Slot)
 }
 
 // family is the canonical leaf set of one address family (see the package doc): items
@@ -127,8 +128,9 @@ func (a v6) find(items []item[v6]) int {
 	return base
 }
 
-// observe adds address a, keeping at most n items; p is the HLL precision.
-func (f *family[K]) observe(a K, n int, p uint8) {
+// observe adds address a seen in time slot ts, keeping at most n items; p is the HLL
+// precision.
+func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 	i := a.find(f.items)
 	if i > 0 {
 		it := &f.items[i-1]
@@ -136,6 +138,7 @@ func (f *family[K]) observe(a K, n int, p uint8) {
 			if it.agg >= 0 {
 				f.aggs[it.agg].InsertHash(a.hash())
 			}
+			it.last = max(it.last, ts)
 			return
 		}
 	}
@@ -143,11 +146,12 @@ func (f *family[K]) observe(a K, n int, p uint8) {
 	for _, j := range [2]int{i - 1, i} {
 		if j >= 0 && j < len(f.items) && a.lcp(f.items[j].key) >= d {
 			f.absorb(j, a, n, p)
+			f.items[j].last = max(f.items[j].last, ts)
 			return
 		}
 	}
 	var z K
-	f.items = insertCapped(f.items, i, item[K]{key: a, bits: uint8(z.width()), agg: -1}, n+1)
+	f.items = insertCapped(f.items, i, item[K]{key: a, bits: uint8(z.width()), agg: -1, last: ts}, n+1)
 	if len(f.items) > n {
 		f.fit(n, p)
 	}
@@ -212,8 +216,10 @@ func (f *family[K]) regroup(p uint8) {
 		}
 		lcp := items[i].key.lcp(items[j-1].key)
 		var h *hll.Sketch
+		var last uint32
 		for _, it := range items[i:j] {
 			lcp = min(lcp, int(it.bits))
+			last = max(last, it.last)
 			if it.agg >= 0 {
 				if h == nil {
 					h = f.aggs[it.agg]
@@ -222,7 +228,7 @@ func (f *family[K]) regroup(p uint8) {
 				}
 			}
 		}
-		out := item[K]{key: items[i].key.masked(lcp), bits: uint8(lcp), agg: -1}
+		out := item[K]{key: items[i].key.masked(lcp), bits: uint8(lcp), agg: -1, last: last}
 		if lcp < width {
 			if h == nil {
 				h = hll.New(p)
@@ -310,7 +316,7 @@ func (f *family[K]) equal(o *family[K]) bool {
 	}
 	for i, a := range f.items {
 		b := o.items[i]
-		if a.key != b.key || a.bits != b.bits || (a.agg < 0) != (b.agg < 0) {
+		if a.key != b.key || a.bits != b.bits || a.last != b.last || (a.agg < 0) != (b.agg < 0) {
 			return false
 		}
 		if a.agg >= 0 && !f.aggs[a.agg].Equal(o.aggs[b.agg]) {
@@ -340,4 +346,35 @@ func (f *family[K]) memSize() int {
 		n += h.MemSize()
 	}
 	return n
+}
+
+// expire drops the items last seen before slot b. The cut then rises to the shallowest
+// surviving aggregate (the full width when none is left): the items are disjoint and
+// were at most one per /depth block, so they still are at the deeper cut, and an
+// aggregate cannot be split again. With no aggregate left the family is exactly the
+// canonical leaf set of the addresses seen since b.
+func (f *family[K]) expire(b uint32) {
+	var z K
+	w, depth := 0, z.width()
+	var aggs []*hll.Sketch
+	for _, it := range f.items {
+		if it.last < b {
+			continue
+		}
+		if it.agg >= 0 {
+			aggs = append(aggs, f.aggs[it.agg])
+			it.agg = int32(len(aggs) - 1)
+			depth = min(depth, int(it.bits))
+		}
+		f.items[w] = it
+		w++
+	}
+	f.items, f.aggs, f.depth = f.items[:w], aggs, uint8(depth)
+}
+
+// stamp sets every item's time to ts.
+func (f *family[K]) stamp(ts uint32) {
+	for i := range f.items {
+		f.items[i].last = ts
+	}
 }

@@ -24,17 +24,23 @@ type PortRange struct {
 // of [PortBucketSize] ports each with, per bucket seen, the lowest and highest port seen
 // in it, so ports are then known to lie between those two. Union is commutative and
 // associative (bitmaps OR, edges by min and max). The zero value is an empty set.
+//
+// Each port (each bucket, when coarse) also keeps the latest time slot it was seen in
+// (see [Config.Slot]), so that [Sketch.Expire] can drop the ports that left a window.
 type PortSet struct {
 	exact   []uint16                  // sorted, when buckets == nil
+	times   []uint32                  // last slot of exact[i]
 	buckets *[portBuckets / 64]uint64 // bit b set: some port in [64b, 64b+63] seen
 	// edges holds, per set bucket, the offsets of the lowest (high 8 bits)
 	// and highest (low 8 bits) port seen in it (2 KiB, with buckets).
-	edges *[portBuckets]uint16
+	edges  *[portBuckets]uint16
+	btimes *[portBuckets]uint32 // last slot of bucket b, when coarse
 }
 
-// addCoarse records port in a coarse set.
-func (ps *PortSet) addCoarse(port uint16) {
+// addCoarse records port, seen in time slot ts, in a coarse set.
+func (ps *PortSet) addCoarse(port uint16, ts uint32) {
 	b, off := port/PortBucketSize, port%PortBucketSize
+	ps.btimes[b] = max(ps.btimes[b], ts)
 	if ps.buckets[b/64]&(1<<(b%64)) == 0 {
 		ps.buckets[b/64] |= 1 << (b % 64)
 		ps.edges[b] = off<<8 | off
@@ -53,30 +59,36 @@ func (ps *PortSet) bucketEdges(b uint16) (uint16, uint16) {
 
 // Add inserts port. It does not allocate when the port (or, coarse, its bucket) is
 // already present.
-func (ps *PortSet) Add(port uint16) {
+func (ps *PortSet) Add(port uint16) { ps.addAt(port, 0) }
+
+// addAt inserts port seen in time slot ts.
+func (ps *PortSet) addAt(port uint16, ts uint32) {
 	if ps.buckets != nil {
-		ps.addCoarse(port)
+		ps.addCoarse(port, ts)
 		return
 	}
 	i, found := slices.BinarySearch(ps.exact, port)
 	if found {
+		ps.times[i] = max(ps.times[i], ts)
 		return
 	}
 	if len(ps.exact) < MaxExactPorts {
 		ps.exact = insertCapped(ps.exact, i, port, MaxExactPorts)
+		ps.times = insertCapped(ps.times, i, ts, MaxExactPorts)
 		return
 	}
 	ps.coarsen()
-	ps.Add(port)
+	ps.addAt(port, ts)
 }
 
 func (ps *PortSet) coarsen() {
 	ps.buckets = new([portBuckets / 64]uint64)
 	ps.edges = new([portBuckets]uint16)
-	for _, p := range ps.exact {
-		ps.addCoarse(p)
+	ps.btimes = new([portBuckets]uint32)
+	for i, p := range ps.exact {
+		ps.addCoarse(p, ps.times[i])
 	}
-	ps.exact = nil
+	ps.exact, ps.times = nil, nil
 }
 
 // Union adds every port of o to ps; o is unchanged.
@@ -100,24 +112,81 @@ func (ps *PortSet) Union(o *PortSet) {
 			}
 			ps.buckets[k] = a | b
 		}
-		return
-	}
-	if ps.buckets != nil {
-		for _, p := range o.exact {
-			ps.Add(p)
+		for b, t := range o.btimes {
+			ps.btimes[b] = max(ps.btimes[b], t)
 		}
 		return
 	}
-	merged := make([]uint16, 0, len(ps.exact)+len(o.exact))
-	merged = append(append(merged, ps.exact...), o.exact...)
-	slices.Sort(merged)
-	merged = slices.Compact(merged)
-	if len(merged) <= MaxExactPorts {
-		ps.exact = append(make([]uint16, 0, len(merged)), merged...)
+	if ps.buckets != nil {
+		for i, p := range o.exact {
+			ps.addAt(p, o.times[i])
+		}
 		return
 	}
-	ps.exact = merged
-	ps.coarsen()
+	n := len(ps.exact) + len(o.exact)
+	merged, times := make([]uint16, 0, n), make([]uint32, 0, n)
+	i, j := 0, 0
+	for i < len(ps.exact) || j < len(o.exact) {
+		switch {
+		case j == len(o.exact) || (i < len(ps.exact) && ps.exact[i] < o.exact[j]):
+			merged, times = append(merged, ps.exact[i]), append(times, ps.times[i])
+			i++
+		case i == len(ps.exact) || o.exact[j] < ps.exact[i]:
+			merged, times = append(merged, o.exact[j]), append(times, o.times[j])
+			j++
+		default:
+			merged, times = append(merged, ps.exact[i]), append(times, max(ps.times[i], o.times[j]))
+			i++
+			j++
+		}
+	}
+	ps.exact, ps.times = slices.Clip(merged), slices.Clip(times)
+	if len(merged) > MaxExactPorts {
+		ps.coarsen()
+	}
+}
+
+// expire drops the ports (buckets) last seen before slot b and reports whether
+// the set is now empty. A coarse set stays coarse until it empties.
+func (ps *PortSet) expire(b uint32) bool {
+	if ps.buckets != nil {
+		left := false
+		for k, t := range ps.btimes {
+			if t < b {
+				ps.buckets[k/64] &^= 1 << (k % 64)
+				ps.btimes[k], ps.edges[k] = 0, 0
+			} else if ps.buckets[k/64]&(1<<(k%64)) != 0 {
+				left = true
+			}
+		}
+		if !left {
+			*ps = PortSet{}
+		}
+		return !left
+	}
+	w := 0
+	for i, p := range ps.exact {
+		if ps.times[i] >= b {
+			ps.exact[w], ps.times[w] = p, ps.times[i]
+			w++
+		}
+	}
+	ps.exact, ps.times = ps.exact[:w], ps.times[:w]
+	return w == 0
+}
+
+// stamp sets every port's (bucket's) time to ts.
+func (ps *PortSet) stamp(ts uint32) {
+	for i := range ps.times {
+		ps.times[i] = ts
+	}
+	if ps.buckets != nil {
+		for k := range ps.btimes {
+			if ps.buckets[k/64]&(1<<(k%64)) != 0 {
+				ps.btimes[k] = ts
+			}
+		}
+	}
 }
 
 // Contains reports whether port is in the set (for a coarse set: whether it lies
@@ -201,23 +270,23 @@ func (ps *PortSet) Ranges() []PortRange {
 func (ps *PortSet) Clone() *PortSet {
 	c := &PortSet{}
 	if ps.buckets != nil {
-		b := *ps.buckets
-		c.buckets = &b
-		e := *ps.edges
-		c.edges = &e
+		b, e, t := *ps.buckets, *ps.edges, *ps.btimes
+		c.buckets, c.edges, c.btimes = &b, &e, &t
 	} else if len(ps.exact) > 0 {
 		c.exact = append(make([]uint16, 0, len(ps.exact)), ps.exact...)
+		c.times = append(make([]uint32, 0, len(ps.times)), ps.times...)
 	}
 	return c
 }
 
-// Equal reports whether ps and o hold the same ports at the same granularity.
+// Equal reports whether ps and o hold the same ports at the same granularity, seen
+// last in the same time slots.
 func (ps *PortSet) Equal(o *PortSet) bool {
 	if (ps.buckets == nil) != (o.buckets == nil) {
 		return false
 	}
 	if ps.buckets != nil {
-		if *ps.buckets != *o.buckets {
+		if *ps.buckets != *o.buckets || *ps.btimes != *o.btimes {
 			return false
 		}
 		for i, w := range ps.buckets {
@@ -229,13 +298,13 @@ func (ps *PortSet) Equal(o *PortSet) bool {
 		}
 		return true
 	}
-	return slices.Equal(ps.exact, o.exact)
+	return slices.Equal(ps.exact, o.exact) && slices.Equal(ps.times, o.times)
 }
 
 // memSize returns the bytes held outside the PortSet header.
 func (ps *PortSet) memSize() int {
 	if ps.buckets != nil {
-		return portBuckets/8 + 2*portBuckets
+		return portBuckets/8 + 2*portBuckets + 4*portBuckets
 	}
-	return 2 * cap(ps.exact)
+	return 2*cap(ps.exact) + 4*cap(ps.times)
 }

@@ -32,9 +32,17 @@
 // # Memory
 //
 // A sketch never holds more than [Config.MaxBytes] bytes whatever the traffic (about
-// 325 KiB with the default config); one with at most a hundred sources holds under 4 KiB
-// (2 KB for IPv4, 3.6 KB for IPv6), since no aggregate exists while a family has at most
-// N sources. Slices grow geometrically but never beyond their budget.
+// 1.3 MiB with the default config, most of it the last-seen times of coarse port sets),
+// plus 48 bytes per time slot of a windowed sketch; one with at most a hundred sources
+// holds under 5 KiB (3 KB for IPv4, 5 KB for IPv6), since no aggregate exists while a
+// family has at most N sources. Slices grow geometrically but never beyond their budget.
+//
+// # Time
+//
+// A windowed sketch ([Config.Slot] > 0) keeps its counters per time slot and, on every
+// item and port, the latest slot it was seen in, so that [Sketch.Expire] can drop what
+// left a sliding window without keeping a sketch per slot. Item and port times merge
+// by maximum and slots by sum, so merging stays commutative and associative.
 package sketch
 
 import (
@@ -64,6 +72,14 @@ type Config struct {
 	// HLLPrecision is the precision of aggregate HyperLogLogs; 0 means
 	// DefaultHLLPrecision, other values are clamped to [hll.MinPrecision, hll.MaxPrecision].
 	HLLPrecision uint8
+	// Slot, in seconds, makes the sketch windowed (see [Sketch.Expire]): its counters
+	// are kept per time slot of this length, and every item and port remembers the
+	// latest slot it was seen in. 0 (or negative) keeps totals only.
+	Slot int64
+	// TimesOnly, with Slot > 0, keeps the times of items and ports but no counters per
+	// slot: the counters are then totals that Expire leaves as they are (for sketches
+	// whose counters nobody reads, such as a -1 rule's per-protocol sketches).
+	TimesOnly bool
 }
 
 // DefaultConfig returns the default configuration (128 items per family, HLL p=10).
@@ -86,20 +102,28 @@ func (c Config) normalize() Config {
 	case c.HLLPrecision > hll.MaxPrecision:
 		c.HLLPrecision = hll.MaxPrecision
 	}
+	if c.Slot < 0 {
+		c.Slot = 0
+	}
+	if c.Slot == 0 {
+		c.TimesOnly = false
+	}
 	return c
 }
 
-// MaxBytes is the bound on [Sketch.MemSize] for sketches with this configuration:
+// MaxBytes is the bound on [Sketch.MemSize] for sketches with this configuration, time
+// slots excepted (48 bytes each, see [Sketch.Expire]):
 //
 //	size of Sketch
-//	+ per family (IPv4 items of 12 bytes, IPv6 items of 24): (N+1) items, (N+1) HLL
+//	+ per family (IPv4 items of 16 bytes, IPv6 items of 32): (N+1) items, (N+1) HLL
 //	  pointers and N HLLs of at most hll.MaxBytes(p)
-//	+ 256 protocols × (entry header + 128 bytes of port buckets + 2 KiB of bucket edges).
+//	+ 256 protocols × (entry header + 128 bytes of port buckets + 2 KiB of bucket edges
+//	  + 4,096 bytes of port times).
 //
-// On 64-bit platforms the default config gives 332,548 bytes: 282,624 for 2·128 dense
-// p=10 HLLs (what millions of random sources produce), 43,008 for 256 protocols with
-// coarse port sets, the rest items. Real rules stay far below: a hundred sources take
-// 2–3.6 KB.
+// On 64-bit platforms the default config gives 1,917,240 bytes: 282,624 for 2·128 dense
+// p=10 HLLs (what millions of random sources produce), about 1.6 MB for 256 protocols
+// with coarse port sets, their bucket edges and last-seen times, the rest items. Real rules stay far below:
+// a hundred sources take 3–5 KB.
 func (c Config) MaxBytes() int {
 	c = c.normalize()
 	n := c.MaxNodes
@@ -107,7 +131,7 @@ func (c Config) MaxBytes() int {
 	fam := func(itemSize int) int { return (n+1)*(itemSize+ptr) + n*hll.MaxBytes(c.HLLPrecision) }
 	return int(unsafe.Sizeof(Sketch{})) +
 		fam(int(unsafe.Sizeof(item[v4]{}))) + fam(int(unsafe.Sizeof(item[v6]{}))) +
-		256*(int(unsafe.Sizeof(protoPorts{}))+portBuckets/8+2*portBuckets)
+		256*(int(unsafe.Sizeof(protoPorts{}))+portBuckets/8+2*portBuckets+4*portBuckets)
 }
 
 // protoPorts is the port set of one protocol.
@@ -135,12 +159,17 @@ type Sketch struct {
 	fam6   family[v6]
 	protos []protoPorts // sorted by proto
 
+	// slots holds the counters per time slot, sorted by start (Config.Slot > 0).
+	slots []Slot
+
 	// Caches of the last IPv4 source (1<<32 | address) and the last protocol and
-	// port (1<<24 | proto<<16 | port) observed, zero when none. Observing a source
-	// or port seen before leaves the sketch unchanged (its form depends only on the
-	// set of sources and ports), so a repeat skips the lookup.
+	// port (1<<24 | proto<<16 | port) observed, zero when none, with the time slot
+	// they were observed in. Observing a source or port seen before in the same slot
+	// leaves the sketch unchanged (its form depends only on the set of sources and
+	// ports and their latest slots), so a repeat skips the lookup.
 	last4    uint64
 	lastPort uint32
+	lastTS   uint32
 }
 
 // New returns an empty sketch with configuration cfg (normalised, see [Config]).
@@ -155,31 +184,41 @@ func (s *Sketch) Config() Config { return s.cfg }
 // start and end (unix seconds, zero meaning unknown; a reversed pair is swapped). IPv4-mapped IPv6 sources count as
 // IPv4; an invalid src updates counters and ports only. It does not allocate when the
 // source, protocol and port were seen before.
+//
+// A windowed sketch ([Config.Slot] > 0) files the record in the slot of its start (its
+// end when the start is zero); it allocates when a record opens a new slot.
 func (s *Sketch) Observe(src netip.Addr, proto uint8, port uint16, packets, bytes uint64, start, end int64) {
 	s.Flows++
 	s.Packets += packets
 	s.Bytes += bytes
 	s.seen(start, end)
-	s.observeAddr(src)
+	var ts uint32
+	if s.cfg.Slot > 0 {
+		ts = s.observeSlot(packets, bytes, start, end, !s.cfg.TimesOnly)
+		if ts != s.lastTS {
+			s.last4, s.lastPort, s.lastTS = 0, 0, ts
+		}
+	}
+	s.observeAddr(src, ts)
 	if pp := 1<<24 | uint32(proto)<<16 | uint32(port); pp != s.lastPort {
-		s.portSet(proto).Add(port)
+		s.portSet(proto).addAt(port, ts)
 		s.lastPort = pp
 	}
 }
 
-func (s *Sketch) observeAddr(src netip.Addr) {
+func (s *Sketch) observeAddr(src netip.Addr, ts uint32) {
 	switch {
 	case src.Is4() || src.Is4In6():
 		b := src.Unmap().As4()
 		a := binary.BigEndian.Uint32(b[:])
 		if k := 1<<32 | uint64(a); k != s.last4 {
-			s.fam4.observe(v4(a), s.cfg.MaxNodes, s.cfg.HLLPrecision)
+			s.fam4.observe(v4(a), s.cfg.MaxNodes, s.cfg.HLLPrecision, ts)
 			s.last4 = k
 		}
 	case src.Is6():
 		b := src.As16()
 		a := v6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
-		s.fam6.observe(a, s.cfg.MaxNodes, s.cfg.HLLPrecision)
+		s.fam6.observe(a, s.cfg.MaxNodes, s.cfg.HLLPrecision, ts)
 	}
 }
 
@@ -223,6 +262,8 @@ func (s *Sketch) Merge(o *Sketch) {
 	s.Packets += o.Packets
 	s.Bytes += o.Bytes
 	s.seen(o.FirstSeen, o.LastSeen)
+	s.mergeSlots(o)
+	s.last4, s.lastPort = 0, 0
 
 	p := min(s.cfg.HLLPrecision, o.cfg.HLLPrecision)
 	if p < s.cfg.HLLPrecision {
@@ -257,6 +298,10 @@ func (s *Sketch) Clone() *Sketch {
 	c := *s
 	c.fam4 = s.fam4.clone()
 	c.fam6 = s.fam6.clone()
+	c.slots = nil
+	if len(s.slots) > 0 {
+		c.slots = append(make([]Slot, 0, len(s.slots)), s.slots...)
+	}
 	c.protos = nil
 	if len(s.protos) > 0 {
 		c.protos = make([]protoPorts, len(s.protos))
@@ -334,7 +379,7 @@ func (s *Sketch) Ports(proto uint8) *PortSet {
 // of its HLLs and port sets. It never exceeds s.Config().MaxBytes().
 func (s *Sketch) MemSize() int {
 	n := int(unsafe.Sizeof(*s)) + s.fam4.memSize() + s.fam6.memSize() +
-		cap(s.protos)*int(unsafe.Sizeof(protoPorts{}))
+		cap(s.protos)*int(unsafe.Sizeof(protoPorts{})) + cap(s.slots)*int(unsafe.Sizeof(Slot{}))
 	for i := range s.protos {
 		n += s.protos[i].ports.memSize()
 	}
@@ -346,7 +391,8 @@ func (s *Sketch) MemSize() int {
 func (s *Sketch) Equal(o *Sketch) bool {
 	if s.Flows != o.Flows || s.Packets != o.Packets || s.Bytes != o.Bytes ||
 		s.FirstSeen != o.FirstSeen || s.LastSeen != o.LastSeen || s.cfg != o.cfg ||
-		!s.fam4.equal(&o.fam4) || !s.fam6.equal(&o.fam6) || len(s.protos) != len(o.protos) {
+		!s.fam4.equal(&o.fam4) || !s.fam6.equal(&o.fam6) || len(s.protos) != len(o.protos) ||
+		!slices.Equal(s.slots, o.slots) {
 		return false
 	}
 	return slices.EqualFunc(s.protos, o.protos, func(a, b protoPorts) bool {

@@ -73,7 +73,8 @@ type UsagePoint struct {
 	Packets uint64    `json:"packets"`
 	Bytes   uint64    `json:"bytes"`
 	// Sources is the distinct sources in the bucket (estimated when the
-	// sketch aggregated some).
+	// sketch aggregated some); zero from the windowed daemon, whose sketches
+	// keep each source's latest time slot only, not a count per slot.
 	Sources uint64 `json:"sources"`
 }
 

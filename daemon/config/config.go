@@ -115,6 +115,14 @@ type Inventory struct {
 	ReloadInterval Duration `yaml:"reload_interval"`
 	// AWS reads the inventory live from the EC2 API; nil means it is not.
 	AWS *AWSInventory `yaml:"aws"`
+	// SuspectDrop is the share (0 to 1) of its security groups or network
+	// interfaces a reloaded inventory may lose at once; one that loses more
+	// is suspect: held back (the previous one stays in use) and reported on
+	// /readyz. 1 turns the check off.
+	SuspectDrop float64 `yaml:"suspect_drop"`
+	// SuspectReloads is how many consecutive reload checks a suspect
+	// inventory must persist unchanged before it is accepted.
+	SuspectReloads int `yaml:"suspect_reloads"`
 }
 
 // Kafka configures the Kafka input.
@@ -273,7 +281,7 @@ func Default() Config {
 	return Config{
 		Listen:    "127.0.0.1:8080",
 		StateDir:  "./cinch-state",
-		Inventory: Inventory{ReloadInterval: Duration(30 * time.Second)},
+		Inventory: Inventory{ReloadInterval: Duration(30 * time.Second), SuspectDrop: 0.5, SuspectReloads: 3},
 		Analysis: Analysis{
 			Window:               Duration(720 * time.Hour),
 			Bucket:               Duration(time.Hour),

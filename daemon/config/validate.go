@@ -64,6 +64,12 @@ func (c *Config) Validate() error {
 		c.Inventory.AWS.validate(v)
 	}
 	c.Apply.validate(v)
+	if d := c.Inventory.SuspectDrop; d < 0 || d > 1 {
+		v.add("inventory.suspect_drop", fmt.Sprintf("must be between 0 and 1, got %v", d))
+	}
+	if c.Inventory.SuspectReloads < 1 {
+		v.add("inventory.suspect_reloads", fmt.Sprintf("must be at least 1, got %d", c.Inventory.SuspectReloads))
+	}
 
 	if c.Kafka != nil {
 		c.Kafka.validate(v)

@@ -14,7 +14,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/cinch-sg/cinch/daemon"
 	"github.com/cinch-sg/cinch/daemon/config"
@@ -111,6 +113,9 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 	cfg.Analysis.EvaluateInterval = config.Duration(500 * time.Millisecond)
 	cfg.Analysis.Bucket = config.Duration(10 * time.Second) // usage timelines with points to show
 	cfg.Checkpoint.Interval = config.Duration(5 * time.Second)
+	// The demo never redelivers; remember about its last 20 minutes of
+	// batches (50,000 per partition, about 2.3 MB each) rather than a day's.
+	cfg.Analysis.DedupeMaxBatches = 50_000
 }
 
 // Run starts the fake cluster, the daemon and the traffic, and serves until
@@ -118,7 +123,9 @@ func Configure(cfg *config.Config, brokers []string, stateDir string, stoppedAft
 // window, logs); the demo brings its inputs, keeps its state in a temporary
 // directory removed at exit, and sets short timers (see Configure).
 func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logger, version string) error {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, Topic, Topic+"-dlq"))
+	// Small segments, so that trim can drop what the daemon has consumed.
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(4, Topic, Topic+"-dlq"),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": "1048576"}))
 	if err != nil {
 		return fmt.Errorf("demo: fake kafka: %w", err)
 	}
@@ -159,7 +166,57 @@ func Run(ctx context.Context, cfg config.Config, opts Options, logger *slog.Logg
 	pctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go Produce(pctx, prod, Topic, acct, opts, logger)
+	go trim(pctx, cluster.ListenAddrs(), logger)
 	return d.Run(ctx)
+}
+
+// trimEvery is how often the demo deletes the records the daemon has consumed.
+const trimEvery = 10 * time.Second
+
+// trim deletes, every trimEvery, the flow-log records below the daemon's
+// committed offsets and every dead letter: the fake cluster keeps records in
+// memory with no retention (and frees them a 1 MiB segment at a time), so
+// without this the demo's memory would grow by the traffic instead of
+// staying flat as the daemon's does.
+func trim(ctx context.Context, brokers []string, logger *slog.Logger) {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		logger.Warn("demo: trim client", "err", err)
+		return
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	tick := time.NewTicker(trimEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		offs, err := adm.FetchOffsetsForTopics(ctx, "cinch-demo", Topic)
+		if err != nil {
+			continue
+		}
+		del := kadm.Offsets{}
+		offs.Each(func(o kadm.OffsetResponse) {
+			if o.Err == nil && o.At > 0 {
+				del.AddOffset(o.Topic, o.Partition, o.At, -1)
+			}
+		})
+		if ends, err := adm.ListEndOffsets(ctx, Topic+"-dlq"); err == nil {
+			ends.Each(func(o kadm.ListedOffset) {
+				if o.Err == nil && o.Offset > 0 {
+					del.AddOffset(o.Topic, o.Partition, o.Offset, -1)
+				}
+			})
+		}
+		if len(del) > 0 {
+			if _, err := adm.DeleteRecords(ctx, del); err != nil && ctx.Err() == nil {
+				logger.Debug("demo: trim", "err", err)
+			}
+		}
+	}
 }
 
 // NewAccount returns the demo's simulated account.

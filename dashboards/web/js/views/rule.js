@@ -77,6 +77,8 @@ function plot(el, u) {
   const xs = u.series.map((p) => new Date(p.time).getTime() / 1000);
   const flows = u.series.map((p) => p.flows);
   const srcs = u.series.map((p) => p.sources);
+  // The windowed daemon keeps no per-slot source count (all zero): plot flows only.
+  const withSrcs = srcs.some((v) => v > 0);
   const css = getComputedStyle(document.documentElement);
   const color = (v) => css.getPropertyValue(v).trim() || '#888';
   const axis = { stroke: color('--muted'), grid: { stroke: color('--grid'), width: 1 }, ticks: { stroke: color('--grid') } };
@@ -88,14 +90,14 @@ function plot(el, u) {
     series: [
       {},
       { label: 'Flows', scale: 'flows', stroke: color('--accent'), fill: color('--accent-fill'), width: 2, value: (_u, v) => (v == null ? '–' : fmt.count(v)) },
-      { label: 'Distinct sources', scale: 'src', stroke: color('--narrow'), width: 1.5, dash: [4, 3], value: (_u, v) => (v == null ? '–' : fmt.count(v)) },
+      ...(withSrcs ? [{ label: 'Distinct sources', scale: 'src', stroke: color('--narrow'), width: 1.5, dash: [4, 3], value: (_u, v) => (v == null ? '–' : fmt.count(v)) }] : []),
     ],
     axes: [
       { ...axis },
       { ...axis, scale: 'flows', incrs, values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 56 },
-      { ...axis, scale: 'src', incrs, side: 1, grid: { show: false }, values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 48 },
+      ...(withSrcs ? [{ ...axis, scale: 'src', incrs, side: 1, grid: { show: false }, values: (_u, vals) => vals.map((v) => fmt.count(v)), size: 48 }] : []),
     ],
     cursor: { drag: { x: true, y: false } },
   };
-  return new uPlot(opts, [xs, flows, srcs], el);
+  return new uPlot(opts, withSrcs ? [xs, flows, srcs] : [xs, flows], el);
 }
