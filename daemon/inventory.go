@@ -92,6 +92,8 @@ func (d *Daemon) useInventory(inv *inventory.Inventory, st string) {
 	d.suspect = nil
 	d.mu.Unlock()
 	d.invSuspect.Store(nil)
+	d.met.InventoryRefused.Set(0)
+	d.met.InventoryLastSuccess.SetToCurrentTime()
 	d.log.Info("inventory loaded", "groups", len(inv.Groups()), "interfaces", len(inv.ENIs()), "rules", len(eng.Rules()))
 	d.checkInterfaces(len(inv.ENIs()))
 }
@@ -152,7 +154,9 @@ func (d *Daemon) reloadInventory() error {
 			d.suspect = nil
 			d.mu.Unlock()
 			d.invSuspect.Store(nil)
+			d.met.InventoryRefused.Set(0)
 		}
+		d.met.InventoryLastSuccess.SetToCurrentTime()
 		return nil
 	}
 	if sus != nil && sus.stamp == st {
@@ -173,6 +177,7 @@ func (d *Daemon) reloadInventory() error {
 				d.suspect = sus
 				d.mu.Unlock()
 				d.invSuspect.Store(&reason)
+				d.met.InventoryRefused.Set(1)
 				d.log.Warn(reason)
 				return nil
 			}

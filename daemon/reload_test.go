@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,11 +162,22 @@ func TestSuspectInventoryHeldBack(t *testing.T) {
 	if err := d.readyErr(); err == nil || !strings.Contains(err.Error(), "suspect") {
 		t.Fatalf("/readyz does not report the suspect inventory: %v", err)
 	}
+	// The alerts CinchInventoryRefused and CinchInventoryStale read these.
+	if got := testutil.ToFloat64(d.met.InventoryRefused); got != 1 {
+		t.Errorf("cinch_inventory_refused = %v while held back, want 1", got)
+	}
 	// Restored before it persisted: cleared, nothing changed.
 	writeGroups(t, sc, nil)
+	before := time.Now().Unix()
 	reload()
 	if err := d.readyErr(); err != nil || len(d.eng.Rules()) != rules {
 		t.Fatalf("after the files were restored: ready %v, %d rules", err, len(d.eng.Rules()))
+	}
+	if got := testutil.ToFloat64(d.met.InventoryRefused); got != 0 {
+		t.Errorf("cinch_inventory_refused = %v after the restore, want 0", got)
+	}
+	if got := testutil.ToFloat64(d.met.InventoryLastSuccess); got < float64(before) {
+		t.Errorf("cinch_inventory_last_success_timestamp_seconds = %v, want the check's time (>= %d)", got, before)
 	}
 	// Persisting: accepted at the configured number of checks.
 	empty()

@@ -51,6 +51,13 @@ type Metrics struct {
 	// lines parsed (usually a custom format formats.log_groups lacks), 0
 	// once one did. Bounded by the log groups feeding the daemon.
 	LogGroupUnparseable *prometheus.GaugeVec
+	// InventoryLastSuccess is the Unix time of the last inventory check that
+	// left a current inventory in use: a load, or a check that found the
+	// sources unchanged (the CinchInventoryStale alert reads it).
+	InventoryLastSuccess prometheus.Gauge
+	// InventoryRefused is 1 while a suspect reload (one that lost most
+	// groups or interfaces at once) is held back, else 0.
+	InventoryRefused prometheus.Gauge
 	// RulesUnresolved is the number of rules whose source is a group or
 	// prefix list the inventory cannot resolve (kept, never judged).
 	RulesUnresolved prometheus.Gauge
@@ -162,6 +169,14 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "interfaces",
 		Help: "Interfaces that carried a security group in the window, by whether their flow logs were observed all the while (state observed or unobserved).",
 	}, []string{"state"})
+	m.InventoryLastSuccess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "inventory_last_success_timestamp_seconds",
+		Help: "Unix time of the last inventory check that left a current inventory in use (a load, or sources found unchanged).",
+	})
+	m.InventoryRefused = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "inventory_refused",
+		Help: "1 while a suspect inventory reload (most groups or interfaces lost at once) is held back, else 0.",
+	})
 	m.LogGroupUnparseable = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "log_group_unparseable",
 		Help: "1 for a log group none of whose flow-log lines parsed (set its format under formats.log_groups), else 0.",
@@ -222,7 +237,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 	})
 	reg.MustRegister(
 		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
-		m.DeadLettered, m.DeadLetterFailures, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.RulesUnresolved, m.Interfaces, m.LogGroupUnparseable, m.WindowRecords,
+		m.DeadLettered, m.DeadLetterFailures, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.RulesUnresolved, m.Interfaces, m.LogGroupUnparseable, m.InventoryLastSuccess, m.InventoryRefused, m.WindowRecords,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
 		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,
 		m.CheckpointDuration, m.Events, m.WebsocketClients,

@@ -45,8 +45,8 @@ func TestLintAndRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 23 {
-		t.Errorf("gathered %d metric families, want 23", len(mfs))
+	if len(mfs) != 25 {
+		t.Errorf("gathered %d metric families, want 25", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "cinch_") {
