@@ -1,45 +1,14 @@
 package awsjson
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
+	"github.com/cinch-sg/cinch/internal/bomb"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/cinch-sg/cinch/inventory"
 )
-
-// gzipPadded streams gzip(prefix + n spaces + suffix) without holding it.
-func gzipPadded(prefix string, n int64, suffix string) io.Reader {
-	pr, pw := io.Pipe()
-	go func() {
-		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
-		zw.Write([]byte(prefix))
-		chunk := bytes.Repeat([]byte{' '}, 1<<20)
-		for n > 0 {
-			k := min(n, int64(len(chunk)))
-			zw.Write(chunk[:k])
-			n -= k
-		}
-		zw.Write([]byte(suffix))
-		zw.Close()
-		pw.Close()
-	}()
-	return pr
-}
-
-func allocated(f func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
 
 // An inventory file padded with whitespace (a gzip bomb: 256 MiB of spaces
 // in about 256 KiB) costs memory for its JSON only; the old loader held the
@@ -54,7 +23,7 @@ func TestWhitespaceBombBoundedMemory(t *testing.T) {
 		inv := inventory.New()
 		var err error
 		var st Stats
-		total := allocated(func() { st, err = Load(inv, gzipPadded(c.prefix, spaces, c.suffix)) })
+		total := bomb.Allocated(func() { st, err = Load(inv, bomb.GzipPadded(c.prefix, spaces, c.suffix)) })
 		if total > 32<<20 {
 			t.Errorf("%.20q: %d MiB allocated for %d MiB of input", c.prefix, total>>20, spaces>>20)
 		}

@@ -6,8 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/cinch-sg/cinch/internal/bomb"
 	"io"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -109,35 +109,6 @@ func TestJSONStreamObjects(t *testing.T) {
 	}
 }
 
-// gzipBomb streams gzip(prefix + n spaces + suffix) without holding it.
-func gzipBomb(prefix string, n int64, suffix string) io.Reader {
-	pr, pw := io.Pipe()
-	go func() {
-		zw, _ := gzip.NewWriterLevel(pw, gzip.BestSpeed)
-		zw.Write([]byte(prefix))
-		chunk := bytes.Repeat([]byte{' '}, 1<<20)
-		for n > 0 {
-			k := min(n, int64(len(chunk)))
-			zw.Write(chunk[:k])
-			n -= k
-		}
-		zw.Write([]byte(suffix))
-		zw.Close()
-		pw.Close()
-	}()
-	return pr
-}
-
-// allocated returns the bytes allocated while f runs.
-func allocated(f func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
-
 // A gzip bomb of JSON-looking whitespace does not make the reader hold the
 // decompressed stream (the old reader read it whole: 4.8 GB for 1 GiB).
 func TestJSONGzipBombBoundedMemory(t *testing.T) {
@@ -150,8 +121,8 @@ func TestJSONGzipBombBoundedMemory(t *testing.T) {
 		r := NewReader(Options{}, nil)
 		n := 0
 		var err error
-		total := allocated(func() {
-			err = r.ReadStream(context.Background(), "bomb.gz", gzipBomb(c.prefix, spaces, c.suffix), func(*flowlog.Record, *envelope.Meta) error { n++; return nil })
+		total := bomb.Allocated(func() {
+			err = r.ReadStream(context.Background(), "bomb.gz", bomb.GzipPadded(c.prefix, spaces, c.suffix), func(*flowlog.Record, *envelope.Meta) error { n++; return nil })
 		})
 		if err != nil {
 			t.Fatal(err)
