@@ -11,7 +11,7 @@ require (
 )
 
 require (
-	github.com/aws/aws-lambda-go v1.53.0 // indirect
+	github.com/aws/aws-lambda-go v1.55.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
