@@ -261,3 +261,16 @@ func TestObservationMergeMatchesOneAccumulator(t *testing.T) {
 		}
 	}
 }
+
+// Observation intervals round-trip through their compact snapshot form.
+func TestPackSpans(t *testing.T) {
+	for _, pairs := range [][]int64{nil, {100, 700}, {-50, 10, 20, 30, 1764000000, 1764000600}, {0, 0}} {
+		got, err := unpackSpans(packSpans(pairs))
+		if err != nil || !slices.Equal(got, pairs) {
+			t.Errorf("%v: got %v, %v", pairs, got, err)
+		}
+	}
+	if _, err := unpackSpans([]byte{0x02, 0xff}); err == nil {
+		t.Error("a cut-short encoding decoded")
+	}
+}

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 
@@ -60,12 +61,63 @@ type Snapshot struct {
 	Observed []ObservationSnapshot
 }
 
-// ObservationSnapshot is one interface's Observation in serialized form:
-// intervals as flat (from, to) pairs.
+// ObservationSnapshot is one interface's Observation in serialized form.
+// Snapshots written before compact form hold the intervals as flat (from,
+// to) pairs in On, Rejects and Skipped; later ones hold them delta-encoded
+// in the *Packed fields (see packSpans), about a third of the size: an
+// interface whose records are sparse (no NODATA between them) has up to one
+// interval per 10 minutes of window.
 type ObservationSnapshot struct {
-	InterfaceID          string
-	On, Rejects, Skipped []int64
-	End                  int64
+	InterfaceID                            string
+	On, Rejects, Skipped                   []int64
+	End                                    int64
+	OnPacked, RejectsPacked, SkippedPacked []byte
+}
+
+// packSpans encodes sorted, disjoint flat pairs as varints: the first start,
+// then each interval's length and the gap to the next start.
+func packSpans(p []int64) []byte {
+	if len(p) == 0 {
+		return nil
+	}
+	out := binary.AppendVarint(nil, p[0])
+	for i := 0; i < len(p); i += 2 {
+		out = binary.AppendUvarint(out, uint64(p[i+1]-p[i]))
+		if i+2 < len(p) {
+			out = binary.AppendUvarint(out, uint64(p[i+2]-p[i+1]))
+		}
+	}
+	return out
+}
+
+// unpackSpans decodes packSpans' form.
+func unpackSpans(b []byte) ([]int64, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	start, n := binary.Varint(b)
+	if n <= 0 {
+		return nil, fmt.Errorf("bad interval encoding")
+	}
+	b = b[n:]
+	var out []int64
+	for {
+		length, n := binary.Uvarint(b)
+		if n <= 0 || length > 1<<40 {
+			return nil, fmt.Errorf("bad interval encoding")
+		}
+		b = b[n:]
+		out = append(out, start, start+int64(length))
+		if len(b) == 0 {
+			return out, nil
+		}
+		gap, n := binary.Uvarint(b)
+		if n <= 0 || gap > 1<<40 {
+			return nil, fmt.Errorf("bad interval encoding")
+		}
+		b = b[n:]
+		start += int64(length) + int64(gap)
+	}
 }
 
 func snapshotRule(key string, rs *RuleState) (RuleSnapshot, error) {
@@ -133,9 +185,8 @@ func (a *Accumulator) Snapshot() (Snapshot, error) {
 	}
 	for _, k := range a.ObservedInterfaces() {
 		o := a.obs.m[k]
-		s.Observed = append(s.Observed, ObservationSnapshot{InterfaceID: k,
-			On: append([]int64(nil), o.On.Pairs()...), Rejects: append([]int64(nil), o.Rejects.Pairs()...),
-			Skipped: append([]int64(nil), o.Skipped.Pairs()...), End: o.End})
+		s.Observed = append(s.Observed, ObservationSnapshot{InterfaceID: k, End: o.End,
+			OnPacked: packSpans(o.On.Pairs()), RejectsPacked: packSpans(o.Rejects.Pairs()), SkippedPacked: packSpans(o.Skipped.Pairs())})
 	}
 	if len(a.evidence) > 0 {
 		s.Evidence = make(map[string][]EvidenceTable, len(a.evidence))
@@ -227,6 +278,19 @@ func (a *Accumulator) RestoreAt(s Snapshot, t int64) (orphaned int, err error) {
 		o.evidence[k] = ev
 	}
 	for _, x := range s.Observed {
+		for _, f := range []struct {
+			packed []byte
+			pairs  *[]int64
+		}{{x.OnPacked, &x.On}, {x.RejectsPacked, &x.Rejects}, {x.SkippedPacked, &x.Skipped}} {
+			if len(f.packed) == 0 {
+				continue
+			}
+			p, err := unpackSpans(f.packed)
+			if err != nil {
+				return orphaned, fmt.Errorf("analysis: restore observation of %s: %w", x.InterfaceID, err)
+			}
+			*f.pairs = append(*f.pairs, p...)
+		}
 		if len(x.On)%2 != 0 || len(x.Rejects)%2 != 0 || len(x.Skipped)%2 != 0 {
 			return orphaned, fmt.Errorf("analysis: restore observation of %s: odd interval bounds", x.InterfaceID)
 		}
