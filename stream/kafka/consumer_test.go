@@ -425,8 +425,16 @@ func TestCommitSkipsPartitionsNotOwned(t *testing.T) {
 func TestRunTwiceRejected(t *testing.T) {
 	brokers := newCluster(t, 1, "flows")
 	r := start(t, testConfig(brokers, "g", "flows"), newTestHandler(newLedger()))
-	waitFor(t, 10*time.Second, "assignment", func() bool { return len(r.c.Assignment()) == 1 })
-	if err := r.c.Run(context.Background()); err == nil || err == ErrClosed {
+	// The group may assign partitions before the goroutine of start calls
+	// Run (the client joins as it is created): wait for Run itself.
+	waitFor(t, 10*time.Second, "Run to start", func() bool {
+		r.c.runMu.Lock()
+		defer r.c.runMu.Unlock()
+		return r.c.running
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.c.Run(ctx); err == nil || err == ErrClosed {
 		t.Errorf("second Run = %v, want already-running error", err)
 	}
 }
