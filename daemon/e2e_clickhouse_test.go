@@ -26,21 +26,10 @@ import (
 	"github.com/cinch-sg/cinch/stream/flowlog"
 )
 
-// The ClickHouse end-to-end tests need the real ClickHouse 18.16 server and
-// Kafka broker that scripts/test.sh starts.
-func chEnv(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		t.Fatalf("%s is not set: run scripts/test.sh, which starts ClickHouse", name)
-	}
-	return v
-}
-
 // chConfig is a ClickHouse section writing to a database of the test's own.
 func chConfig(t *testing.T, db string) *config.ClickHouse {
 	t.Cleanup(func() { chQuery(t, "DROP DATABASE IF EXISTS "+db) })
-	return &config.ClickHouse{Addr: chEnv(t, "CINCH_TEST_CLICKHOUSE_ADDR"), Database: db,
+	return &config.ClickHouse{Addr: chtest.Env(t, "CINCH_TEST_CLICKHOUSE_ADDR"), Database: db,
 		FlushInterval: config.Duration(100 * time.Millisecond)}
 }
 
@@ -50,7 +39,7 @@ func chDB(name string) string { return fmt.Sprintf("cinch_%s_%d", name, time.Now
 
 // chQuery runs a statement through ClickHouse's HTTP interface.
 func chQuery(t *testing.T, sql string) (string, error) {
-	resp, err := http.Post(chEnv(t, "CINCH_TEST_CLICKHOUSE_HTTP_URL"), "text/plain", strings.NewReader(sql))
+	resp, err := http.Post(chtest.Env(t, "CINCH_TEST_CLICKHOUSE_HTTP_URL"), "text/plain", strings.NewReader(sql))
 	if err != nil {
 		return "", err
 	}
@@ -64,7 +53,7 @@ func chQuery(t *testing.T, sql string) (string, error) {
 
 func chRun(t *testing.T, env string) {
 	t.Helper()
-	if out, err := exec.Command("bash", "-c", chEnv(t, env)).CombinedOutput(); err != nil {
+	if out, err := exec.Command("bash", "-c", chtest.Env(t, env)).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", env, err, out)
 	}
 }

@@ -23,23 +23,14 @@ import (
 	"github.com/cinch-sg/cinch/sinks/clickhouse"
 )
 
-func need(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		t.Fatalf("%s is not set: run scripts/test.sh, which builds cinch, starts ClickHouse and installs chdb", name)
-	}
-	return v
-}
-
 // TestE2EPanelsOnDaemonData: the demo daemon writes its history to the
 // ClickHouse 18.16 server of the test run; every ClickHouse query of the
 // Grafana dashboards, its macros and variables expanded as Grafana does,
 // returns rows with the columns its panel reads — on that server, and on a
 // current engine (chdb) holding the same rows.
 func TestE2EPanelsOnDaemonData(t *testing.T) {
-	bin, httpURL := need(t, "CINCH_BIN"), need(t, "CINCH_TEST_CLICKHOUSE_HTTP_URL")
-	addr, chdbDir := need(t, "CINCH_TEST_CLICKHOUSE_ADDR"), need(t, "CINCH_CHDB_DIR")
+	bin, httpURL := chtest.Env(t, "CINCH_BIN"), chtest.Env(t, "CINCH_TEST_CLICKHOUSE_HTTP_URL")
+	addr, chdbDir := chtest.Env(t, "CINCH_TEST_CLICKHOUSE_ADDR"), chtest.Env(t, "CINCH_CHDB_DIR")
 	chtest.Shared(t)
 	db := fmt.Sprintf("cinch_grafana_%d", time.Now().UnixNano())
 	query := func(sql string) (string, error) {

@@ -36,3 +36,15 @@ func lock(t testing.TB, how int) {
 		f.Close()
 	})
 }
+
+// Env returns the environment variable that scripts/test.sh sets for the
+// ClickHouse end-to-end tests (the server's address, chdb's folder, the
+// binary under test), failing t when it is missing.
+func Env(t testing.TB, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		t.Fatalf("%s is not set: run scripts/test.sh, which builds cinch, starts ClickHouse and installs chdb", name)
+	}
+	return v
+}

@@ -21,18 +21,6 @@ import (
 	"github.com/cinch-sg/cinch/internal/chtest"
 )
 
-// The end-to-end tests run against the real ClickHouse 18.16 server that
-// scripts/test.sh starts (.ci/clickhouse/start.sh) and the chdb engine it
-// installs (.ci/chdb/install.sh); they fail without them.
-func env(t *testing.T, name string) string {
-	t.Helper()
-	v := os.Getenv(name)
-	if v == "" {
-		t.Fatalf("%s is not set: run scripts/test.sh, which starts ClickHouse and installs chdb", name)
-	}
-	return v
-}
-
 // freshDB returns a database name no other test uses.
 func freshDB(t *testing.T) string {
 	return fmt.Sprintf("cinch_test_%d", time.Now().UnixNano())
@@ -40,7 +28,7 @@ func freshDB(t *testing.T) string {
 
 func newSink(t *testing.T, cfg Config) *Sink {
 	t.Helper()
-	cfg.Addr = env(t, "CINCH_TEST_CLICKHOUSE_ADDR")
+	cfg.Addr = chtest.Env(t, "CINCH_TEST_CLICKHOUSE_ADDR")
 	s, err := New(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +44,7 @@ func newSink(t *testing.T, cfg Config) *Sink {
 
 // httpQuery runs a statement through the server's HTTP interface.
 func httpQuery(t *testing.T, sql string) (string, error) {
-	base := env(t, "CINCH_TEST_CLICKHOUSE_HTTP_URL")
+	base := chtest.Env(t, "CINCH_TEST_CLICKHOUSE_HTTP_URL")
 	resp, err := http.Post(base, "text/plain", strings.NewReader(sql))
 	if err != nil {
 		return "", err
@@ -100,7 +88,7 @@ func TestE2EScriptOn1816(t *testing.T) {
 // TestE2EScriptOnChdb: the same statements on a current ClickHouse engine
 // (the npm package chdb, in process).
 func TestE2EScriptOnChdb(t *testing.T) {
-	dir := env(t, "CINCH_CHDB_DIR")
+	dir := chtest.Env(t, "CINCH_CHDB_DIR")
 	f := filepath.Join(t.TempDir(), "script.json")
 	b, err := json.Marshal(Script("cinch"))
 	if err != nil {
@@ -295,7 +283,7 @@ func TestE2ERoundTrip(t *testing.T) {
 // those of an uninterrupted run.
 func TestE2EOutage(t *testing.T) {
 	chtest.Exclusive(t)
-	stop, startCmd := env(t, "CINCH_TEST_CLICKHOUSE_STOP"), env(t, "CINCH_TEST_CLICKHOUSE_START")
+	stop, startCmd := chtest.Env(t, "CINCH_TEST_CLICKHOUSE_STOP"), chtest.Env(t, "CINCH_TEST_CLICKHOUSE_START")
 	const steps = 12
 	ref := newSink(t, Config{Database: freshDB(t), BatchSize: 50})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
