@@ -2,6 +2,8 @@ package apply
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,6 +43,7 @@ type Applier struct {
 	audit   io.Writer
 	mu      sync.Mutex
 	now     func() time.Time
+	run     string // the current run's id, under mu
 }
 
 // New returns an applier over targets that writes one JSON line per API call
@@ -70,6 +73,8 @@ type StepResult struct {
 
 // Result is what a run did.
 type Result struct {
+	// RunID names the run in the audit log and the ClickHouse applies table.
+	RunID   string       `json:"run_id"`
 	DryRun  bool         `json:"dry_run"`
 	Who     string       `json:"who"`
 	Start   time.Time    `json:"start"`
@@ -104,6 +109,7 @@ func (r *Result) Counts() (done, notDone int) {
 // auditRecord is one line of the audit log.
 type auditRecord struct {
 	Time     time.Time `json:"time"`
+	RunID    string    `json:"run_id"`
 	Who      string    `json:"who"`
 	Event    string    `json:"event"` // "call" or "run"
 	DryRun   bool      `json:"dry_run"`
@@ -121,6 +127,7 @@ type auditRecord struct {
 
 func (a *Applier) log(rec auditRecord) error {
 	rec.Time = a.now().UTC()
+	rec.RunID = a.run
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("audit log: %w", err)
@@ -140,7 +147,8 @@ func (a *Applier) log(rec auditRecord) error {
 func (a *Applier) Apply(ctx context.Context, who string, steps []Step, skipped []Skip, dryRun bool) *Result {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	res := &Result{DryRun: dryRun, Who: who, Start: a.now().UTC(), Skipped: skipped}
+	a.run = newRunID()
+	res := &Result{RunID: a.run, DryRun: dryRun, Who: who, Start: a.now().UTC(), Skipped: skipped}
 	if res.Skipped == nil {
 		res.Skipped = []Skip{}
 	}
@@ -212,6 +220,13 @@ func (a *Applier) Apply(ctx context.Context, who string, steps []Step, skipped [
 		st.Status, st.NewRuleIDs = StatusDone, out
 	}
 	return fail(nil)
+}
+
+// newRunID returns a random run id of 16 hex digits.
+func newRunID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
 }
 
 // locate finds the target whose account holds group id.

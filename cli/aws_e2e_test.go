@@ -8,9 +8,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -19,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/internal/chtest"
 	"github.com/cinch-sg/cinch/internal/mototest"
 )
 
@@ -167,9 +171,35 @@ func TestE2EApply(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "2 of 2 steps allowed (dry run)") || !strings.Contains(out, `"status": "allowed"`) {
 		t.Fatalf("dry run: exit %d\n%s\n%s", code, out, errs)
 	}
-	code, out, errs = run(t, "", "apply", "--suggestions", sug, "--reviews", rev, "--audit-log", logf, "--who", "ann")
+	// The real run is also recorded in ClickHouse's applies table.
+	chAddr, chHTTP := chtest.Env(t, "CINCH_TEST_CLICKHOUSE_ADDR"), chtest.Env(t, "CINCH_TEST_CLICKHOUSE_HTTP_URL")
+	chtest.Shared(t)
+	db := fmt.Sprintf("cinch_apply_%d", time.Now().UnixNano())
+	chQuery := func(sql string) string {
+		resp, err := http.Post(chHTTP, "text/plain", strings.NewReader(sql))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	defer chQuery("DROP DATABASE IF EXISTS " + db)
+	code, out, errs = run(t, "", "apply", "--suggestions", sug, "--reviews", rev, "--audit-log", logf, "--who", "ann",
+		"--clickhouse", chAddr, "--clickhouse-database", db)
 	if code != 0 || !strings.Contains(errs, "2 of 2 steps done") {
 		t.Fatalf("apply: exit %d\n%s\n%s", code, out, errs)
+	}
+	var res struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.RunID == "" {
+		t.Fatalf("result without run id (%v): %s", err, out)
+	}
+	want := fmt.Sprintf("%s\tann\t0\t1\tauthorize-ingress\t%s\t['tcp 5432-5432 10.1.2.0/24']\tdone\n"+
+		"%s\tann\t0\t2\trevoke-ingress\t%s\t['tcp 5432-5432 10.0.0.0/8']\tdone\n", res.RunID, gid, res.RunID, gid)
+	if got := chQuery("SELECT run_id, who, dry_run, step, op, group_id, rules, status FROM " + db + ".applies ORDER BY step FORMAT TSV"); got != want {
+		t.Errorf("applies table:\n%s\nwant:\n%s", got, want)
 	}
 	after, err := ec.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{gid}}}})
 	if err != nil {

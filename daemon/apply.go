@@ -15,6 +15,7 @@ import (
 	"github.com/cinch-sg/cinch/apply"
 	"github.com/cinch-sg/cinch/daemon/api"
 	"github.com/cinch-sg/cinch/inventory/awsapi"
+	"github.com/cinch-sg/cinch/sinks/clickhouse"
 )
 
 // applier serves POST /api/v1/apply: it applies the proposals whose current
@@ -102,7 +103,11 @@ func (d *Daemon) runApply(ctx context.Context, who string, req api.ApplyRequest)
 	done, notDone := res.Counts()
 	d.log.Info("apply run", "by", who, "dry_run", req.DryRun, "steps", len(steps), "done", done, "not_done", notDone,
 		"skipped", len(skips), "error", res.Error)
-	d.hub.Publish(api.Event{Type: api.EventApply, Time: time.Now().UTC()})
+	if d.ch != nil {
+		d.ch.s.PutApplies(clickhouse.ApplyRows(res, d.ch.instance)...)
+	}
+	d.hub.Publish(api.Event{Type: api.EventApply, Time: time.Now().UTC(), Apply: &api.ApplyRun{RunID: res.RunID, Who: who,
+		DryRun: req.DryRun, Done: done, NotDone: notDone, Skipped: len(skips), Error: res.Error}})
 	if res.Error != "" {
 		return res, http.StatusBadGateway
 	}

@@ -4,6 +4,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,7 +22,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/cinch-sg/cinch/daemon/api"
 	"github.com/cinch-sg/cinch/daemon/config"
+	"github.com/cinch-sg/cinch/internal/chtest"
 	"github.com/cinch-sg/cinch/internal/mototest"
 )
 
@@ -165,8 +168,13 @@ func TestE2EAWSApply(t *testing.T) {
 	cfg.Auth.Tokens = []config.Token{{Name: "viewer", Role: config.RoleViewer, Token: testToken},
 		{Name: "rita", Role: config.RoleReviewer, Token: "reviewer-token-0123456789"},
 		{Name: "alex", Role: config.RoleApplier, Token: "applier-token-0123456789"}}
+	chtest.Shared(t)
+	db := chDB("apply")
+	cfg.ClickHouse = chConfig(t, db)
 	r := start(t, cfg)
 	addr := r.d.Addr().String()
+	_, _, evs, cancelSub := r.d.hub.Subscribe(r.d.hub.Version())
+	defer cancelSub()
 	var ruleID string
 	waitFor(t, "the narrow proposal", func() bool {
 		rep, err := getReport(t, addr)
@@ -232,6 +240,63 @@ func TestE2EAWSApply(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(cfg.StateDir, "apply-audit.jsonl"))
 	if err != nil || !strings.Contains(string(b), `"who":"alex"`) || strings.Count(string(b), `"phase":"apply"`) != 2 {
 		t.Errorf("audit log (%v):\n%s", err, b)
+	}
+	var run struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &run); err != nil || len(run.RunID) != 16 || !strings.Contains(string(b), `"run_id":"`+run.RunID+`"`) {
+		t.Errorf("run id %q (%v) not in the audit log", run.RunID, err)
+	}
+
+	// Every run is in the hub's feed, summarised, and in ClickHouse's
+	// applies table, step by step: the dry runs (allowed) and the real run.
+	var runs []string
+	for len(runs) < 4 {
+		select {
+		case ev := <-evs:
+			if ev.Type == api.EventApply && ev.Apply != nil {
+				runs = append(runs, fmt.Sprintf("%s dry=%v done=%d not=%d skipped>0=%v", ev.Apply.Who, ev.Apply.DryRun, ev.Apply.Done, ev.Apply.NotDone, ev.Apply.Skipped > 0))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("apply events: %v", runs)
+		}
+		if len(runs) > 0 && strings.HasPrefix(runs[len(runs)-1], "alex dry=false done=2") {
+			break
+		}
+	}
+	// The run before the review did nothing and skipped the proposal (the
+	// group's egress rule, kept, is skipped in every run).
+	if runs[0] != "alex dry=false done=0 not=0 skipped>0=true" || runs[len(runs)-1] != "alex dry=false done=2 not=0 skipped>0=true" ||
+		runs[len(runs)-2] != "alex dry=true done=2 not=0 skipped>0=true" {
+		t.Errorf("apply events: %v", runs)
+	}
+	var rows string
+	waitFor(t, "the real run's steps in ClickHouse", func() bool {
+		rows, _ = chQuery(t, "SELECT who, dry_run, step, op, group_id, rules, status, new_rule_ids != [] FROM "+db+
+			".applies WHERE run_id = '"+run.RunID+"' AND op != 'skip' ORDER BY step FORMAT TSV")
+		return strings.Count(rows, "\n") == 2
+	}, func() string { return rows })
+	want := "alex\t0\t1\tauthorize-ingress\t" + gid + "\t['tcp 22-22 198.51.100.9/32']\tdone\t1\n" +
+		"alex\t0\t2\trevoke-ingress\t" + gid + "\t['tcp 22-22 0.0.0.0/0']\tdone\t0\n"
+	if rows != want {
+		t.Errorf("applies rows:\n%s\nwant:\n%s", rows, want)
+	}
+	// The dry runs' steps were allowed; the run before the review skipped
+	// the proposal, saying why.
+	if n, err := chQuery(t, "SELECT countIf(dry_run = 1 AND status = 'allowed') > 0, countIf(dry_run = 0 AND op = 'skip' AND status = 'skipped' AND rule_id = '"+ruleID+"' AND error LIKE '%not accepted in review%') FROM "+db+".applies FORMAT TSV"); err != nil || n != "1\t1\n" {
+		t.Errorf("dry-run and skipped rows: %q %v", n, err)
+	}
+	// whoami tells the dashboard that apply is on.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v1/whoami", nil)
+	req.Header.Set("Authorization", "Bearer applier-token-0123456789")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wb, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(wb), `"role":"applier","apply":true`) {
+		t.Errorf("whoami: %s", wb)
 	}
 }
 

@@ -7,8 +7,24 @@ import (
 	"net/http"
 )
 
-// EventApply is the event published after an apply run.
+// EventApply is the event published after an apply run; its Apply field
+// summarises the run.
 const EventApply = "apply"
+
+// ApplyRun summarises an apply run for the event feed (the whole result is
+// the response to POST /api/v1/apply, in the audit log and, with ClickHouse,
+// in the applies table).
+type ApplyRun struct {
+	RunID  string `json:"run_id"`
+	Who    string `json:"who"`
+	DryRun bool   `json:"dry_run"`
+	// Done counts the steps carried out (allowed, in a dry run); NotDone the
+	// steps failed or not attempted; Skipped the proposals left out.
+	Done    int    `json:"done"`
+	NotDone int    `json:"not_done"`
+	Skipped int    `json:"skipped"`
+	Error   string `json:"error,omitempty"`
+}
 
 // ApplyRequest is the body of POST /api/v1/apply.
 type ApplyRequest struct {

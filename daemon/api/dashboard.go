@@ -123,16 +123,20 @@ type whoamiResponse struct {
 	Name string `json:"name"`
 	// Role is viewer, reviewer or applier; empty for an anonymous reader.
 	Role string `json:"role"`
+	// Apply is true when the daemon has apply enabled (POST /api/v1/apply
+	// then serves appliers).
+	Apply bool `json:"apply"`
 }
 
 // handleWhoami says who the request's token belongs to, so that the
-// dashboard shows review buttons only to reviewers.
+// dashboard shows review buttons only to reviewers, and apply to appliers
+// when apply is enabled.
 func (s *Server) handleWhoami(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.authorize(w, r, roleViewer, false)
 	if !ok {
 		return
 	}
-	out := whoamiResponse{Name: p.name}
+	out := whoamiResponse{Name: p.name, Apply: s.cfg.Apply != nil}
 	switch p.role {
 	case roleViewer:
 		out.Role = RoleViewer

@@ -57,6 +57,8 @@ type Event struct {
 	// rule that is new.
 	Previous *advisor.Suggestion `json:"previous,omitempty"`
 	Review   *Review             `json:"review,omitempty"`
+	// Apply summarises an apply run; only in apply events.
+	Apply *ApplyRun `json:"apply,omitempty"`
 	// Snapshot is the whole state; only in snapshot events.
 	Snapshot *advisor.Report `json:"snapshot,omitempty"`
 	// Keys are the rule keys of Snapshot.Suggestions, in order; only in

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/apply"
 	"github.com/cinch-sg/cinch/internal/chtest"
 )
 
@@ -147,15 +148,66 @@ func TestE2EMigrateConcurrently(t *testing.T) {
 		versions = append(versions, v)
 	}
 	rows.Close()
-	if !reflect.DeepEqual(versions, []uint32{SchemaVersion()}) {
-		t.Fatalf("recorded versions %v, want [%d]", versions, SchemaVersion())
+	var want []uint32
+	for _, m := range migrations {
+		want = append(want, m.version)
+	}
+	if !reflect.DeepEqual(versions, want) || want[len(want)-1] != SchemaVersion() {
+		t.Fatalf("recorded versions %v, want %v", versions, want)
 	}
 	var tables uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = ?", db).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 6 {
-		t.Fatalf("%d tables, want 6", tables)
+	if tables != 7 {
+		t.Fatalf("%d tables, want 7", tables)
+	}
+}
+
+// TestE2EMigrateFromVersion1: a database an older cinch created (schema
+// version 1, with rows) is brought to the current version: the applies table
+// appears, version 2 is recorded, and the rows stay.
+func TestE2EMigrateFromVersion1(t *testing.T) {
+	chtest.Shared(t)
+	db := freshDB(t)
+	old := []string{withDB(createDatabase, db), withDB(createMigrations, db)}
+	for _, st := range migrations[0].statements {
+		old = append(old, withDB(st, db))
+	}
+	old = append(old, "INSERT INTO "+db+".schema_migrations VALUES (1, 'old', now(), 'old')",
+		"INSERT INTO "+db+".reviews VALUES (now(), 1, 'old', 'sg-1|ingress|6|22|22|0.0.0.0/0', 'accepted', '', 'ann')")
+	for _, st := range old {
+		if _, err := httpQuery(t, st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+	s := newSink(t, Config{Database: db})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[string]string{
+		"SELECT groupArray(version) FROM (SELECT version FROM {db}.schema_migrations GROUP BY version ORDER BY version)": "[1,2]\n",
+		"SELECT count() FROM system.tables WHERE database = '{db}' AND name = 'applies'":                                 "1\n",
+		"SELECT reviewer FROM {db}.reviews": "ann\n",
+	} {
+		if got, err := httpQuery(t, withDB(q, db)+" FORMAT TSV"); err != nil || got != want {
+			t.Errorf("%s = %q (%v), want %q", q, got, err, want)
+		}
+	}
+	res := &apply.Result{RunID: "r1", Who: "ann", Start: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), DryRun: true,
+		Steps: []apply.StepResult{{Step: apply.Step{Op: "revoke-ingress", GroupID: "sg-1", RuleKey: "sg-1|ingress|6|22|22|0.0.0.0/0",
+			RuleID: "sgr-1", Judged: advisor.RuleSpec{Protocol: "tcp", FromPort: 22, ToPort: 22, Source: "0.0.0.0/0"}},
+			Target: "123456789012/us-east-1", Status: apply.StatusAllowed}}}
+	s.PutApplies(ApplyRows(res, "")...)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := httpQuery(t, Bind(withDB(QueryApplies, db), res.Start.Add(-time.Hour))+" FORMAT TSV")
+	want := "2026-11-20 10:00:00\tr1\tann\t1\t1\t123456789012/us-east-1\trevoke-ingress\tsg-1\tsg-1|ingress|6|22|22|0.0.0.0/0\t['tcp 22-22 0.0.0.0/0']\tallowed\t\t[]\t\n"
+	if err != nil || got != want {
+		t.Fatalf("applies = %q (%v), want %q", got, err, want)
 	}
 }
 
@@ -185,6 +237,19 @@ func stream(s *Sink, step int) {
 	s.PutSuggestions(sug)
 	s.PutEvents(EventRow{Time: sug.Time, Version: uint64(step), Type: "verdict-changed", RuleKey: sug.RuleKey, Verdict: "narrow"})
 	s.PutReviews(ReviewRow{Time: sug.Time, Version: uint64(step), RuleKey: sug.RuleKey, Decision: "accepted", Reviewer: "ann"})
+	if step%4 == 0 { // now and then an apply run: a dry run, then the real one
+		for _, dry := range []bool{true, false} {
+			res := &apply.Result{RunID: fmt.Sprintf("run-%d-%v", step, dry), Who: "ann", Start: sug.Time, DryRun: dry,
+				Steps: []apply.StepResult{
+					{Step: apply.Step{Op: "authorize-ingress", GroupID: "sg-1", RuleKey: sug.RuleKey, Rules: sug.Suggestion.Proposed},
+						Target: "123456789012/us-east-1", Status: apply.StatusDone, NewRuleIDs: []string{"sgr-new"}},
+					{Step: apply.Step{Op: "revoke-ingress", GroupID: "sg-1", RuleKey: sug.RuleKey, RuleID: "sgr-1",
+						Judged: advisor.RuleSpec{Protocol: "tcp", FromPort: 1, ToPort: 1, Source: "0.0.0.0/0"}},
+						Target: "123456789012/us-east-1", Status: apply.StatusDone}},
+				Skipped: []apply.Skip{{RuleKey: "sg-2|ingress|6|2|2|0.0.0.0/0", Reason: "not-observed"}}}
+			s.PutApplies(ApplyRows(res, "")...)
+		}
+	}
 }
 
 // contents renders every table as the queries of the README read it.
@@ -198,6 +263,7 @@ func contents(t *testing.T, s *Sink) string {
 		"SELECT time, version, rule_key, verdict, reasons, proposed FROM {db}.suggestions ORDER BY time, version",
 		"SELECT time, version, type, rule_key, verdict FROM {db}.events ORDER BY time, version",
 		"SELECT time, version, rule_key, decision, reviewer FROM {db}.reviews ORDER BY time, version",
+		"SELECT time, run_id, who, dry_run, step, op, group_id, rule_key, rules, status, error, new_rule_ids FROM {db}.applies ORDER BY time, run_id, step",
 	} {
 		out, err := httpQuery(t, withDB(q, db)+" FORMAT TSV")
 		if err != nil {
@@ -260,7 +326,6 @@ func TestE2ERoundTrip(t *testing.T) {
 	if !strings.Contains(got, "['cidr-narrowed']\t['tcp 1-1 10.0.0.0/24']") {
 		t.Fatalf("suggestion rows:\n%s", got)
 	}
-
 	// Retention drops whole days of usage, and months of suggestions and
 	// events only once they are over.
 	if err := s.DropBefore(ctx, time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)); err != nil {
@@ -274,6 +339,33 @@ func TestE2ERoundTrip(t *testing.T) {
 		if got, err := httpQuery(t, "SELECT count() FROM "+s.cfg.Database+"."+table+final+" FORMAT TSV"); err != nil || got != want {
 			t.Errorf("after retention, %s holds %q rows (%v), want %q", table, got, err, want)
 		}
+	}
+	// No apply run in steps 1..3 of the stream; step 4 adds one, and
+	// retention never drops apply rows (they are the audit trail).
+	if strings.Contains(got, "run-") {
+		t.Fatalf("apply rows before any run:\n%s", got)
+	}
+	stream(s, 4)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got = contents(t, s)
+	for _, line := range []string{
+		"run-4-false\tann\t0\t1\tauthorize-ingress\tsg-1\tsg-1|ingress|6|1|1|0.0.0.0/0\t['tcp 1-1 10.0.0.0/24']\tdone\t\t['sgr-new']\n",
+		"run-4-false\tann\t0\t2\trevoke-ingress\tsg-1\tsg-1|ingress|6|1|1|0.0.0.0/0\t['tcp 1-1 0.0.0.0/0']\tdone\t\t[]\n",
+		"run-4-false\tann\t0\t3\tskip\tsg-2\tsg-2|ingress|6|2|2|0.0.0.0/0\t[]\tskipped\tnot-observed\t[]\n",
+		"run-4-true\tann\t1\t1\tauthorize-ingress\t",
+	} {
+		if !strings.Contains(got, line) {
+			t.Fatalf("apply rows lack %q:\n%s", line, got)
+		}
+	}
+
+	if err := s.DropBefore(ctx, time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := httpQuery(t, "SELECT count() FROM "+s.cfg.Database+".applies FORMAT TSV"); err != nil || got != "6\n" {
+		t.Errorf("after retention, applies holds %q rows (%v), want 6", got, err)
 	}
 }
 

@@ -33,4 +33,8 @@ GROUP BY rule_key ORDER BY rule_key`
 	QueryEvents = `SELECT time, type, rule_key, verdict, previous_verdict FROM {db}.events WHERE time >= ? ORDER BY time DESC, version DESC LIMIT 1000`
 	// QueryReviews lists a rule's review decisions.
 	QueryReviews = `SELECT time, decision, reviewer, comment FROM {db}.reviews WHERE rule_key = ? ORDER BY time`
+	// QueryApplies lists the apply runs since a time, newest first, each
+	// run's steps in order.
+	QueryApplies = `SELECT time, run_id, who, dry_run, step, target, op, group_id, rule_key, rules, status, error, new_rule_ids, run_error
+FROM {db}.applies WHERE time >= ? ORDER BY time DESC, run_id, step LIMIT 1000`
 )

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/apply"
 )
 
 // UsageRow is one rule's usage in one time bucket of one input partition:
@@ -83,10 +85,6 @@ func suggestionValues(r *SuggestionRow) []any {
 	if err != nil {
 		js = []byte("{}")
 	}
-	var extra struct {
-		Confidence string `json:"confidence"`
-	}
-	_ = json.Unmarshal(js, &extra) // present once advisor.Suggestion carries it
 	proposed := make([]string, len(s.Proposed))
 	for i, p := range s.Proposed {
 		proposed[i] = RuleSpecString(p)
@@ -95,7 +93,7 @@ func suggestionValues(r *SuggestionRow) []any {
 	if reasons == nil {
 		reasons = []string{}
 	}
-	return []any{r.Time, r.Version, r.Instance, r.RuleKey, s.RuleID, s.GroupID, s.Direction, s.Verdict, extra.Confidence,
+	return []any{r.Time, r.Version, r.Instance, r.RuleKey, s.RuleID, s.GroupID, s.Direction, s.Verdict, s.Confidence,
 		reasons, proposed, s.Evidence.Flows, s.Evidence.DistinctSources, s.Evidence.FirstSeen, s.Evidence.LastSeen, string(js)}
 }
 
@@ -134,6 +132,70 @@ type ReviewRow struct {
 
 func reviewValues(r *ReviewRow) []any {
 	return []any{r.Time, r.Version, r.Instance, r.RuleKey, r.Decision, r.Comment, r.Reviewer}
+}
+
+// ApplyRow is one step of an apply run, or one proposal the run left out.
+type ApplyRow struct {
+	Time       time.Time // the run's start
+	RunID      string
+	Instance   string
+	Who        string
+	DryRun     bool
+	Step       uint32 // 1-based order in the run; skipped proposals follow the steps
+	Target     string // account/region
+	Op         string // authorize-ingress, revoke-egress, ...; "skip" for a proposal left out
+	GroupID    string
+	RuleKey    string
+	RuleID     string
+	Rules      []string // the rules authorized, or the rule revoked, as RuleSpecString
+	Status     string   // done, allowed, already, failed, not-done; skipped
+	Error      string   // the step's error, or why the proposal was left out
+	NewRuleIDs []string
+	RunError   string // what stopped the run ("" when it finished)
+}
+
+func applyValues(r *ApplyRow) []any {
+	dry := uint8(0)
+	if r.DryRun {
+		dry = 1
+	}
+	return []any{r.Time, r.RunID, r.Instance, r.Who, dry, r.Step, r.Target, r.Op, r.GroupID, r.RuleKey, r.RuleID,
+		nonNil(r.Rules), r.Status, r.Error, nonNil(r.NewRuleIDs), r.RunError}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ApplyRows returns the rows of an apply run's result, written by instance.
+func ApplyRows(res *apply.Result, instance string) []ApplyRow {
+	rows := make([]ApplyRow, 0, len(res.Steps)+len(res.Skipped))
+	base := ApplyRow{Time: res.Start, RunID: res.RunID, Instance: instance, Who: res.Who, DryRun: res.DryRun, RunError: res.Error}
+	for i, st := range res.Steps {
+		r := base
+		r.Step, r.Target, r.Op, r.GroupID, r.RuleKey, r.RuleID = uint32(i+1), st.Target, st.Op, st.GroupID, st.RuleKey, st.RuleID
+		r.Status, r.Error, r.NewRuleIDs = st.Status, st.Error, st.NewRuleIDs
+		if len(st.Rules) > 0 {
+			for _, p := range st.Rules {
+				r.Rules = append(r.Rules, RuleSpecString(p))
+			}
+		} else if st.Judged.Protocol != "" {
+			r.Rules = []string{RuleSpecString(st.Judged)}
+		}
+		rows = append(rows, r)
+	}
+	for i, sk := range res.Skipped {
+		r := base
+		r.Step, r.Op, r.RuleKey, r.RuleID, r.Status, r.Error = uint32(len(res.Steps)+i+1), "skip", sk.RuleKey, sk.RuleID, "skipped", sk.Reason
+		if g, _, ok := strings.Cut(sk.RuleKey, "|"); ok {
+			r.GroupID = g
+		}
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 // SketchVersions returns the latest checkpoint version of every partition.

@@ -115,6 +115,32 @@ const createEvents = `CREATE TABLE IF NOT EXISTS {db}.events (
 PARTITION BY toYYYYMM(time)
 ORDER BY (type, time, rule_key)`
 
+// createApplies: every apply run, one row per step (an EC2 call of the plan)
+// and one per proposal left out, append-only and never dropped by
+// retention: it is the audit trail of what cinch changed in the account.
+// A run's rows share run_id and time (the run's start); step orders them
+// (skipped proposals come after the steps, status "skipped").
+const createApplies = `CREATE TABLE IF NOT EXISTS {db}.applies (
+    time DateTime,
+    run_id String,
+    instance String,
+    who String,
+    dry_run UInt8,
+    step UInt32,
+    target String,
+    op String,
+    group_id String,
+    rule_key String,
+    rule_id String,
+    rules Array(String),
+    status String,
+    error String,
+    new_rule_ids Array(String),
+    run_error String
+) ENGINE = MergeTree()
+PARTITION BY toYYYYMM(time)
+ORDER BY (time, run_id, step)`
+
 // migration is one versioned step of the schema. Its statements must be
 // idempotent (IF NOT EXISTS; a column addition checks system.columns first)
 // so that two instances may run it at once.
@@ -128,6 +154,7 @@ type migration struct {
 var migrations = []migration{
 	{1, "rule_usage, suggestions, sketches, reviews, events",
 		[]string{createRuleUsage, createSuggestions, createSketches, createReviews, createEvents}},
+	{2, "applies", []string{createApplies}},
 }
 
 // SchemaVersion is the version the migrations bring the schema to.

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/apply"
 )
 
 // Statement is one SQL statement of the sink with its arguments bound, for
@@ -46,6 +49,17 @@ func Script(db string) []Statement {
 	ins("suggestions", suggestionValues(&sug)...)
 	ins("events", eventValues(&EventRow{Time: t, Version: 1, Instance: "a", Type: "verdict-changed", RuleKey: u.RuleKey, GroupID: "sg-1", Verdict: "narrow"})...)
 	ins("reviews", reviewValues(&ReviewRow{Time: t, Version: 2, Instance: "a", RuleKey: u.RuleKey, Decision: "accepted", Reviewer: "ann"})...)
+	for _, r := range ApplyRows(&apply.Result{RunID: "0123456789abcdef", Who: "ann", Start: t, Error: "step 2 of 2 failed",
+		Steps: []apply.StepResult{
+			{Step: apply.Step{Op: "authorize-ingress", GroupID: "sg-1", RuleKey: u.RuleKey,
+				Rules: []advisor.RuleSpec{{Protocol: "tcp", FromPort: 22, ToPort: 22, Source: "10.1.0.0/16"}}},
+				Target: "111122223333/us-east-1", Status: apply.StatusDone, NewRuleIDs: []string{"sgr-2"}},
+			{Step: apply.Step{Op: "revoke-ingress", GroupID: "sg-1", RuleKey: u.RuleKey, RuleID: "sgr-1",
+				Judged: advisor.RuleSpec{Protocol: "tcp", FromPort: 22, ToPort: 22, Source: "10.0.0.0/8"}},
+				Target: "111122223333/us-east-1", Status: apply.StatusFailed, Error: "UnauthorizedOperation"}},
+		Skipped: []apply.Skip{{RuleKey: "sg-2|ingress|6|80|80|0.0.0.0/0", Reason: "not accepted"}}}, "a") {
+		ins("applies", applyValues(&r)...)
+	}
 	q := func(rows int, sql string, args ...any) {
 		out = append(out, Statement{SQL: Bind(withDB(sql, db), args...), Rows: rows})
 	}
@@ -58,6 +72,7 @@ func Script(db string) []Statement {
 	q(1, QueryLatestVerdicts)
 	q(1, QueryEvents, t.Add(-time.Hour))
 	q(1, QueryReviews, u.RuleKey)
+	q(3, QueryApplies, t.Add(-time.Hour))
 	out = append(out, Statement{SQL: "ALTER TABLE " + db + ".rule_usage DROP PARTITION 20261120", Rows: -1})
 	q(0, "SELECT * FROM {db}.rule_usage")
 	return out

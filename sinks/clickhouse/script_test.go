@@ -26,13 +26,13 @@ func TestScriptCoversEveryStatement(t *testing.T) {
 		all += s.SQL + "\n"
 	}
 	for _, q := range []string{qAppliedMigrations, qSketchVersions, qSketch, qPartitions, QueryRuleUsage,
-		QueryGroupExposure, QueryLatestVerdicts, QueryEvents, QueryReviews} {
+		QueryGroupExposure, QueryLatestVerdicts, QueryEvents, QueryReviews, QueryApplies} {
 		prefix := strings.SplitN(withDB(q, "cinch_x"), "?", 2)[0]
 		if !strings.Contains(all, prefix) {
 			t.Errorf("query missing from the script: %s", q)
 		}
 	}
-	for _, table := range []string{"schema_migrations", "rule_usage", "suggestions", "sketches", "reviews", "events"} {
+	for _, table := range []string{"schema_migrations", "rule_usage", "suggestions", "sketches", "reviews", "events", "applies"} {
 		if !strings.Contains(all, "INSERT INTO cinch_x."+table+" VALUES") {
 			t.Errorf("no insert into %s", table)
 		}

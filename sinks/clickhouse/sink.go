@@ -12,7 +12,8 @@
 // for the same key supersedes an older one (ReplacingMergeTree), so the
 // buffer keeps only the latest per key and its size is bounded by the
 // daemon's state. Suggestions, events and reviews are appended; at most
-// Config.Buffer of them wait, the oldest dropped (and counted) beyond.
+// Config.Buffer of them wait, the oldest dropped (and counted) beyond. Apply
+// runs are appended too, bounded by Config.Buffer on their own.
 //
 // Every Put returns a sequence number; Flushed reports the highest sequence
 // number whose rows are all in ClickHouse, so a caller can hold back what
@@ -112,6 +113,7 @@ type Sink struct {
 	sugs     []SuggestionRow
 	events   []EventRow
 	reviews  []ReviewRow
+	applies  []ApplyRow
 	flushMu  sync.Mutex // one flush at a time
 
 	flushed   atomic.Uint64
@@ -340,6 +342,20 @@ func (s *Sink) PutReviews(rows ...ReviewRow) uint64 {
 	return s.nextLocked()
 }
 
+// PutApplies queues the rows of an apply run. They are bounded by Buffer on
+// their own: a flood of other rows never pushes an apply out.
+func (s *Sink) PutApplies(rows ...ApplyRow) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range rows {
+		if rows[i].Instance == "" {
+			rows[i].Instance = s.cfg.Instance
+		}
+	}
+	s.applies = bound(s, append(s.applies, rows...), 0)
+	return s.nextLocked()
+}
+
 // bound drops the oldest rows of q once q and the others appended rows
 // waiting exceed the buffer, counting them. The caller holds mu.
 func bound[T any](s *Sink, q []T, others int) []T {
@@ -353,7 +369,7 @@ func bound[T any](s *Sink, q []T, others int) []T {
 }
 
 func (s *Sink) backlogLocked() int {
-	return len(s.usage) + len(s.sketches) + len(s.sugs) + len(s.events) + len(s.reviews)
+	return len(s.usage) + len(s.sketches) + len(s.sugs) + len(s.events) + len(s.reviews) + len(s.applies)
 }
 
 // Backlog is the number of rows waiting to be written.
@@ -416,9 +432,9 @@ func (s *Sink) flush(ctx context.Context) error {
 	s.mu.Lock()
 	upto := s.seq
 	usage, sketches := s.usage, s.sketches
-	sugs, events, reviews := s.sugs, s.events, s.reviews
+	sugs, events, reviews, applies := s.sugs, s.events, s.reviews, s.applies
 	s.usage, s.sketches = map[usageKey]UsageRow{}, map[string]SketchRow{}
-	s.sugs, s.events, s.reviews = nil, nil, nil
+	s.sugs, s.events, s.reviews, s.applies = nil, nil, nil, nil
 	s.mu.Unlock()
 
 	var errs []error
@@ -466,6 +482,12 @@ func (s *Sink) flush(ctx context.Context) error {
 		errs = append(errs, err)
 		s.mu.Lock()
 		s.reviews = bound(s, append(reviews[n:], s.reviews...), len(s.sugs)+len(s.events))
+		s.mu.Unlock()
+	}
+	if n, err := insertRows(ctx, s, "applies", applies, applyValues); err != nil {
+		errs = append(errs, err)
+		s.mu.Lock()
+		s.applies = bound(s, append(applies[n:], s.applies...), 0)
 		s.mu.Unlock()
 	}
 	if len(errs) > 0 {
