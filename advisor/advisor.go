@@ -49,6 +49,10 @@ const (
 	// ReasonNoInterfaces: no interface carried the group during the window;
 	// the rule is kept (launch templates and scaled-to-zero groups).
 	ReasonNoInterfaces = "no-interfaces"
+	// ReasonNewRule: the rule was created after the last record seen, so no
+	// evidence speaks of it (the traffic of the rule it may replace was let
+	// in before it existed); the rule is kept.
+	ReasonNewRule = "new-rule"
 )
 
 // Confidence levels of a suggestion.

@@ -26,6 +26,10 @@ type GroupObservation struct {
 	// Partial is set when records were skipped (SKIPDATA) on one of them
 	// while it carried the group.
 	Partial bool
+	// RuleSince is when the judged rule came into the group, when that is
+	// known and later than the start of the window (zero otherwise): the
+	// rule is judged over its own lifetime only.
+	RuleSince time.Time
 }
 
 // ApplyCoverage qualifies a verdict with what was observed of its group's
@@ -34,14 +38,21 @@ type GroupObservation struct {
 //     group is still referenced by launch templates and groups scaled to zero,
 //     and its rules would be needed the moment it is attached again);
 //   - an interface was not observed: keep, reason not-observed, naming it;
+//   - the rule came into the group after the observed span ended (RuleSince):
+//     keep, reason new-rule — nothing was observed of it;
 //   - otherwise the verdict stands, with confidence low and reason
-//     short-history when the observed span is shorter than cfg.MinHistory,
+//     short-history when the observed span (from RuleSince, when later) is
+//     shorter than cfg.MinHistory,
 //     or partial-logging after SKIPDATA.
 //
 // Keeps for want of observation have confidence low: they rest on no evidence.
 func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 	if obs == nil {
 		return s
+	}
+	from := obs.From
+	if !obs.RuleSince.IsZero() && from.Before(obs.RuleSince) {
+		from = obs.RuleSince // the rule's own lifetime
 	}
 	c := &Coverage{Interfaces: obs.Interfaces, Unobserved: []string{}}
 	limit := cfg.MaxUnobservedListed
@@ -50,8 +61,8 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 	}
 	c.Unobserved = append(c.Unobserved, obs.Unobserved[:min(limit, len(obs.Unobserved))]...)
 	c.UnobservedMore = len(obs.Unobserved) - len(c.Unobserved)
-	if !obs.From.IsZero() && !obs.To.IsZero() {
-		c.ObservedFrom = obs.From.UTC().Format(time.RFC3339)
+	if !from.IsZero() && !obs.To.IsZero() && from.Before(obs.To) {
+		c.ObservedFrom = from.UTC().Format(time.RFC3339)
 		c.ObservedTo = obs.To.UTC().Format(time.RFC3339)
 	}
 	s.Evidence.Coverage = c
@@ -69,11 +80,13 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 		return keep(ReasonNoInterfaces)
 	case len(obs.Unobserved) > 0:
 		return keep(ReasonNotObserved)
+	case !obs.RuleSince.IsZero() && (obs.To.IsZero() || !obs.RuleSince.Before(obs.To)):
+		return keep(ReasonNewRule)
 	}
 	if s.Confidence == "" {
 		s.Confidence = ConfidenceHigh // coverage never raises a low confidence (an uncertain initiator)
 	}
-	if obs.From.IsZero() || obs.To.Sub(obs.From) < cfg.MinHistory {
+	if from.IsZero() || obs.To.Sub(from) < cfg.MinHistory {
 		s.Confidence = ConfidenceLow
 		s.Reasons = append(s.Reasons, ReasonShortHistory)
 	}

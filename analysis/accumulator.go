@@ -714,8 +714,9 @@ func (a *Accumulator) ReportKeys(cfg advisor.Config) (advisor.Report, []string) 
 	keys := make([]string, 0, len(rules))
 	cov := a.Coverage()
 	for _, i := range order {
-		rep.Suggestions = append(rep.Suggestions, cov.Apply(a.judge(i, cfg), cfg))
-		keys = append(keys, rules[i].Key())
+		k := rules[i].Key()
+		rep.Suggestions = append(rep.Suggestions, cov.Apply(k, a.judge(i, cfg), cfg))
+		keys = append(keys, k)
 	}
 	rep.Window = a.Window()
 	return rep, keys

@@ -2,10 +2,12 @@ package analysis
 
 import (
 	"math"
+	"slices"
 	"sort"
 	"sync"
 
 	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/inventory"
 )
 
 // carrier is one interface version carrying a group over [from, to), and
@@ -20,11 +22,17 @@ type carrier struct {
 }
 
 // coverageIndex is the engine's groups with the interface versions that
-// carried them, built on first use.
+// carried them, and the rules of the groups' current versions with when each
+// came into its group, built on first use.
 type coverageIndex struct {
 	once     sync.Once
 	groups   []string
 	carriers map[string][]carrier
+	// since maps the key of every rule of a group's current (open) version
+	// to when it came into the group: the start of the latest run of
+	// versions that hold it (math.MinInt64: since ever). A rule of no
+	// current version is absent: it is no longer in the account.
+	since map[string]int64
 }
 
 func (e *Engine) coverage() *coverageIndex {
@@ -32,6 +40,23 @@ func (e *Engine) coverage() *coverageIndex {
 	ci.once.Do(func() {
 		ci.carriers = map[string][]carrier{}
 		ci.groups = e.inv.Groups()
+		ci.since = map[string]int64{}
+		for _, g := range ci.groups {
+			vs := e.inv.GroupVersions(g)
+			if len(vs) == 0 || !vs[len(vs)-1].Valid.Open() {
+				continue // deleted
+			}
+			for _, r := range vs[len(vs)-1].Rules {
+				k := r.Key()
+				i := len(vs) - 1
+				for i > 0 && slices.ContainsFunc(vs[i-1].Rules, func(o inventory.Rule) bool { return o.Key() == k }) &&
+					!vs[i-1].Valid.To.IsZero() && !vs[i-1].Valid.To.Before(vs[i].Valid.From) {
+					i-- // the previous version held it too, up to this one
+				}
+				from, _ := bounds(vs[i].Valid)
+				ci.since[k] = from
+			}
+		}
 		for _, id := range e.inv.ENIs() {
 			for _, v := range e.inv.ENIVersions(id) {
 				from, to := bounds(v.Valid)
@@ -55,6 +80,8 @@ type Coverage struct {
 	// From and To bound the window the coverage was judged over (unix s):
 	// from the earliest record to the latest record end.
 	From, To int64
+	// since is the engine's rules' start in their groups (coverageIndex).
+	since map[string]int64
 	// Groups holds each group of the inventory's observation.
 	Groups map[string]*advisor.GroupObservation
 	// Observed and Unobserved count the interfaces that carried a group
@@ -77,7 +104,7 @@ func (a *Accumulator) Coverage() *Coverage {
 		wf = a.stats.WindowFrom
 	}
 	wt = max(wt, a.stats.WindowTo)
-	c := &Coverage{From: wf, To: wt, Groups: make(map[string]*advisor.GroupObservation, len(ci.groups))}
+	c := &Coverage{From: wf, To: wt, since: ci.since, Groups: make(map[string]*advisor.GroupObservation, len(ci.groups))}
 	const G = ObservationTolerance
 	ifaceBad := map[string]bool{}
 	var gaps []int64
@@ -163,11 +190,24 @@ func (a *Accumulator) Coverage() *Coverage {
 	return c
 }
 
-// Apply qualifies s with its group's coverage (advisor.ApplyCoverage).
-func (c *Coverage) Apply(s advisor.Suggestion, cfg advisor.Config) advisor.Suggestion {
+// Apply qualifies s, the suggestion for the rule of key, with its group's
+// coverage over the rule's lifetime (advisor.ApplyCoverage).
+func (c *Coverage) Apply(key string, s advisor.Suggestion, cfg advisor.Config) advisor.Suggestion {
 	obs := c.Groups[s.GroupID]
 	if obs == nil {
 		obs = &advisor.GroupObservation{}
 	}
+	if since, ok := c.since[key]; ok && since > c.From && since != math.MinInt64 {
+		o := *obs
+		o.RuleSince = unixUTC(since)
+		obs = &o
+	}
 	return advisor.ApplyCoverage(s, obs, cfg)
+}
+
+// Current reports whether the rule of key is in its group's current
+// version: a rule no longer in the account gets no suggestion.
+func (e *Engine) Current(key string) bool {
+	_, ok := e.coverage().since[key]
+	return ok
 }

@@ -194,12 +194,17 @@ func (a *Accumulator) Window() advisor.Window {
 	return w
 }
 
-// ReportOrder returns the rule indexes in the order of a report's
-// suggestions (by group, ingress first, then rule key).
+// ReportOrder returns the indexes of the rules a report judges, in the order
+// of its suggestions (by group, ingress first, then rule key): the rules of
+// the groups' current versions. A rule that was in a group earlier in the
+// window and is no longer (replaced, revoked, its group deleted) carries the
+// traffic it let in then, but gets no suggestion.
 func (e *Engine) ReportOrder() []int {
-	order := make([]int, len(e.rules))
-	for i := range order {
-		order[i] = i
+	order := make([]int, 0, len(e.rules))
+	for i, r := range e.rules {
+		if e.Current(r.Key()) {
+			order = append(order, i)
+		}
 	}
 	sort.Slice(order, func(i, j int) bool { return ruleLess(e.rules[order[i]], e.rules[order[j]]) })
 	return order

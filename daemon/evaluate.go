@@ -191,7 +191,7 @@ func (d *Daemon) evaluate() {
 	cov := merged.Coverage()
 	d.met.SetInterfaces(cov.Observed, cov.Unobserved)
 	for _, i := range d.order {
-		rep.Suggestions = append(rep.Suggestions, cov.Apply(d.sugs[i], d.acfg))
+		rep.Suggestions = append(rep.Suggestions, cov.Apply(d.keys[i], d.sugs[i], d.acfg))
 		keys = append(keys, d.keys[i])
 	}
 	asOf := time.Unix(now, 0)

@@ -1,0 +1,92 @@
+package analysis
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/inventory"
+)
+
+// lifetimeInventory: group sg-web, logged all along, whose rule tcp/22 from
+// anywhere was replaced at t2 by tcp/22 from one address (as `cinch apply`
+// does); tcp/443 from anywhere is in both versions and never used.
+func lifetimeInventory(t2 int64) *inventory.Inventory {
+	inv := inventory.New()
+	wide := rule("sg-web", 6, 22, 22, cidrSrc("0.0.0.0/0"))
+	narrow := rule("sg-web", 6, 22, 22, cidrSrc("198.51.100.9/32"))
+	https := rule("sg-web", 6, 443, 443, cidrSrc("0.0.0.0/0"))
+	inv.AddGroup(inventory.Group{ID: "sg-web", VPCID: "vpc-1", Rules: []inventory.Rule{wide, https}})
+	inv.AddGroup(inventory.Group{ID: "sg-web", VPCID: "vpc-1", Rules: []inventory.Rule{narrow, https}, Valid: inventory.Interval{From: time.Unix(t2, 0)}})
+	inv.AddENI(inventory.ENI{ID: "eni-web", VPCID: "vpc-1", Groups: []string{"sg-web"}, Addrs: []netip.Addr{netip.MustParseAddr("10.0.1.5")}})
+	inv.AddFlowLog(inventory.FlowLog{ID: "fl-1", ResourceID: "vpc-1", TrafficType: "ALL", Created: time.Unix(1_600_000_000, 0)})
+	return inv
+}
+
+// sshLines are SSH sessions opened by 198.51.100.9, one every 10 minutes
+// from t0 for n sessions.
+func sshLines(t0 int64, n int) []string {
+	var out []string
+	for i := range n {
+		s := t0 + int64(i)*600
+		out = append(out, fmt.Sprintf("3 1 eni-web 198.51.100.9 10.0.1.5 %d 22 6 10 840 %d %d ACCEPT OK 2", 40000+i, s, s+60))
+	}
+	return out
+}
+
+// TestRuleLifetime: a rule is judged only over the time it existed, and a
+// rule that no longer exists is not proposed.
+//   - A rule created after the last record seen has no evidence at all: it is
+//     kept (new-rule, low confidence), never removed for "no traffic" — the
+//     traffic that the rule it replaced let in was seen before it existed.
+//   - A rule created within the window is judged over its own lifetime: shorter
+//     than the minimum history, its verdict has low confidence.
+//   - The rule it replaced is gone from the account: no proposal for it.
+func TestRuleLifetime(t *testing.T) {
+	const t0 = 1_700_000_000
+	lines := sshLines(t0, 48) // 8 hours
+	end := int64(t0 + 47*600 + 60)
+
+	// Replaced after the last record.
+	acc := observeLines(t, lifetimeInventory(end+3600), flagsFormat, lines...)
+	by := suggestionsByKey(acc)
+	if s, ok := by["sg-web|ingress|6|22|22|198.51.100.9/32"]; !ok || s.Verdict != advisor.VerdictKeep ||
+		!slices.Equal(s.Reasons, []string{advisor.ReasonNewRule}) || s.Confidence != advisor.ConfidenceLow {
+		t.Errorf("a rule newer than every record: %+v (in report: %v)", s, ok)
+	}
+	if s, ok := by["sg-web|ingress|6|22|22|0.0.0.0/0"]; ok {
+		t.Errorf("the replaced rule is still proposed: %+v", s)
+	}
+	if s := by["sg-web|ingress|6|443|443|0.0.0.0/0"]; s.Verdict != advisor.VerdictRemove || s.Confidence != advisor.ConfidenceHigh {
+		t.Errorf("the unused rule present all along: %+v", s)
+	}
+
+	// Replaced 2 hours before the last record: the narrow rule carries the
+	// sessions since, over a lifetime shorter than a minimum history of 3 h.
+	acc = observeLines(t, lifetimeInventory(end-2*3600), flagsFormat, lines...)
+	cfg := advisor.DefaultConfig()
+	cfg.MinHistory = 3 * time.Hour
+	rep, keys := acc.ReportKeys(cfg)
+	for i, k := range keys {
+		s := rep.Suggestions[i]
+		switch k {
+		case "sg-web|ingress|6|22|22|198.51.100.9/32":
+			if s.Verdict != advisor.VerdictKeep || s.Evidence.Flows != 12 || s.Confidence != advisor.ConfidenceLow ||
+				!slices.Contains(s.Reasons, advisor.ReasonShortHistory) {
+				t.Errorf("a rule 2 h old, minimum history 3 h: %+v", s)
+			}
+		case "sg-web|ingress|6|443|443|0.0.0.0/0":
+			if s.Verdict != advisor.VerdictRemove || s.Confidence != advisor.ConfidenceHigh {
+				t.Errorf("the unused rule present all along (8 h observed): %+v", s)
+			}
+		case "sg-web|ingress|6|22|22|0.0.0.0/0":
+			t.Errorf("the replaced rule is still proposed: %+v", s)
+		}
+	}
+	if len(keys) != 2 {
+		t.Errorf("report keys %v, want the two rules of the current version", keys)
+	}
+}
