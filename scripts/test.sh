@@ -139,12 +139,16 @@ log "go test (bench/otelpeer)"
 # --- end bench/otelpeer
 
 # --- dashboard: browser tests (Debian's chromium driven by playwright-core,
-# see .ci/browser/setup.sh) against a fresh `cinch daemon --demo` on a free port.
+# see .ci/browser/setup.sh) against a fresh `cinch daemon --demo` on a free port,
+# and the Apply view against a daemon on moto's EC2.
 log "dashboard: unit tests of its modules, then browser tests"
 node --test dashboards/web/test/unit.mjs
 browser_dir=$(bash .ci/browser/setup.sh)
 CINCH_BIN=$CINCH_WORK/cinch CINCH_BROWSER_MODULES=$browser_dir/node_modules CHROMIUM=$(command -v chromium) \
   CINCH_SCREENSHOTS=$CINCH_WORK/screenshots node dashboards/web/test/e2e.mjs
+# The Apply view against a daemon whose account is moto's (CINCH_MOTO_ENDPOINT).
+CINCH_BIN=$CINCH_WORK/cinch CINCH_BROWSER_MODULES=$browser_dir/node_modules CHROMIUM=$(command -v chromium) \
+  node dashboards/web/test/apply.mjs
 # --- end dashboard ---
 
 # The concurrent parts once more under the race detector (on kfake: fast).

@@ -10,6 +10,7 @@ import { overview } from './views/overview.js';
 import { group } from './views/group.js';
 import { rule } from './views/rule.js';
 import { unattributed, events, exportView } from './views/misc.js';
+import { applyView } from './views/apply.js';
 import { VERDICTS } from './components.js';
 
 const TOKEN_KEY = 'cinch.token';
@@ -22,6 +23,7 @@ const VIEWS = {
   unattributed: { title: 'Unattributed', render: unattributed },
   events: { title: 'Events', render: events },
   export: { title: 'Export', render: exportView },
+  apply: { title: 'Apply', render: (c) => (canApply() ? applyView(c) : noApply()), when: () => canApply() },
 };
 
 const store = new Store();
@@ -36,13 +38,16 @@ const els = {
   dialog: document.getElementById('signin'),
 };
 
-let me = null; // {name, role} from whoami
+let me = null; // {name, role, apply} from whoami
 const charts = new Map(); // signature -> build(el), for this render
 const plots = new Set();  // chart elements holding a uPlot
 const drafts = new Map();
 const busy = new Set();
 const details = new Map(); // rule key -> {data, error, at, loading}
 const exports = { want: '', got: '', text: null, error: '', loading: false };
+// The Apply view's state: rules left out of the selection, the run under
+// way ('dry' or 'real'), the last result and the selection it ran on.
+const applyState = { excluded: new Set(), running: '', result: null, resultFor: '', confirming: '', error: '' };
 let renderQueued = false;
 let focusAfter = null;
 
@@ -102,6 +107,45 @@ async function review(key, decision, comment) {
     toast('Review failed: ' + e.message, true);
   } finally {
     busy.delete(key);
+    render();
+  }
+}
+
+function canApply() { return !!(me && me.role === 'applier' && me.apply); }
+
+function noApply() {
+  return [h('h1', {}, 'Apply'), h('p', { class: 'empty' }, me && me.role === 'applier'
+    ? 'Apply is disabled on this daemon (set apply.enabled and apply.role_arn).'
+    : 'Applying proposals needs an applier token: sign in with one.')];
+}
+
+// runApply asks the daemon to apply (or dry-run) the chosen accepted
+// proposals; sel names the selection as it was, to tie a dry run to it.
+async function runApply(rules, dryRun, sel) {
+  if (applyState.running) return;
+  applyState.running = dryRun ? 'dry' : 'real';
+  applyState.error = '';
+  render();
+  try {
+    const resp = await api('api/v1/apply', {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ rules, dry_run: dryRun }),
+    });
+    let body = null;
+    try { body = await resp.json(); } catch { /* not JSON */ }
+    if (body && Array.isArray(body.steps)) {
+      applyState.result = body;
+      applyState.resultFor = sel;
+      if (body.error) toast((dryRun ? 'Dry run failed: ' : 'Apply stopped: ') + body.error, true);
+      else toast(dryRun ? 'Dry run allowed every call.' : 'Applied.');
+    } else {
+      throw new Error(`${resp.status}: ${body?.error || resp.statusText}`);
+    }
+  } catch (e) {
+    applyState.error = (dryRun ? 'Dry run failed: ' : 'Apply failed: ') + e.message;
+    toast(applyState.error, true);
+  } finally {
+    applyState.running = '';
     render();
   }
 }
@@ -218,7 +262,7 @@ const live = new Live({
 function ctx() {
   const p = params();
   return {
-    store, params: p, filters: filters(), nav, setParam, drafts, busy, review, ruleDetail,
+    store, params: p, filters: filters(), nav, setParam, drafts, busy, review, ruleDetail, applyState, runApply,
     refreshRule: (k) => fetchRule(k), exportText,
     filterParams: () => filters(),
     canReview: () => me && (me.role === 'reviewer' || me.role === 'applier'),
@@ -280,7 +324,7 @@ window.addEventListener('resize', () => {
 });
 
 function renderNav(current) {
-  patch(els.nav, Object.entries(VIEWS).filter(([, v]) => !v.hidden).map(([k, v]) => {
+  patch(els.nav, Object.entries(VIEWS).filter(([, v]) => !v.hidden && (!v.when || v.when())).map(([k, v]) => {
     const a = link({ view: k, ...(k === 'overview' ? filters() : {}) }, nav, v.title,
       k === 'unattributed' && store.unattributed.length ? h('span', { class: 'count' }, String(store.unattributed.length)) : null);
     if (k === current || (k === 'overview' && (current === 'group' || current === 'rule'))) a.setAttribute('aria-current', 'page');
@@ -349,7 +393,7 @@ setInterval(() => { if (live.state !== 'live' || store.lastEventAt) renderStatus
 function openSignIn(why) {
   const form = els.dialog.querySelector('form');
   form.reset();
-  els.dialog.querySelector('.why').textContent = why || 'Enter an API token: a reviewer token lets you accept, reject and defer proposals.';
+  els.dialog.querySelector('.why').textContent = why || 'Enter an API token: a reviewer token lets you accept, reject and defer proposals; an applier token also applies them.';
   els.dialog.querySelector('.error').textContent = '';
   if (!els.dialog.open) els.dialog.showModal();
 }
@@ -378,6 +422,8 @@ function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
   me = null;
   drafts.clear();
+  applyState.result = null;
+  applyState.error = '';
   whoami().then(() => { live.reconnectNow(); render(); });
 }
 

@@ -22,6 +22,7 @@ const REASONS = {
   'partial-logging': 'logging skipped records',
   'no-interfaces': 'no interface carries the group',
   'unresolved-reference': 'references something that cannot be resolved',
+  'new-rule': 'created after the last flow-log record seen: no evidence yet',
 };
 
 export function verdictBadge(v) {

@@ -7,110 +7,44 @@
 // Env: CINCH_BIN (required), CINCH_BROWSER_MODULES (required: where
 // playwright-core is installed), CHROMIUM (default /usr/bin/chromium),
 // CINCH_SCREENSHOTS (default docs/screenshots; "" to skip).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import net from 'node:net';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { need, results, log, step, assert, sleep, freePort, Daemon, Browser, live } from './lib.mjs';
 
-const need = (k) => {
-  if (!process.env[k]) { console.error(`e2e: ${k} is not set (scripts/test.sh sets it; see the header of this file)`); process.exit(2); }
-  return process.env[k];
-};
 const BIN = need('CINCH_BIN');
 const MODULES = need('CINCH_BROWSER_MODULES');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SHOTS = process.env.CINCH_SCREENSHOTS ?? 'docs/screenshots';
-const { chromium } = createRequire(path.join(path.resolve(MODULES), 'x.js'))('playwright-core');
 
 const REVIEWER = 'alice-reviewer-token', VIEWER = 'vera-viewer-token';
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const HOSTILE_ID = 'sg-0badc0ffee0000001';
 
-let failures = 0;
-const t0 = Date.now();
-function log(...a) { console.log(`[e2e ${((Date.now() - t0) / 1000).toFixed(1)}s]`, ...a); }
-async function step(name, fn) {
-  try { await fn(); log('ok  ', name); } catch (e) { failures++; log('FAIL', name, '\n     ', e.stack || e); }
-}
-function assert(cond, msg) { if (!cond) throw new Error(msg); }
-
-async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
-    s.on('error', reject);
-  });
-}
-
 const port = await freePort();
 const base = `http://127.0.0.1:${port}/`;
-let daemon = null, daemonLog = '';
-
-function startDaemon() {
-  daemon = spawn(BIN, ['daemon', '--demo', '--demo-hostile-names', '--demo-new-source-every', '2s', '--listen', `127.0.0.1:${port}`], {
-    // The daemon reads CINCH_* overrides: pass none of the test run's own
-    // (scripts/test.sh exports CINCH_KAFKA_BROKERS and more for the Go tests).
-    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CINCH_'))),
-      CINCH_AUTH_TOKEN_NAMES: 'alice,vera', CINCH_AUTH_TOKEN_ALICE: `reviewer:${REVIEWER}`, CINCH_AUTH_TOKEN_VERA: `viewer:${VIEWER}` },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  daemon.stdout.on('data', (b) => { daemonLog += b; });
-  daemon.stderr.on('data', (b) => { daemonLog += b; });
-  return waitFor(async () => (await fetch(base + 'readyz')).ok, 20000, 'daemon ready');
-}
-async function stopDaemon() {
-  if (!daemon || daemon.exitCode !== null) return;
-  const exited = new Promise((r) => daemon.once('exit', r));
-  daemon.kill('SIGTERM');
-  await Promise.race([exited, sleep(15000).then(() => daemon.kill('SIGKILL'))]);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(fn, ms, what) {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    try { if (await fn()) return; } catch (e) { last = e; }
-    await sleep(100);
-  }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? ': ' + last.message : ''}`);
-}
+const daemon = new Daemon(BIN, ['--demo', '--demo-hostile-names', '--demo-new-source-every', '2s', '--listen', `127.0.0.1:${port}`],
+  { CINCH_AUTH_TOKEN_NAMES: 'alice,vera', CINCH_AUTH_TOKEN_ALICE: `reviewer:${REVIEWER}`, CINCH_AUTH_TOKEN_VERA: `viewer:${VIEWER}` }, base);
+const startDaemon = () => daemon.start();
+const stopDaemon = () => daemon.stop();
 async function api(p, tok, opts = {}) {
   const headers = { ...(opts.headers || {}) };
   if (tok) headers.Authorization = 'Bearer ' + tok;
   return fetch(base + p, { ...opts, headers });
 }
 
-const profile = mkdtempSync(path.join(os.tmpdir(), 'cinch-e2e-profile-'));
-let ctx;
-const dialogs = [], errors = [];
+const browser = new Browser(MODULES, CHROMIUM);
+const { dialogs, errors } = browser;
 let daemonDown = false;
+// While the daemon is down on purpose, failed connections are expected.
+browser.expected = (text) => daemonDown && /WebSocket|Failed to load resource|ERR_CONNECTION_REFUSED/.test(text);
+let ctx;
 try {
   await startDaemon();
   log('daemon on', base);
-  ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: true, viewport: { width: 1366, height: 768 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-quic'],
-  });
-  const watch = (page, name) => {
-    page.on('dialog', (d) => { dialogs.push(`${name}: ${d.type()} ${d.message()}`); d.dismiss().catch(() => {}); });
-    page.on('pageerror', (e) => errors.push(`${name}: ${e.message}`));
-    page.on('console', (m) => {
-      if (m.type() !== 'error') return;
-      // While the daemon is down on purpose, failed connections are expected.
-      if (daemonDown && /WebSocket|Failed to load resource|ERR_CONNECTION_REFUSED/.test(m.text())) return;
-      errors.push(`${name}: console: ${m.text()}`);
-    });
-    return page;
-  };
+  ctx = await browser.launch();
+  const watch = (page, name) => browser.watch(page, name);
   const page1 = watch(ctx.pages()[0] || await ctx.newPage(), 'page1');
   const page2 = watch(await ctx.newPage(), 'page2');
-  const live = async (page) => {
-    await page.waitForSelector('body[data-conn="live"]', { timeout: 10000 });
-    await page.waitForFunction(() => Number(document.body.dataset.version) > 0 && document.querySelector('main h1'), null, { timeout: 10000 });
-  };
 
   await step('GET / serves the page with a strict CSP and nosniff', async () => {
     const r = await fetch(base);
@@ -181,7 +115,8 @@ try {
     reviewedKey = await page1.locator('table.proposals tr[data-key]').first().getAttribute('data-key');
     await page2.goto(base);
     await live(page2);
-    const accept = page1.locator('table.proposals tr[data-verdict=narrow]').filter({ has: page1.locator('button[data-action=accept]') }).first();
+    // A high-confidence one: exports leave low-confidence proposals out.
+    const accept = page1.locator('table.proposals tr[data-verdict=narrow][data-confidence=high][data-key*="|ingress|"]').filter({ has: page1.locator('button[data-action=accept]') }).first();
     reviewedKey = await accept.getAttribute('data-key');
     const posted = page1.waitForResponse((r) => r.url().endsWith('/api/v1/reviews') && r.request().method() === 'POST');
     await accept.locator('button[data-action=accept]').click();
@@ -217,13 +152,20 @@ try {
       want = await (await api('api/v1/export?format=cli&status=accepted')).text();
     }
     assert(shown === want, 'page export differs from the API');
+    // The accepted proposal is in it while it is still a high-confidence
+    // change (the demo's traffic goes on and may turn it into a keep, or
+    // lower its confidence: then exports leave it out).
     const group = reviewedKey.split('|')[0];
-    assert(shown.includes(group), `export lacks ${group}`);
+    const cur = await (await api('api/v1/rules/' + encodeURIComponent(reviewedKey))).json();
+    const included = cur.verdict !== 'keep' && cur.confidence === 'high';
+    if (included) assert(shown.includes(group), `export lacks ${group}`);
+    else log(`     the accepted proposal became ${cur.verdict}/${cur.confidence} meanwhile`);
     await page1.check('#fmt-terraform');
-    await page1.waitForFunction(() => {
+    await page1.waitForFunction((withRule) => {
       const pre = document.querySelector('[data-testid=export-output]');
-      return pre?.dataset.format === 'terraform' && pre.dataset.upToDate === 'true' && /resource "aws_vpc_security_group_(in|e)gress_rule"/.test(pre.textContent);
-    }, null, { timeout: 5000 });
+      return pre?.dataset.format === 'terraform' && pre.dataset.upToDate === 'true' &&
+        (!withRule || /resource "aws_vpc_security_group_(in|e)gress_rule"/.test(pre.textContent));
+    }, included, { timeout: 5000 });
   });
 
   await step('a viewer sees no review buttons and cannot review', async () => {
@@ -233,6 +175,7 @@ try {
     await page2.waitForSelector('body[data-role="viewer"]');
     await page2.waitForSelector('table.proposals tr[data-key]');
     assert(await page2.locator('button[data-action]').count() === 0, 'viewer sees review buttons');
+    assert(await page2.locator('#views a[data-fid="nav-apply"]').count() === 0, 'viewer sees the Apply view');
     await page2.goto(base + '?view=group&id=' + encodeURIComponent(reviewedKey.split('|')[0]));
     await page2.waitForSelector('.rule-card');
     assert(await page2.locator('button[data-action]').count() === 0, 'viewer sees review buttons on a group');
@@ -321,16 +264,15 @@ try {
     assert(dialogs.length === 0, dialogs.join('; '));
   });
 } catch (e) {
-  failures++;
+  results.failures++;
   log('FAIL', e.stack || e);
 } finally {
-  if (ctx) await ctx.close().catch(() => {});
+  await browser.close();
   await stopDaemon();
-  rmSync(profile, { recursive: true, force: true });
 }
-if (failures) {
-  console.log('--- daemon log (tail) ---\n' + daemonLog.split('\n').slice(-30).join('\n'));
-  log(`${failures} failed`);
+if (results.failures) {
+  console.log('--- daemon log (tail) ---\n' + daemon.tail());
+  log(`${results.failures} failed`);
   process.exit(1);
 }
 log('all browser tests passed');

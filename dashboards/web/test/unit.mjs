@@ -77,3 +77,24 @@ test('exposure and reduction follow the export package', () => {
   assert.equal(reduction({ verdict: 'remove', rule, proposed: [] }), 2 ** 32);
   assert.equal(reduction({ verdict: 'narrow', rule, proposed: [{ ...rule, source: '203.0.113.0/24' }] }), 2 ** 32 - 256);
 });
+
+test('apply candidates: accepted proposals that change a rule, in report order', async () => {
+  const { candidates, selectionKey } = await import('../js/views/apply.js');
+  const { Store } = await import('../js/state.js');
+  const st = new Store();
+  const sug = (g, verdict, source) => ({ group_id: g, direction: 'ingress', verdict,
+    rule: { protocol: 'tcp', from_port: 22, to_port: 22, source }, proposed: [] });
+  st.applySnapshot({ version: 3, keys: ['a', 'b', 'c', 'd'], snapshot: { suggestions: [
+    sug('sg-1', 'narrow', '0.0.0.0/0'), sug('sg-1', 'keep', '10.0.0.0/8'), sug('sg-2', 'remove', '0.0.0.0/0'), sug('sg-3', 'narrow', '::/0')] },
+  reviews: [{ rule_key: 'a', decision: 'accepted' }, { rule_key: 'b', decision: 'accepted' }, { rule_key: 'c', decision: 'accepted' },
+    { rule_key: 'd', decision: 'rejected' }] });
+  const list = candidates(st);
+  assert.deepEqual(list.map((r) => r.key), ['a', 'c']); // b is a keep, d was rejected
+  // A dry run is tied to the rules as they were: a changed suggestion needs another.
+  const before = selectionKey(list);
+  assert.equal(selectionKey([...list].reverse()), before);
+  st.applyEvent({ version: 4, type: 'verdict-changed', rule_key: 'c', suggestion: sug('sg-2', 'narrow', '0.0.0.0/0') });
+  assert.notEqual(selectionKey(candidates(st)), before);
+  st.applyEvent({ version: 5, type: 'review', review: { rule_key: 'a', decision: 'deferred' } });
+  assert.deepEqual(candidates(st).map((r) => r.key), ['c']);
+});

@@ -16,7 +16,7 @@ export function unattributed(ctx) {
 
 const LABEL = {
   snapshot: 'Snapshot', 'verdict-changed': 'Verdict changed', 'rule-removed': 'Rule removed',
-  'rule-stopped-matching': 'Stopped matching', 'rule-resumed': 'Resumed', review: 'Review',
+  'rule-stopped-matching': 'Stopped matching', 'rule-resumed': 'Resumed', review: 'Review', apply: 'Apply',
 };
 
 export function events(ctx) {
@@ -47,6 +47,10 @@ function feedItem(ctx, e) {
     } else {
       what = [e.previous ? [verdictBadge(e.previous.verdict), ' → '] : 'new: ', s ? verdictBadge(s.verdict) : null];
     }
+  } else if (e.type === 'apply' && e.apply) {
+    const a = e.apply;
+    what = `${a.dry_run ? 'dry run' : 'run'} by ${a.who}: ${a.done} ${a.dry_run ? 'allowed' : 'done'}, ${a.not_done} not done, ${a.skipped} left out`
+      + (a.error ? ` — ${a.error}` : '');
   } else if (e.type === 'review' && e.review) {
     what = `${DECISIONS[e.review.decision] || e.review.decision} by ${e.review.by}` + (e.review.comment ? `: “${e.review.comment}”` : '');
   }

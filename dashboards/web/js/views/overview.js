@@ -102,7 +102,7 @@ function proposals(ctx, rules) {
     .map((r) => ({ ...r, red: reduction(r.s) }))
     .sort((a, b) => b.red - a.red || a.key.localeCompare(b.key));
   const shown = ctx.params.get('all') === '1' ? props : props.slice(0, TOP);
-  const rows = shown.map((r) => h('tr', { dataset: { mkey: 'p:' + r.key, key: r.key, version: String(r.version), verdict: r.s.verdict } },
+  const rows = shown.map((r) => h('tr', { dataset: { mkey: 'p:' + r.key, key: r.key, version: String(r.version), verdict: r.s.verdict, confidence: r.s.confidence || '' } },
     h('td', {}, groupLink(ctx, r.s.group_id)),
     h('td', {}, ruleLink(ctx, r.key, r.s), h('div', { class: 'muted' }, r.s.direction)),
     h('td', {}, verdictBadge(r.s.verdict), ' ', confidenceBadge(r.s), reasonChips(r.s.reasons)),
