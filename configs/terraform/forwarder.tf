@@ -39,8 +39,8 @@ resource "aws_lambda_function" "forwarder" {
   memory_size      = 256
   environment {
     variables = {
-      CINCH_FORWARD_BROKERS = join(",", var.kafka_brokers)
-      CINCH_FORWARD_TOPIC   = var.kafka_topic
+      CINCH_KAFKA_BROKERS = join(",", var.kafka_brokers)
+      CINCH_FORWARD_TOPIC = var.kafka_topic
     }
   }
   dynamic "vpc_config" {
