@@ -106,6 +106,7 @@ func (a *Accumulator) Coverage() *Coverage {
 	wt = max(wt, a.stats.WindowTo)
 	c := &Coverage{From: wf, To: wt, since: ci.since, Groups: make(map[string]*advisor.GroupObservation, len(ci.groups))}
 	const G = ObservationTolerance
+	all := a.obs.m[allInterfaces] // input known to be incomplete (MarkPartial)
 	ifaceBad := map[string]bool{}
 	var gaps []int64
 	for _, g := range ci.groups {
@@ -154,6 +155,9 @@ func (a *Accumulator) Coverage() *Coverage {
 				}
 			} else {
 				gaps = append(gaps, reqFrom, to)
+			}
+			if all != nil && all.Skipped.Overlaps(from, to) {
+				obs.Partial = true
 			}
 			for i := 0; i < len(gaps); i += 2 {
 				f, t := gaps[i], min(gaps[i+1], cr.logged)

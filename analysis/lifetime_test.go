@@ -9,6 +9,7 @@ import (
 
 	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/inventory"
+	"github.com/cinch-sg/cinch/sketch"
 )
 
 // lifetimeInventory: group sg-web, logged all along, whose rule tcp/22 from
@@ -88,5 +89,59 @@ func TestRuleLifetime(t *testing.T) {
 	}
 	if len(keys) != 2 {
 		t.Errorf("report keys %v, want the two rules of the current version", keys)
+	}
+}
+
+// TestMarkPartial: input known to have missed records over a time (Live
+// Tail's sampling, a gap between its sessions) lowers the confidence of the
+// groups whose interfaces it covers (partial-logging), survives a snapshot
+// and a merge, leaves the window of records alone, and marks of another time
+// change nothing.
+func TestMarkPartial(t *testing.T) {
+	const t0 = 1_700_000_000
+	lines := sshLines(t0, 48)
+	end := int64(t0 + 47*600 + 60)
+	inv := lifetimeInventory(end + 3600)
+	plain := suggestionsByKey(observeLines(t, inv, flagsFormat, lines...))
+	key := "sg-web|ingress|6|443|443|0.0.0.0/0"
+	if s := plain[key]; s.Verdict != advisor.VerdictRemove || s.Confidence != advisor.ConfidenceHigh {
+		t.Fatalf("unmarked: %+v", plain[key])
+	}
+
+	// A mark after the records' window: nothing changes.
+	acc := observeLines(t, inv, flagsFormat, lines...)
+	acc.MarkPartial(end+7200, end+7800)
+	if s := suggestionsByKey(acc)[key]; s.Confidence != advisor.ConfidenceHigh || acc.Coverage().From != t0 {
+		t.Errorf("a mark outside the window: %+v, window from %d", s, acc.Coverage().From)
+	}
+
+	// A mark inside: low confidence, in this accumulator, after a
+	// snapshot, and in another one it is merged into.
+	acc.MarkPartial(t0+3600, t0+4200)
+	snap, err := acc.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := NewAccumulator(acc.Engine(), sketch.DefaultConfig())
+	if _, err := restored.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	other := NewAccumulator(acc.Engine(), sketch.DefaultConfig()) // no records, only the merge
+	if err := other.Merge(restored); err != nil {
+		t.Fatal(err)
+	}
+	for name, a := range map[string]*Accumulator{"marked": acc, "restored": restored, "merged": other} {
+		s := suggestionsByKey(a)[key]
+		if s.Verdict != advisor.VerdictRemove || s.Confidence != advisor.ConfidenceLow || !slices.Contains(s.Reasons, advisor.ReasonPartialLogging) {
+			t.Errorf("%s: %+v", name, s)
+		}
+		if ifs := a.ObservedInterfaces(); !slices.Equal(ifs, []string{"eni-web"}) {
+			t.Errorf("%s: observed interfaces %v", name, ifs)
+		}
+	}
+	// Marks age out with the window.
+	acc.ExpireObservations(end + 8000)
+	if o := acc.Observation(allInterfaces); o != nil {
+		t.Errorf("mark outlived the window: %+v", o)
 	}
 }

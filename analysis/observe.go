@@ -227,6 +227,28 @@ func (a *Accumulator) observe(rec *flowlog.Record) {
 	o.End = max(o.End, to)
 }
 
+// allInterfaces keys the marks that concern every interface: times over
+// which the input is known to have missed records, whatever their interface.
+// No record has an empty interface id, so it never meets one.
+const allInterfaces = ""
+
+// MarkPartial records that the input missed records of any interface over
+// [from, to) (unix s) — Live Tail's sampling, or the gap between two of its
+// sessions. Every group an interface carried then is judged as after
+// SKIPDATA: its verdicts stand, with low confidence (partial-logging). The
+// mark merges, checkpoints and expires like the records' observations.
+func (a *Accumulator) MarkPartial(from, to int64) {
+	if to <= from {
+		return
+	}
+	o := a.obs.m[allInterfaces]
+	if o == nil {
+		o = &Observation{}
+		a.obs.m[allInterfaces] = o
+	}
+	o.Skipped.Add(from, to)
+}
+
 // Observation returns what the records showed of interface id's logging
 // (nil when no record of it was seen). The result is the accumulator's own.
 func (a *Accumulator) Observation(id string) *Observation { return a.obs.m[id] }
@@ -235,7 +257,9 @@ func (a *Accumulator) Observation(id string) *Observation { return a.obs.m[id] }
 func (a *Accumulator) ObservedInterfaces() []string {
 	out := make([]string, 0, len(a.obs.m))
 	for k := range a.obs.m {
-		out = append(out, k)
+		if k != allInterfaces {
+			out = append(out, k)
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -274,7 +298,10 @@ func (a *Accumulator) ExpireObservations(before int64) { a.obs.expire(before) }
 // start and the latest end (zero when none).
 func (a *Accumulator) observationWindow() (from, to int64) {
 	first := true
-	for _, o := range a.obs.m {
+	for k, o := range a.obs.m {
+		if k == allInterfaces {
+			continue // marks, not records: they may reach beyond the records
+		}
 		for _, s := range []*Spans{&o.On, &o.Rejects, &o.Skipped} {
 			if s.Empty() {
 				continue

@@ -183,7 +183,11 @@ func (a *Accumulator) Snapshot() (Snapshot, error) {
 		}
 		s.Slots = append(s.Slots, ss)
 	}
-	for _, k := range a.ObservedInterfaces() {
+	ids := a.ObservedInterfaces()
+	if a.obs.m[allInterfaces] != nil {
+		ids = append(ids, allInterfaces)
+	}
+	for _, k := range ids {
 		o := a.obs.m[k]
 		s.Observed = append(s.Observed, ObservationSnapshot{InterfaceID: k, End: o.End,
 			OnPacked: packSpans(o.On.Pairs()), RejectsPacked: packSpans(o.Rejects.Pairs()), SkippedPacked: packSpans(o.Skipped.Pairs())})

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cinch-sg/cinch/analysis"
 	"github.com/cinch-sg/cinch/inventory/awsapi"
 	"github.com/cinch-sg/cinch/stream/envelope"
 	"github.com/cinch-sg/cinch/stream/flowlog"
@@ -13,7 +14,9 @@ import (
 
 // readLiveTail feeds CloudWatch Logs Live Tail events through the pipeline
 // until ctx ends; its shard's state is checkpointed like any other. Sampling
-// and session ends are logged with the source's counters.
+// and the gaps between sessions are logged with the source's counters,
+// counted in metrics, and mark the time they cover as partially logged, so
+// that no proposal resting on it has high confidence.
 func (d *Daemon) readLiveTail(ctx context.Context) {
 	lt := d.cfg.LiveTail
 	c := awsapi.Config{}
@@ -45,7 +48,11 @@ func (d *Daemon) readLiveTail(ctx context.Context) {
 	n := 0
 	report := time.NewTicker(time.Minute)
 	defer report.Stop()
-	err = src.Run(ctx, func(group, stream string, msg []byte) error {
+	// lastEnd is the latest record end seen: a gap between sessions runs
+	// from it to the first record of the next session.
+	var lastEnd int64
+	err = src.Run(ctx, func(ev *livetail.Event) error {
+		group, stream, msg := ev.Group, ev.Stream, ev.Message
 		p := parsers[group]
 		if p == nil {
 			f := d.formats.logGroup[group]
@@ -56,6 +63,9 @@ func (d *Daemon) readLiveTail(ctx context.Context) {
 			parsers[group] = p
 		}
 		d.met.RecordsConsumed.Inc()
+		if ev.Sampled {
+			d.met.LiveTailSampled.Inc()
+		}
 		if err := p.Parse(msg, &rec); err != nil {
 			reason := "malformed"
 			if pe, ok := err.(*flowlog.ParseError); ok {
@@ -70,6 +80,18 @@ func (d *Daemon) readLiveTail(ctx context.Context) {
 		// never keeps an evaluation waiting for the network.
 		s.mu.Lock()
 		sk.record(&rec, &meta)
+		// Records were left out around a sampled one, and between two
+		// sessions: the time they cover is partially logged, for every
+		// interface (a capture window is up to ten minutes either side).
+		const g = analysis.ObservationTolerance
+		switch {
+		case ev.Sampled:
+			s.acc.MarkPartial(rec.Start-g, rec.End+g)
+		case ev.Resumed && lastEnd > 0:
+			s.acc.MarkPartial(lastEnd-g, max(rec.End, lastEnd)+g)
+			d.met.LiveTailGaps.Inc()
+		}
+		lastEnd = max(lastEnd, rec.End)
 		s.unsaved = true
 		s.mu.Unlock()
 		n++

@@ -1,12 +1,16 @@
 package daemon
 
 import (
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/internal/livetailtest"
 )
@@ -51,11 +55,12 @@ func TestLiveTailInput(t *testing.T) {
 	r := start(t, cfg)
 	deadline := time.Now().Add(20 * time.Second)
 	var flows uint64
+	var sug advisor.Suggestion
 	for time.Now().Before(deadline) && flows != 3 {
 		if rep, err := getReport(t, r.d.Addr().String()); err == nil {
 			for _, s := range rep.Suggestions {
 				if s.GroupID == "sg-0a" {
-					flows = s.Evidence.Flows
+					flows, sug = s.Evidence.Flows, s
 				}
 			}
 		}
@@ -63,6 +68,22 @@ func TestLiveTailInput(t *testing.T) {
 	}
 	if flows != 3 {
 		t.Fatalf("flows credited %d, want 3", flows)
+	}
+	// The third record came sampled: records around it are missing, so the
+	// proposal (narrow 0.0.0.0/0 to the three sources) has low confidence.
+	if sug.Verdict != advisor.VerdictNarrow || sug.Confidence != advisor.ConfidenceLow || !slices.Contains(sug.Reasons, advisor.ReasonPartialLogging) {
+		t.Errorf("suggestion after sampled input: %+v", sug)
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+r.d.Addr().String()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(m), "\ncinch_livetail_sampled_events_total 1\n") {
+		t.Errorf("no sampled event counted in /metrics")
 	}
 	if srv.HTTP2.Load() < 1 {
 		t.Error("Live Tail did not use HTTP/2")

@@ -32,6 +32,9 @@ type Metrics struct {
 	RecordsFailed *prometheus.CounterVec
 	// DuplicatesDropped counts duplicate input events dropped.
 	DuplicatesDropped prometheus.Counter
+	// LiveTailSampled counts Live Tail events that came in sampled updates;
+	// LiveTailGaps the gaps between Live Tail sessions (events lost).
+	LiveTailSampled, LiveTailGaps prometheus.Counter
 	// DeadLettered counts records sent to the dead-letter output.
 	DeadLettered prometheus.Counter
 	// DeadLetterFailures counts records that could not be sent to the
@@ -141,6 +144,14 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Namespace: namespace, Name: "duplicate_events_dropped_total",
 		Help: "Duplicate input events dropped.",
 	})
+	m.LiveTailSampled = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "livetail_sampled_events_total",
+		Help: "Live Tail events that came in updates CloudWatch sampled (above 500 events/s): records around them are missing.",
+	})
+	m.LiveTailGaps = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "livetail_session_gaps_total",
+		Help: "Gaps between Live Tail sessions (the three-hour limit, errors): the events in between are lost.",
+	})
 	m.DeadLettered = prometheus.NewCounter(prometheus.CounterOpts{
 		Namespace: namespace, Name: "dead_lettered_total",
 		Help: "Records sent to the dead-letter output.",
@@ -236,7 +247,7 @@ func newMetrics(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		Help: "Connected websocket clients.",
 	})
 	reg.MustRegister(
-		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped,
+		m.RecordsConsumed, m.RecordsParsed, m.RecordsFailed, m.DuplicatesDropped, m.LiveTailSampled, m.LiveTailGaps,
 		m.DeadLettered, m.DeadLetterFailures, m.ConsumerLag, m.Unattributed, m.RulesByVerdict, m.RulesUnresolved, m.Interfaces, m.LogGroupUnparseable, m.InventoryLastSuccess, m.InventoryRefused, m.WindowRecords,
 		m.RuleLastMatch, m.RuleStoppedMatching, m.AdvisorEvaluations,
 		m.AdvisorRulesJudged, m.AdvisorDuration, m.DedupeBatches, m.DedupeEvicted, m.CheckpointLastSuccess, m.CheckpointAge,

@@ -18,6 +18,8 @@ func TestLintAndRegistration(t *testing.T) {
 	m.RecordsParsed.Inc()
 	m.RecordsFailed.WithLabelValues("bad-field").Inc()
 	m.DuplicatesDropped.Inc()
+	m.LiveTailSampled.Inc()
+	m.LiveTailGaps.Inc()
 	m.DeadLettered.Inc()
 	m.DeadLetterFailures.Inc()
 	m.SetConsumerLag("flowlogs", 3, 42)
@@ -45,8 +47,8 @@ func TestLintAndRegistration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 25 {
-		t.Errorf("gathered %d metric families, want 25", len(mfs))
+	if len(mfs) != 27 {
+		t.Errorf("gathered %d metric families, want 27", len(mfs))
 	}
 	for _, mf := range mfs {
 		if !strings.HasPrefix(mf.GetName(), "cinch_") {

@@ -6,9 +6,10 @@
 // reported: above 500 matching events per second CloudWatch sends a sample
 // (the update says so), and a session ends after three hours (a new one is
 // started; events in between are lost). Sampled or interrupted input misses
-// flows, so a rule may look unused when it is not: the counters say how much
-// was sampled, and a user should keep such proposals under review (or feed
-// the daemon through Kafka).
+// flows, so a rule may look unused when it is not: each event says whether
+// it was sampled or follows such a gap (the daemon marks the time it covers
+// as partially logged, so proposals resting on it have low confidence), and
+// the counters say how much was sampled.
 package livetail
 
 import (
@@ -53,8 +54,22 @@ type Stats struct {
 	Errors uint64
 }
 
-// Handler receives one log event: its log group (name), stream and message.
-type Handler func(group, stream string, message []byte) error
+// Event is one log event as Live Tail delivered it.
+type Event struct {
+	// Group is the log group's name, Stream the log stream.
+	Group, Stream string
+	Message       []byte
+	// Sampled: the event came in an update CloudWatch sampled (other events
+	// of the same time were left out).
+	Sampled bool
+	// Resumed: the first event of a session that follows one that ended
+	// (events between the two sessions were lost).
+	Resumed bool
+}
+
+// Handler receives one log event. The event and its message are valid only
+// during the call.
+type Handler func(ev *Event) error
 
 // Source is a Live Tail reader.
 type Source struct {
@@ -165,7 +180,8 @@ func (s *Source) session(ctx context.Context, fn Handler) error {
 	}
 	stream := out.GetStream()
 	defer stream.Close()
-	s.st.sessions.Add(1)
+	resumed := s.st.sessions.Add(1) > 1
+	var le Event
 	for ev := range stream.Events() {
 		switch e := ev.(type) {
 		case *types.StartLiveTailResponseStreamMemberSessionStart:
@@ -173,7 +189,8 @@ func (s *Source) session(ctx context.Context, fn Handler) error {
 		case *types.StartLiveTailResponseStreamMemberSessionUpdate:
 			s.st.updates.Add(1)
 			n := uint64(len(e.Value.SessionResults))
-			if e.Value.SessionMetadata != nil && e.Value.SessionMetadata.Sampled {
+			sampled := e.Value.SessionMetadata != nil && e.Value.SessionMetadata.Sampled
+			if sampled {
 				s.st.sampled.Add(1)
 				s.st.sampledEvents.Add(n)
 				if now := time.Now().Unix(); s.warned.Load() < now-60 {
@@ -184,7 +201,10 @@ func (s *Source) session(ctx context.Context, fn Handler) error {
 			}
 			for _, r := range e.Value.SessionResults {
 				s.st.events.Add(1)
-				if err := fn(GroupName(aws.ToString(r.LogGroupIdentifier)), aws.ToString(r.LogStreamName), []byte(aws.ToString(r.Message))); err != nil {
+				le = Event{Group: GroupName(aws.ToString(r.LogGroupIdentifier)), Stream: aws.ToString(r.LogStreamName),
+					Message: []byte(aws.ToString(r.Message)), Sampled: sampled, Resumed: resumed}
+				resumed = false
+				if err := fn(&le); err != nil {
 					return &handlerError{err}
 				}
 			}

@@ -51,11 +51,18 @@ func TestLiveTailOverHTTP2(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var got []string
-	err = src.Run(ctx, func(g, stream string, msg []byte) error {
-		if g != "vpc-flows" || stream != "eni-1-all" {
-			t.Errorf("group %q stream %q", g, stream)
+	var sampled, resumed []int
+	err = src.Run(ctx, func(ev *Event) error {
+		if ev.Group != "vpc-flows" || ev.Stream != "eni-1-all" {
+			t.Errorf("group %q stream %q", ev.Group, ev.Stream)
 		}
-		got = append(got, string(msg))
+		if ev.Sampled {
+			sampled = append(sampled, len(got))
+		}
+		if ev.Resumed {
+			resumed = append(resumed, len(got))
+		}
+		got = append(got, string(ev.Message))
 		if len(got) == 505 {
 			cancel()
 		}
@@ -66,6 +73,11 @@ func TestLiveTailOverHTTP2(t *testing.T) {
 	}
 	if len(got) != 505 || !strings.Contains(got[0], "10.0.0.0 ") || !strings.Contains(got[504], "10.0.0.1001 ") {
 		t.Fatalf("%d events: first %q last %q", len(got), got[0], got[len(got)-1])
+	}
+	// The second update's 500 events are sampled; the first event of the
+	// second session follows a gap.
+	if len(sampled) != 500 || sampled[0] != 3 || sampled[499] != 502 || len(resumed) != 1 || resumed[0] != 503 {
+		t.Errorf("sampled events %d (from %v), resumed at %v", len(sampled), sampled[:min(1, len(sampled))], resumed)
 	}
 	st := src.Stats()
 	want := Stats{Sessions: 2, Timeouts: 1, Updates: 3, SampledUpdates: 1, Events: 505, SampledEvents: 500}
@@ -85,13 +97,13 @@ func TestLiveTailErrors(t *testing.T) {
 		Credentials: credentials.NewStaticCredentialsProvider("AKID", "SECRET", "")}
 	src, _ := New(cfg, Config{LogGroups: []string{group}}, nil)
 	stop := fmt.Errorf("enough")
-	if err := src.Run(context.Background(), func(string, string, []byte) error { return stop }); err != stop {
+	if err := src.Run(context.Background(), func(*Event) error { return stop }); err != stop {
 		t.Errorf("handler error: %v", err)
 	}
 	bad := cfg.Copy()
 	bad.BaseEndpoint = aws.String("https://127.0.0.1:1")
 	src, _ = New(bad, Config{LogGroups: []string{group}}, nil)
-	if err := src.Run(context.Background(), func(string, string, []byte) error { return nil }); err == nil || !strings.Contains(err.Error(), "StartLiveTail") {
+	if err := src.Run(context.Background(), func(*Event) error { return nil }); err == nil || !strings.Contains(err.Error(), "StartLiveTail") {
 		t.Errorf("unreachable endpoint: %v", err)
 	}
 	if _, err := New(cfg, Config{LogGroups: []string{"vpc-flows"}}, nil); err == nil {
