@@ -51,7 +51,8 @@ const (
 	ReasonNoInterfaces = "no-interfaces"
 	// ReasonNewRule: the rule was created after the last record seen, so no
 	// evidence speaks of it (the traffic of the rule it may replace was let
-	// in before it existed); the rule is kept.
+	// in before it existed), or it saw no traffic over a lifetime shorter
+	// than the minimum history; the rule is kept.
 	ReasonNewRule = "new-rule"
 )
 

@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"slices"
 	"time"
 )
 
@@ -38,8 +39,9 @@ type GroupObservation struct {
 //     group is still referenced by launch templates and groups scaled to zero,
 //     and its rules would be needed the moment it is attached again);
 //   - an interface was not observed: keep, reason not-observed, naming it;
-//   - the rule came into the group after the observed span ended (RuleSince):
-//     keep, reason new-rule — nothing was observed of it;
+//   - the rule came into the group after the observed span ended (RuleSince),
+//     or it is unused over a lifetime shorter than cfg.MinHistory: keep,
+//     reason new-rule — too little was observed of it to remove it;
 //   - otherwise the verdict stands, with confidence low and reason
 //     short-history when the observed span (from RuleSince, when later) is
 //     shorter than cfg.MinHistory,
@@ -81,6 +83,12 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 	case len(obs.Unobserved) > 0:
 		return keep(ReasonNotObserved)
 	case !obs.RuleSince.IsZero() && (obs.To.IsZero() || !obs.RuleSince.Before(obs.To)):
+		return keep(ReasonNewRule)
+	case !obs.RuleSince.IsZero() && obs.To.Sub(obs.RuleSince) < cfg.MinHistory &&
+		s.Verdict == VerdictRemove && slices.Contains(s.Reasons, ReasonNoTraffic):
+		// Unused over a lifetime shorter than the minimum history: someone
+		// just put it there (often to replace a wider rule whose traffic
+		// it carries from now on); removing it needs more than that.
 		return keep(ReasonNewRule)
 	}
 	if s.Confidence == "" {

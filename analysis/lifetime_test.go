@@ -20,8 +20,9 @@ func lifetimeInventory(t2 int64) *inventory.Inventory {
 	wide := rule("sg-web", 6, 22, 22, cidrSrc("0.0.0.0/0"))
 	narrow := rule("sg-web", 6, 22, 22, cidrSrc("198.51.100.9/32"))
 	https := rule("sg-web", 6, 443, 443, cidrSrc("0.0.0.0/0"))
+	added := rule("sg-web", 6, 8443, 8443, cidrSrc("0.0.0.0/0")) // new at t2, never used
 	inv.AddGroup(inventory.Group{ID: "sg-web", VPCID: "vpc-1", Rules: []inventory.Rule{wide, https}})
-	inv.AddGroup(inventory.Group{ID: "sg-web", VPCID: "vpc-1", Rules: []inventory.Rule{narrow, https}, Valid: inventory.Interval{From: time.Unix(t2, 0)}})
+	inv.AddGroup(inventory.Group{ID: "sg-web", VPCID: "vpc-1", Rules: []inventory.Rule{narrow, https, added}, Valid: inventory.Interval{From: time.Unix(t2, 0)}})
 	inv.AddENI(inventory.ENI{ID: "eni-web", VPCID: "vpc-1", Groups: []string{"sg-web"}, Addrs: []netip.Addr{netip.MustParseAddr("10.0.1.5")}})
 	inv.AddFlowLog(inventory.FlowLog{ID: "fl-1", ResourceID: "vpc-1", TrafficType: "ALL", Created: time.Unix(1_600_000_000, 0)})
 	return inv
@@ -64,6 +65,9 @@ func TestRuleLifetime(t *testing.T) {
 	if s := by["sg-web|ingress|6|443|443|0.0.0.0/0"]; s.Verdict != advisor.VerdictRemove || s.Confidence != advisor.ConfidenceHigh {
 		t.Errorf("the unused rule present all along: %+v", s)
 	}
+	if s := by["sg-web|ingress|6|8443|8443|0.0.0.0/0"]; s.Verdict != advisor.VerdictKeep || !slices.Equal(s.Reasons, []string{advisor.ReasonNewRule}) {
+		t.Errorf("an unused rule newer than every record: %+v", s)
+	}
 
 	// Replaced 2 hours before the last record: the narrow rule carries the
 	// sessions since, over a lifetime shorter than a minimum history of 3 h.
@@ -83,12 +87,25 @@ func TestRuleLifetime(t *testing.T) {
 			if s.Verdict != advisor.VerdictRemove || s.Confidence != advisor.ConfidenceHigh {
 				t.Errorf("the unused rule present all along (8 h observed): %+v", s)
 			}
+		case "sg-web|ingress|6|8443|8443|0.0.0.0/0":
+			// Unused for 2 h of a 3 h minimum history: not removed.
+			if s.Verdict != advisor.VerdictKeep || !slices.Equal(s.Reasons, []string{advisor.ReasonNewRule}) || s.Confidence != advisor.ConfidenceLow {
+				t.Errorf("a rule unused over its 2 h: %+v", s)
+			}
 		case "sg-web|ingress|6|22|22|0.0.0.0/0":
 			t.Errorf("the replaced rule is still proposed: %+v", s)
 		}
 	}
-	if len(keys) != 2 {
-		t.Errorf("report keys %v, want the two rules of the current version", keys)
+	// With a minimum history shorter than its life, the unused new rule is
+	// judged like any other.
+	cfg.MinHistory = time.Hour
+	rep, keys = acc.ReportKeys(cfg)
+	if i := slices.Index(keys, "sg-web|ingress|6|8443|8443|0.0.0.0/0"); i < 0 || rep.Suggestions[i].Verdict != advisor.VerdictRemove ||
+		rep.Suggestions[i].Confidence != advisor.ConfidenceHigh {
+		t.Errorf("a rule unused over its 2 h, minimum history 1 h: %+v", rep.Suggestions[max(i, 0)])
+	}
+	if len(keys) != 3 {
+		t.Errorf("report keys %v, want the three rules of the current version", keys)
 	}
 }
 
