@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/apply"
 	"github.com/cinch-sg/cinch/internal/chtest"
 	"github.com/cinch-sg/cinch/sinks/clickhouse"
 )
@@ -128,6 +130,21 @@ func TestE2EPanelsOnDaemonData(t *testing.T) {
 	}
 	stop() // flushes what is buffered
 
+	// An apply run, as cinch apply --clickhouse records one (the demo has no
+	// account to apply to), so that the Apply panel has rows.
+	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	sink.PutApplies(clickhouse.ApplyRows(&apply.Result{RunID: "0123456789abcdef", Who: "alex", Start: time.Now().UTC(),
+		Steps: []apply.StepResult{{Step: apply.Step{Op: "authorize-ingress", GroupID: "sg-1", RuleKey: "sg-1|ingress|6|22|22|0.0.0.0/0",
+			Rules: []advisor.RuleSpec{{Protocol: "tcp", FromPort: 22, ToPort: 22, Source: "203.0.113.7/32"}}},
+			Target: "123456789012/eu-west-1", Status: apply.StatusDone, NewRuleIDs: []string{"sgr-1"}}}}, "grafana-test")...)
+	if err := sink.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
 	rule, err := query("SELECT rule_key FROM " + db + ".rule_usage GROUP BY rule_key ORDER BY sum(flows) DESC LIMIT 1")
 	if err != nil {
 		t.Fatal(err)
@@ -148,7 +165,7 @@ func TestE2EPanelsOnDaemonData(t *testing.T) {
 		script = append(script, statement{SQL: s, Rows: -1})
 	}
 	// The same rows on chdb: every table the panels read, as 18.16 prints them.
-	for _, table := range []string{"rule_usage", "suggestions", "events", "reviews"} {
+	for _, table := range []string{"rule_usage", "suggestions", "events", "reviews", "applies"} {
 		values, err := query("SELECT * FROM " + db + "." + table + " FORMAT Values")
 		if err != nil {
 			t.Fatal(err)

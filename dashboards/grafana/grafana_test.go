@@ -21,6 +21,7 @@ var expectedColumns = map[string][]string{
 	"Exposure by group":                {"group_id", "rules_used", "flows", "bytes", "max_sources"},
 	"Rules that have stopped matching": {"rule_key", "group_id", "since"},
 	"Stopped / resumed events":         {"t", "type", "events"},
+	"Apply runs":                       {"time", "run_id", "who", "kind", "step", "target", "op", "group_id", "rule_key", "rules_text", "status", "error", "new_rules"},
 }
 
 // Every ClickHouse query of the dashboards expands (known macros only,
