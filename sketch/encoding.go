@@ -79,20 +79,20 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 	for i := range s.protos {
 		ps := &s.protos[i].ports
 		b = append(b, s.protos[i].proto)
-		if ps.buckets != nil {
+		if ps.c != nil {
 			b = append(b, 2)
-			for _, w := range ps.buckets {
+			for _, w := range &ps.c.buckets {
 				b = binary.LittleEndian.AppendUint64(b, w)
 			}
-			for k, w := range ps.buckets {
+			for k, w := range &ps.c.buckets {
 				for ; w != 0; w &= w - 1 {
-					e := ps.edges[k*64+bits.TrailingZeros64(w)]
+					e := ps.c.edges[k*64+bits.TrailingZeros64(w)]
 					b = append(b, byte(e>>8), byte(e))
 				}
 			}
 			if slot > 0 {
-				for k, t := range ps.btimes {
-					if ps.buckets[k/64]&(1<<(k%64)) != 0 {
+				for k, t := range &ps.c.btimes {
+					if ps.c.buckets[k/64]&(1<<(k%64)) != 0 {
 						b = binary.AppendUvarint(b, uint64(int64(t)/slot))
 					}
 				}
@@ -118,12 +118,12 @@ func appendFamily[K key[K]](b []byte, f *family[K], slot int64) []byte {
 	b = binary.AppendUvarint(b, uint64(len(f.items)))
 	for _, it := range f.items {
 		b = it.key.appendTo(b)
-		b = append(b, it.bits)
+		b = append(b, byte(it.bits()))
 		if slot > 0 {
 			b = binary.AppendUvarint(b, uint64(int64(it.last)/slot))
 		}
-		if it.agg >= 0 {
-			b = f.aggs[it.agg].AppendBinary(b)
+		if g := it.agg(); g >= 0 {
+			b = f.aggs[g].AppendBinary(b)
 		}
 	}
 	return b
@@ -332,7 +332,7 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 		if r.err != nil {
 			return f
 		}
-		it := item[K]{key: parse(kb), bits: uint8(bl), agg: -1}
+		it := mkItem(parse(kb), bl, -1, 0)
 		it.last = readTime(r, cfg.Slot, "item time")
 		if r.err != nil {
 			return f
@@ -360,7 +360,7 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 				return f
 			}
 			f.aggs = append(f.aggs, h)
-			it.agg = int32(len(f.aggs) - 1)
+			it.setAgg(bl, len(f.aggs)-1)
 			if bl == d {
 				splits++
 			}
@@ -427,19 +427,17 @@ func readPorts(r *reader, t *Sketch, version byte) {
 			if r.err != nil {
 				return
 			}
-			ps.buckets = new([portBuckets / 64]uint64)
-			ps.btimes = new([portBuckets]uint32)
+			ps.c = new(coarse)
 			set := 0
-			for j := range ps.buckets {
-				ps.buckets[j] = binary.LittleEndian.Uint64(raw[8*j:])
-				set += bits.OnesCount64(ps.buckets[j])
+			for j := range &ps.c.buckets {
+				ps.c.buckets[j] = binary.LittleEndian.Uint64(raw[8*j:])
+				set += bits.OnesCount64(ps.c.buckets[j])
 			}
 			// More than 64 ports never fit one bucket, but expiry may leave one.
 			if set < 2 && (version == 1 || set < 1) {
 				r.fail("coarse port set of %d buckets", set)
 				return
 			}
-			ps.edges = new([portBuckets]uint16)
 			var raw2 []byte
 			if form == 2 {
 				if raw2 = r.take(2*set, "bucket edges"); r.err != nil {
@@ -447,11 +445,11 @@ func readPorts(r *reader, t *Sketch, version byte) {
 				}
 			}
 			j := 0
-			for k, w := range ps.buckets {
+			for k, w := range &ps.c.buckets {
 				for ; w != 0; w &= w - 1 {
 					bk := k*64 + bits.TrailingZeros64(w)
 					if form == 1 {
-						ps.edges[bk] = PortBucketSize - 1 // whole buckets
+						ps.c.edges[bk] = PortBucketSize - 1 // whole buckets
 						continue
 					}
 					lo, hi := raw2[2*j], raw2[2*j+1]
@@ -460,12 +458,12 @@ func readPorts(r *reader, t *Sketch, version byte) {
 						r.fail("bucket edges %d-%d", lo, hi)
 						return
 					}
-					ps.edges[bk] = uint16(lo)<<8 | uint16(hi)
+					ps.c.edges[bk] = uint16(lo)<<8 | uint16(hi)
 				}
 			}
-			for k := range ps.btimes {
-				if ps.buckets[k/64]&(1<<(k%64)) != 0 {
-					ps.btimes[k] = readTime(r, t.cfg.Slot, "port bucket time")
+			for k := range &ps.c.btimes {
+				if ps.c.buckets[k/64]&(1<<(k%64)) != 0 {
+					ps.c.btimes[k] = readTime(r, t.cfg.Slot, "port bucket time")
 				}
 			}
 		default:

@@ -66,20 +66,36 @@ func (a v6) appendTo(b []byte) []byte {
 }
 
 // item is one leaf of a family's radix tree: an exact address (bits == width, agg < 0) or
-// an aggregate prefix whose HLL is aggs[agg]. key is masked to bits.
+// an aggregate prefix whose HLL is aggs[agg]. key is masked to bits. The prefix length
+// and the aggregate index share one word (meta) so that an IPv6 item takes 24 bytes
+// and an IPv4 one 12, times included.
 type item[K any] struct {
 	key  K
-	bits uint8
-	agg  int32
+	meta uint32 // prefix length in the low 8 bits, agg+1 above (0: exact)
 	last uint32 // latest time slot of an address in the item (see Config.Slot)
 }
+
+// mkItem returns the item of key k, prefix length bits and aggregate agg (< 0: exact).
+func mkItem[K any](k K, bits int, agg int, last uint32) item[K] {
+	return item[K]{key: k, meta: uint32(bits) | uint32(agg+1)<<8, last: last}
+}
+
+// bits is the item's prefix length.
+func (it *item[K]) bits() int { return int(uint8(it.meta)) }
+
+// agg is the index of the item's HLL in its family's aggs, -1 when exact. A family
+// never holds more than 2·MaxMaxNodes+2 HLLs (during a union), far below 2^24.
+func (it *item[K]) agg() int { return int(it.meta>>8) - 1 }
+
+// setAgg makes the item an aggregate of prefix length bits whose HLL is aggs[agg].
+func (it *item[K]) setAgg(bits, agg int) { it.meta = uint32(bits) | uint32(agg+1)<<8 }
 
 // family is the canonical leaf set of one address family (see the package doc): items
 // sorted by key and pairwise disjoint, at most one per /depth block, at most N of them,
 // depth the largest cut with that property.
 type family[K key[K]] struct {
 	items []item[K]
-	aggs  []*hll.Sketch // aggregate HLLs, indexed by item.agg
+	aggs  []*hll.Sketch // aggregate HLLs, indexed by item.agg()
 	depth uint8
 }
 
@@ -134,9 +150,9 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 	i := a.find(f.items)
 	if i > 0 {
 		it := &f.items[i-1]
-		if a.masked(int(it.bits)) == it.key { // hit: no allocation
-			if it.agg >= 0 {
-				f.aggs[it.agg].InsertHash(a.hash())
+		if a.masked(it.bits()) == it.key { // hit: no allocation
+			if g := it.agg(); g >= 0 {
+				f.aggs[g].InsertHash(a.hash())
 			}
 			it.last = max(it.last, ts)
 			return
@@ -151,7 +167,7 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 		}
 	}
 	var z K
-	f.items = insertCapped(f.items, i, item[K]{key: a, bits: uint8(z.width()), agg: -1, last: ts}, n+1)
+	f.items = insertCapped(f.items, i, mkItem(a, z.width(), -1, ts), n+1)
 	if len(f.items) > n {
 		f.fit(n, p)
 	}
@@ -161,15 +177,16 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 // which becomes (or stays) an aggregate at their longest common prefix.
 func (f *family[K]) absorb(j int, a K, n int, p uint8) {
 	it := &f.items[j]
-	if it.agg < 0 {
+	g := it.agg()
+	if g < 0 {
 		h := hll.New(p)
 		h.InsertHash(it.key.hash())
 		f.aggs = insertCapped(f.aggs, len(f.aggs), h, n+1)
-		it.agg = int32(len(f.aggs) - 1)
+		g = len(f.aggs) - 1
 	}
-	f.aggs[it.agg].InsertHash(a.hash())
+	f.aggs[g].InsertHash(a.hash())
 	nb := a.lcp(it.key)
-	it.bits = uint8(nb)
+	it.setAgg(nb, g)
 	it.key = it.key.masked(nb)
 }
 
@@ -218,28 +235,28 @@ func (f *family[K]) regroup(p uint8) {
 		var h *hll.Sketch
 		var last uint32
 		for _, it := range items[i:j] {
-			lcp = min(lcp, int(it.bits))
+			lcp = min(lcp, it.bits())
 			last = max(last, it.last)
-			if it.agg >= 0 {
+			if g := it.agg(); g >= 0 {
 				if h == nil {
-					h = f.aggs[it.agg]
+					h = f.aggs[g]
 				} else {
-					_ = h.Merge(f.aggs[it.agg]) // all HLLs of a sketch share its precision
+					_ = h.Merge(f.aggs[g]) // all HLLs of a sketch share its precision
 				}
 			}
 		}
-		out := item[K]{key: items[i].key.masked(lcp), bits: uint8(lcp), agg: -1, last: last}
+		out := mkItem(items[i].key.masked(lcp), lcp, -1, last)
 		if lcp < width {
 			if h == nil {
 				h = hll.New(p)
 			}
 			for _, it := range items[i:j] {
-				if it.agg < 0 {
+				if it.agg() < 0 {
 					h.InsertHash(it.key.hash())
 				}
 			}
 			aggs = append(aggs, h)
-			out.agg = int32(len(aggs) - 1)
+			out.setAgg(lcp, len(aggs)-1)
 		}
 		items[w] = out
 		w++
@@ -272,7 +289,7 @@ func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *
 	for _, h := range o.aggs {
 		aggs = append(aggs, conv(h))
 	}
-	off := int32(len(f.aggs))
+	off := len(f.aggs)
 	i, j := 0, 0
 	for i < len(f.items) || j < len(o.items) {
 		if j == len(o.items) || (i < len(f.items) && !o.items[j].key.less(f.items[i].key)) {
@@ -281,8 +298,8 @@ func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *
 			continue
 		}
 		it := o.items[j]
-		if it.agg >= 0 {
-			it.agg += off
+		if g := it.agg(); g >= 0 {
+			it.setAgg(it.bits(), g+off)
 		}
 		items = append(items, it)
 		j++
@@ -316,10 +333,10 @@ func (f *family[K]) equal(o *family[K]) bool {
 	}
 	for i, a := range f.items {
 		b := o.items[i]
-		if a.key != b.key || a.bits != b.bits || a.last != b.last || (a.agg < 0) != (b.agg < 0) {
+		if a.key != b.key || a.bits() != b.bits() || a.last != b.last || (a.agg() < 0) != (b.agg() < 0) {
 			return false
 		}
-		if a.agg >= 0 && !f.aggs[a.agg].Equal(o.aggs[b.agg]) {
+		if a.agg() >= 0 && !f.aggs[a.agg()].Equal(o.aggs[b.agg()]) {
 			return false
 		}
 	}
@@ -329,11 +346,11 @@ func (f *family[K]) equal(o *family[K]) bool {
 // count is the number of addresses in item it: 1 when exact, else its HLL estimate
 // clamped to [2, size of the prefix].
 func (f *family[K]) count(it item[K]) uint64 {
-	if it.agg < 0 {
+	if it.agg() < 0 {
 		return 1
 	}
-	c := max(f.aggs[it.agg].Estimate(), 2)
-	if span := it.key.width() - int(it.bits); span < 64 {
+	c := max(f.aggs[it.agg()].Estimate(), 2)
+	if span := it.key.width() - it.bits(); span < 64 {
 		c = min(c, uint64(1)<<span)
 	}
 	return c
@@ -361,10 +378,10 @@ func (f *family[K]) expire(b uint32) {
 		if it.last < b {
 			continue
 		}
-		if it.agg >= 0 {
-			aggs = append(aggs, f.aggs[it.agg])
-			it.agg = int32(len(aggs) - 1)
-			depth = min(depth, int(it.bits))
+		if g := it.agg(); g >= 0 {
+			aggs = append(aggs, f.aggs[g])
+			it.setAgg(it.bits(), len(aggs)-1)
+			depth = min(depth, it.bits())
 		}
 		f.items[w] = it
 		w++

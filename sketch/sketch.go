@@ -32,10 +32,11 @@
 // # Memory
 //
 // A sketch never holds more than [Config.MaxBytes] bytes whatever the traffic (about
-// 1.3 MiB with the default config, most of it the last-seen times of coarse port sets),
+// 1.8 MiB with the default config, most of it coarse port sets and their last-seen times),
 // plus 48 bytes per time slot of a windowed sketch; one with at most a hundred sources
-// holds under 5 KiB (3 KB for IPv4, 5 KB for IPv6), since no aggregate exists while a
-// family has at most N sources. Slices grow geometrically but never beyond their budget.
+// holds under 4 KiB (2.4 KB for IPv4, 3.9 KB for IPv6), since no aggregate exists while
+// a family has at most N sources: an item takes 12 bytes (IPv4) or 24 (IPv6), its
+// time included. Slices grow geometrically but never beyond their budget.
 //
 // # Time
 //
@@ -115,15 +116,15 @@ func (c Config) normalize() Config {
 // slots excepted (48 bytes each, see [Sketch.Expire]):
 //
 //	size of Sketch
-//	+ per family (IPv4 items of 16 bytes, IPv6 items of 32): (N+1) items, (N+1) HLL
+//	+ per family (IPv4 items of 12 bytes, IPv6 items of 24): (N+1) items, (N+1) HLL
 //	  pointers and N HLLs of at most hll.MaxBytes(p)
 //	+ 256 protocols × (entry header + 128 bytes of port buckets + 2 KiB of bucket edges
 //	  + 4,096 bytes of port times).
 //
-// On 64-bit platforms the default config gives 1,917,240 bytes: 282,624 for 2·128 dense
+// On 64-bit platforms the default config gives 1,911,596 bytes: 282,624 for 2·128 dense
 // p=10 HLLs (what millions of random sources produce), about 1.6 MB for 256 protocols
 // with coarse port sets, their bucket edges and last-seen times, the rest items. Real rules stay far below:
-// a hundred sources take 3–5 KB.
+// a hundred sources take 2.4–3.9 KB.
 func (c Config) MaxBytes() int {
 	c = c.normalize()
 	n := c.MaxNodes
@@ -131,7 +132,7 @@ func (c Config) MaxBytes() int {
 	fam := func(itemSize int) int { return (n+1)*(itemSize+ptr) + n*hll.MaxBytes(c.HLLPrecision) }
 	return int(unsafe.Sizeof(Sketch{})) +
 		fam(int(unsafe.Sizeof(item[v4]{}))) + fam(int(unsafe.Sizeof(item[v6]{}))) +
-		256*(int(unsafe.Sizeof(protoPorts{}))+portBuckets/8+2*portBuckets+4*portBuckets)
+		256*(int(unsafe.Sizeof(protoPorts{}))+int(unsafe.Sizeof(coarse{})))
 }
 
 // protoPorts is the port set of one protocol.
@@ -334,8 +335,8 @@ func (s *Sketch) Items() []Item {
 func appendItems[K key[K]](out []Item, f *family[K]) []Item {
 	for _, it := range f.items {
 		out = append(out, Item{
-			Prefix: netip.PrefixFrom(it.key.addr(), int(it.bits)),
-			Exact:  it.agg < 0,
+			Prefix: netip.PrefixFrom(it.key.addr(), it.bits()),
+			Exact:  it.agg() < 0,
 			Count:  f.count(it),
 		})
 	}

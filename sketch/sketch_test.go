@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"unsafe"
 
 	"github.com/cinch-sg/cinch/sketch/hll"
 )
@@ -286,26 +287,29 @@ func TestMemoryBoundAdversarial(t *testing.T) {
 }
 
 func TestSmallRuleMemory(t *testing.T) {
-	r := rand.New(rand.NewPCG(51, 52))
-	for name, gen := range map[string]func() netip.Addr{
-		"ipv4":  func() netip.Addr { return v4addr(r.Uint32()) },
-		"ipv6":  func() netip.Addr { return v6addr(r.Uint64(), r.Uint64()) },
-		"mixed": func() netip.Addr { return genAddr(r) },
-	} {
-		s := New(DefaultConfig())
-		for range 100 {
-			a := gen()
-			for range 3 { // repeated flows from the same source
-				s.Observe(a, 6, 443, 10, 1000, 1, 2)
+	for _, cfg := range []Config{DefaultConfig(), {Slot: 86400}} {
+		r := rand.New(rand.NewPCG(51, 52))
+		for name, gen := range map[string]func() netip.Addr{
+			"ipv4":  func() netip.Addr { return v4addr(r.Uint32()) },
+			"ipv6":  func() netip.Addr { return v6addr(r.Uint64(), r.Uint64()) },
+			"mixed": func() netip.Addr { return genAddr(r) },
+		} {
+			s := New(cfg)
+			for range 100 {
+				a := gen()
+				for range 3 { // repeated flows from the same source
+					s.Observe(a, 6, 443, 10, 1000, 1, 2)
+				}
+				s.Observe(a, 17, uint16(r.IntN(40)), 1, 100, 1, 2)
 			}
-			s.Observe(a, 17, uint16(r.IntN(40)), 1, 100, 1, 2)
-		}
-		// Items carry their latest time slot since the window work: 16 bytes
-		// (IPv4) and 32 (IPv6).
-		if m := s.MemSize(); m > 5120 {
-			t.Errorf("%s: 100 sources take %d bytes > 5 KiB", name, m)
-		} else {
-			t.Logf("%s: 100 sources take %d bytes", name, m)
+			// Items and ports carry their latest time slot (12-byte IPv4 and 24-byte
+			// IPv6 items); a windowed sketch's slot counters (48 bytes each) come on top.
+			m := s.MemSize() - cap(s.slots)*int(unsafe.Sizeof(Slot{}))
+			if m > 4096 {
+				t.Errorf("%s, slot %d: 100 sources take %d bytes > 4 KiB", name, cfg.Slot, m)
+			} else {
+				t.Logf("%s, slot %d: 100 sources take %d bytes (+%d of slot counters)", name, cfg.Slot, m, s.MemSize()-m)
+			}
 		}
 	}
 }
