@@ -13,7 +13,7 @@ import (
 // magic opens every encoded sketch; encodingVersion follows it.
 const (
 	magic           = "CNSK"
-	encodingVersion = 3
+	encodingVersion = 4
 )
 
 // ErrInvalidEncoding is wrapped by every error [Sketch.UnmarshalBinary] returns for
@@ -22,28 +22,39 @@ var ErrInvalidEncoding = errors.New("sketch: invalid encoding")
 
 // MarshalBinary encodes s in cinch's versioned binary form:
 //
-//	"CNSK" version(3) uvarint MaxNodes, HLLPrecision byte, uvarint Slot, when Slot > 0 a
+//	"CNSK" version(4) uvarint MaxNodes, HLLPrecision byte, uvarint Slot, when Slot > 0 a
 //	  flags byte (1: TimesOnly),
 //	uvarint Flows, Packets, Bytes, varint FirstSeen, LastSeen,
 //	when Slot > 0 and not TimesOnly: uvarint slot count, per slot: uvarint Start/Slot (the first) or its
 //	  difference to the previous one, uvarint Flows, Packets, Bytes, varint
 //	  FirstSeen-Start, LastSeen-Start,
-//	IPv4 family, IPv6 family: depth byte, uvarint count, items: address (4 or 16 bytes,
-//	  big-endian), prefix length byte, when Slot > 0 uvarint last slot/Slot, and for
-//	  aggregates the hll encoding,
+//	IPv4 family, IPv6 family: depth byte, when Slot > 0 and not TimesOnly uvarint
+//	  seenFrom/Slot, uvarint count, items: address (4 or 16 bytes, big-endian), prefix
+//	  length byte, when Slot > 0 uvarint last slot/Slot and, unless TimesOnly, the
+//	  uvarint seen mask (bit k: seen in slot last − k·Slot), and for aggregates the hll
+//	  encoding,
 //	uvarint protocol count, per protocol: number byte, form byte (0 exact: uvarint count
 //	  and 2-byte big-endian ports, when Slot > 0 followed by each port's uvarint last
 //	  slot/Slot; 2 coarse with edges: 16 little-endian uint64 bucket words, then per set
 //	  bucket the offsets of its lowest and highest port seen, a byte each, then, when
 //	  Slot > 0, each set bucket's uvarint last slot/Slot).
 //
-// Older encodings are still read: version 2 (as version 3, coarse port sets in form 1:
+// Older encodings are still read: version 3 (as version 4 without seen masks and
+// seenFrom: each item is read as seen in its latest slot only, and seenFrom as the
+// latest of those, so that the per-slot sources of earlier slots say they are lower
+// bounds), version 2 (as version 3, coarse port sets in form 1:
 // the bucket words and times without edges, read as whole buckets) and version 1 (no
 // Slot, no times; coarse port sets in form 1 or 2), as an untimed sketch.
 func (s *Sketch) MarshalBinary() ([]byte, error) {
+	return s.appendBinary(encodingVersion), nil
+}
+
+// appendBinary encodes s in version 4 or, for tests of the reader, version 3 (without
+// seen masks).
+func (s *Sketch) appendBinary(version byte) []byte {
 	b := make([]byte, 0, 64)
 	b = append(b, magic...)
-	b = append(b, encodingVersion)
+	b = append(b, version)
 	b = binary.AppendUvarint(b, uint64(s.cfg.MaxNodes))
 	b = append(b, s.cfg.HLLPrecision)
 	slot := s.cfg.Slot
@@ -73,8 +84,9 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 			b = binary.AppendVarint(b, sl.LastSeen-sl.Start)
 		}
 	}
-	b = appendFamily(b, &s.fam4, slot)
-	b = appendFamily(b, &s.fam6, slot)
+	seen := version >= 4 && s.cfg.seenSlot() > 0
+	b = appendFamily(b, &s.fam4, slot, seen)
+	b = appendFamily(b, &s.fam6, slot, seen)
 	b = binary.AppendUvarint(b, uint64(len(s.protos)))
 	for i := range s.protos {
 		ps := &s.protos[i].ports
@@ -110,17 +122,23 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 			}
 		}
 	}
-	return b, nil
+	return b
 }
 
-func appendFamily[K key[K]](b []byte, f *family[K], slot int64) []byte {
+func appendFamily[K key[K]](b []byte, f *family[K], slot int64, seen bool) []byte {
 	b = append(b, f.depth)
+	if seen {
+		b = binary.AppendUvarint(b, uint64(int64(f.seenFrom)/slot))
+	}
 	b = binary.AppendUvarint(b, uint64(len(f.items)))
-	for _, it := range f.items {
+	for i, it := range f.items {
 		b = it.key.appendTo(b)
 		b = append(b, byte(it.bits()))
 		if slot > 0 {
 			b = binary.AppendUvarint(b, uint64(int64(it.last)/slot))
+		}
+		if seen {
+			b = binary.AppendUvarint(b, uint64(f.seen[i]))
 		}
 		if g := it.agg(); g >= 0 {
 			b = f.aggs[g].AppendBinary(b)
@@ -315,6 +333,11 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 	var z K
 	w := z.width()
 	f := family[K]{depth: r.byte("depth")}
+	seen := version >= 4 && cfg.seenSlot() > 0
+	if seen {
+		f.slot = cfg.seenSlot()
+		f.seenFrom = readTime(r, cfg.Slot, "seen from")
+	}
 	n := r.uvarint("item count")
 	if r.err != nil {
 		return f
@@ -334,6 +357,13 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 		}
 		it := mkItem(parse(kb), bl, -1, 0)
 		it.last = readTime(r, cfg.Slot, "item time")
+		if seen {
+			m := r.uvarint("seen mask")
+			if r.err == nil && (m > math.MaxUint32 || m&1 == 0) {
+				r.fail("item %d: bad seen mask", i)
+			}
+			f.seen = append(f.seen, uint32(m))
+		}
 		if r.err != nil {
 			return f
 		}
@@ -376,6 +406,11 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 	}
 	if len(f.aggs) > 0 {
 		f.aggs = append(make([]*hll.Sketch, 0, len(f.aggs)), f.aggs...)
+	}
+	if seen {
+		f.seen = append(make([]uint32, 0, len(f.seen)), f.seen...)
+	} else {
+		f.keepSeen(cfg.seenSlot()) // older versions: each item seen in its latest slot
 	}
 	return f
 }

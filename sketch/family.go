@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"unsafe"
 
 	"github.com/cinch-sg/cinch/sketch/hll"
@@ -96,7 +97,67 @@ func (it *item[K]) setAgg(bits, agg int) { it.meta = uint32(bits) | uint32(agg+1
 type family[K key[K]] struct {
 	items []item[K]
 	aggs  []*hll.Sketch // aggregate HLLs, indexed by item.agg()
-	depth uint8
+	// seen, kept only while slot > 0 (a windowed sketch with per-slot counters),
+	// holds per item the slots it was seen in: bit k of seen[i] set when an address
+	// of items[i] was seen in slot items[i].last − k·slot (bit 0 always set).
+	seen []uint32
+	// slot is the slot length seen counts in, 0 when the family keeps no seen.
+	slot uint32
+	// seenFrom is a slot before which seen may lack bits (the family was read from
+	// an encoding without them): per-slot sources of earlier slots are lower bounds.
+	seenFrom uint32
+	depth    uint8
+}
+
+// seenBits is how many slots back from an item's latest one its seen mask reaches.
+const seenBits = 32
+
+// align returns mask m of an item last seen in slot last as the mask of slot to ≥ last.
+func align(m, last, to, slot uint32) uint32 {
+	if d := (to - last) / slot; d < seenBits {
+		return m << d
+	}
+	return 0
+}
+
+// see returns mask m of an item last seen in slot last after it is seen in slot ts
+// (relative to max(last, ts)).
+func see(m, last, ts, slot uint32) uint32 {
+	if ts > last {
+		return align(m, last, ts, slot) | 1
+	}
+	if d := (last - ts) / slot; d < seenBits {
+		m |= 1 << d
+	}
+	return m
+}
+
+// touch records that item i was seen in slot ts.
+func (f *family[K]) touch(i int, ts uint32) {
+	it := &f.items[i]
+	if f.slot > 0 {
+		f.seen[i] = see(f.seen[i], it.last, ts, f.slot)
+	}
+	it.last = max(it.last, ts)
+}
+
+// keepSeen makes the family keep per-item seen masks in slots of length slot (> 0),
+// each item seen in its latest slot only and seenFrom past them all when it had none,
+// or drops them (slot 0).
+func (f *family[K]) keepSeen(slot uint32) {
+	if slot == 0 {
+		f.seen, f.slot, f.seenFrom = nil, 0, 0
+		return
+	}
+	if f.slot == slot {
+		return
+	}
+	f.slot = slot
+	f.seen = make([]uint32, len(f.items), cap(f.items))
+	for i, it := range f.items {
+		f.seen[i] = 1
+		f.seenFrom = max(f.seenFrom, it.last)
+	}
 }
 
 func newFamily[K key[K]]() family[K] {
@@ -154,7 +215,9 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 			if g := it.agg(); g >= 0 {
 				f.aggs[g].InsertHash(a.hash())
 			}
-			it.last = max(it.last, ts)
+			if ts != it.last {
+				f.touch(i-1, ts)
+			}
 			return
 		}
 	}
@@ -162,12 +225,15 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 	for _, j := range [2]int{i - 1, i} {
 		if j >= 0 && j < len(f.items) && a.lcp(f.items[j].key) >= d {
 			f.absorb(j, a, n, p)
-			f.items[j].last = max(f.items[j].last, ts)
+			f.touch(j, ts)
 			return
 		}
 	}
 	var z K
 	f.items = insertCapped(f.items, i, mkItem(a, z.width(), -1, ts), n+1)
+	if f.slot > 0 {
+		f.seen = insertCapped(f.seen, i, 1, n+1)
+	}
 	if len(f.items) > n {
 		f.fit(n, p)
 	}
@@ -233,10 +299,15 @@ func (f *family[K]) regroup(p uint8) {
 		}
 		lcp := items[i].key.lcp(items[j-1].key)
 		var h *hll.Sketch
-		var last uint32
+		var last, seen uint32
 		for _, it := range items[i:j] {
-			lcp = min(lcp, it.bits())
 			last = max(last, it.last)
+		}
+		for k, it := range items[i:j] {
+			lcp = min(lcp, it.bits())
+			if f.slot > 0 {
+				seen |= align(f.seen[i+k], it.last, last, f.slot)
+			}
 			if g := it.agg(); g >= 0 {
 				if h == nil {
 					h = f.aggs[g]
@@ -259,10 +330,16 @@ func (f *family[K]) regroup(p uint8) {
 			out.setAgg(lcp, len(aggs)-1)
 		}
 		items[w] = out
+		if f.slot > 0 {
+			f.seen[w] = seen
+		}
 		w++
 		i = j
 	}
 	f.items = items[:w]
+	if f.slot > 0 {
+		f.seen = f.seen[:w]
+	}
 	f.aggs = aggs
 }
 
@@ -289,11 +366,19 @@ func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *
 	for _, h := range o.aggs {
 		aggs = append(aggs, conv(h))
 	}
+	var seen []uint32
+	if f.slot > 0 {
+		seen = make([]uint32, 0, len(f.items)+len(o.items))
+		f.seenFrom = max(f.seenFrom, o.seenFrom)
+	}
 	off := len(f.aggs)
 	i, j := 0, 0
 	for i < len(f.items) || j < len(o.items) {
 		if j == len(o.items) || (i < len(f.items) && !o.items[j].key.less(f.items[i].key)) {
 			items = append(items, f.items[i])
+			if f.slot > 0 {
+				seen = append(seen, f.seen[i])
+			}
 			i++
 			continue
 		}
@@ -302,20 +387,34 @@ func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *
 			it.setAgg(it.bits(), g+off)
 		}
 		items = append(items, it)
+		if f.slot > 0 {
+			if o.slot > 0 {
+				seen = append(seen, o.seen[j])
+			} else { // o kept no masks: only its items' latest slots are known
+				seen = append(seen, 1)
+				f.seenFrom = max(f.seenFrom, it.last)
+			}
+		}
 		j++
 	}
-	f.items, f.aggs = items, aggs
+	f.items, f.aggs, f.seen = items, aggs, seen
 	f.depth = min(f.depth, o.depth)
 	f.regroup(p)
 	f.fit(n, p)
 	f.items = append(make([]item[K], 0, len(f.items)), f.items...)
+	if f.slot > 0 {
+		f.seen = append(make([]uint32, 0, len(f.seen)), f.seen...)
+	}
 }
 
 // clone returns a deep copy of f.
 func (f *family[K]) clone() family[K] {
-	c := family[K]{depth: f.depth}
+	c := family[K]{depth: f.depth, slot: f.slot, seenFrom: f.seenFrom}
 	if len(f.items) > 0 {
 		c.items = append(make([]item[K], 0, len(f.items)), f.items...)
+	}
+	if f.seen != nil {
+		c.seen = append(make([]uint32, 0, len(f.seen)), f.seen...)
 	}
 	if len(f.aggs) > 0 {
 		c.aggs = make([]*hll.Sketch, len(f.aggs))
@@ -328,7 +427,8 @@ func (f *family[K]) clone() family[K] {
 
 // equal reports structural equality: same cut, same items, equal aggregate registers.
 func (f *family[K]) equal(o *family[K]) bool {
-	if f.depth != o.depth || len(f.items) != len(o.items) {
+	if f.depth != o.depth || len(f.items) != len(o.items) || f.slot != o.slot ||
+		f.seenFrom != o.seenFrom || !slices.Equal(f.seen, o.seen) {
 		return false
 	}
 	for i, a := range f.items {
@@ -358,7 +458,8 @@ func (f *family[K]) count(it item[K]) uint64 {
 
 // memSize returns the bytes held by the family's slices and HLLs.
 func (f *family[K]) memSize() int {
-	n := cap(f.items)*int(unsafe.Sizeof(item[K]{})) + cap(f.aggs)*int(unsafe.Sizeof((*hll.Sketch)(nil)))
+	n := cap(f.items)*int(unsafe.Sizeof(item[K]{})) + cap(f.aggs)*int(unsafe.Sizeof((*hll.Sketch)(nil))) +
+		4*cap(f.seen)
 	for _, h := range f.aggs {
 		n += h.MemSize()
 	}
@@ -374,7 +475,7 @@ func (f *family[K]) expire(b uint32) {
 	var z K
 	w, depth := 0, z.width()
 	var aggs []*hll.Sketch
-	for _, it := range f.items {
+	for i, it := range f.items {
 		if it.last < b {
 			continue
 		}
@@ -383,15 +484,32 @@ func (f *family[K]) expire(b uint32) {
 			it.setAgg(it.bits(), len(aggs)-1)
 			depth = min(depth, it.bits())
 		}
+		if f.slot > 0 { // forget the slots before b
+			m := f.seen[i]
+			if d := (it.last - b) / f.slot; d < seenBits-1 {
+				m &= 1<<(d+1) - 1
+			}
+			f.seen[w] = m
+		}
 		f.items[w] = it
 		w++
 	}
 	f.items, f.aggs, f.depth = f.items[:w], aggs, uint8(depth)
+	if f.slot > 0 {
+		f.seen = f.seen[:w]
+		if f.seenFrom <= b {
+			f.seenFrom = 0
+		}
+	}
 }
 
-// stamp sets every item's time to ts.
+// stamp sets every item's time to ts, seen in that slot only.
 func (f *family[K]) stamp(ts uint32) {
 	for i := range f.items {
 		f.items[i].last = ts
 	}
+	for i := range f.seen {
+		f.seen[i] = 1
+	}
+	f.seenFrom = 0
 }

@@ -43,7 +43,11 @@
 // A windowed sketch ([Config.Slot] > 0) keeps its counters per time slot and, on every
 // item and port, the latest slot it was seen in, so that [Sketch.Expire] can drop what
 // left a sliding window without keeping a sketch per slot. Item and port times merge
-// by maximum and slots by sum, so merging stays commutative and associative.
+// by maximum and slots by sum, so merging stays commutative and associative. A sketch
+// with per-slot counters (not [Config.TimesOnly]) also keeps per item a 32-bit mask of
+// the slots it was seen in, up to 31 before its latest (merged by OR once aligned),
+// from which [Sketch.SeriesSources] counts the distinct sources of each slot: 4 bytes
+// per item.
 package sketch
 
 import (
@@ -103,13 +107,23 @@ func (c Config) normalize() Config {
 	case c.HLLPrecision > hll.MaxPrecision:
 		c.HLLPrecision = hll.MaxPrecision
 	}
-	if c.Slot < 0 {
-		c.Slot = 0
-	}
+	c.Slot = min(max(c.Slot, 0), maxSlot)
 	if c.Slot == 0 {
 		c.TimesOnly = false
 	}
 	return c
+}
+
+// maxSlot is the longest slot, in seconds (what an encoding holds).
+const maxSlot = 1 << 31
+
+// seenSlot is the slot length in which the sketch's families keep per-item seen masks:
+// Slot when the sketch counts per slot (Slot > 0, not TimesOnly), else 0.
+func (c Config) seenSlot() uint32 {
+	if c.TimesOnly {
+		return 0
+	}
+	return uint32(c.Slot)
 }
 
 // MaxBytes is the bound on [Sketch.MemSize] for sketches with this configuration, time
@@ -117,7 +131,8 @@ func (c Config) normalize() Config {
 //
 //	size of Sketch
 //	+ per family (IPv4 items of 12 bytes, IPv6 items of 24): (N+1) items, (N+1) HLL
-//	  pointers and N HLLs of at most hll.MaxBytes(p)
+//	  pointers, (N+1) 4-byte seen masks when counting per slot, and N HLLs of at
+//	  most hll.MaxBytes(p)
 //	+ 256 protocols × (entry header + 128 bytes of port buckets + 2 KiB of bucket edges
 //	  + 4,096 bytes of port times).
 //
@@ -129,6 +144,9 @@ func (c Config) MaxBytes() int {
 	c = c.normalize()
 	n := c.MaxNodes
 	ptr := int(unsafe.Sizeof((*hll.Sketch)(nil)))
+	if c.seenSlot() > 0 {
+		ptr += 4 // a seen mask per item
+	}
 	fam := func(itemSize int) int { return (n+1)*(itemSize+ptr) + n*hll.MaxBytes(c.HLLPrecision) }
 	return int(unsafe.Sizeof(Sketch{})) +
 		fam(int(unsafe.Sizeof(item[v4]{}))) + fam(int(unsafe.Sizeof(item[v6]{}))) +
@@ -175,7 +193,10 @@ type Sketch struct {
 
 // New returns an empty sketch with configuration cfg (normalised, see [Config]).
 func New(cfg Config) *Sketch {
-	return &Sketch{cfg: cfg.normalize(), fam4: newFamily[v4](), fam6: newFamily[v6]()}
+	s := &Sketch{cfg: cfg.normalize(), fam4: newFamily[v4](), fam6: newFamily[v6]()}
+	s.fam4.keepSeen(s.cfg.seenSlot())
+	s.fam6.keepSeen(s.cfg.seenSlot())
+	return s
 }
 
 // Config returns the sketch's (normalised) configuration.
@@ -264,6 +285,8 @@ func (s *Sketch) Merge(o *Sketch) {
 	s.Bytes += o.Bytes
 	s.seen(o.FirstSeen, o.LastSeen)
 	s.mergeSlots(o)
+	s.fam4.keepSeen(s.cfg.seenSlot())
+	s.fam6.keepSeen(s.cfg.seenSlot())
 	s.last4, s.lastPort = 0, 0
 
 	p := min(s.cfg.HLLPrecision, o.cfg.HLLPrecision)
