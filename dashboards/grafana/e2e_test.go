@@ -128,6 +128,15 @@ func TestE2EPanelsOnDaemonData(t *testing.T) {
 	}
 	stop() // flushes what is buffered
 
+	// Distinct sources per rule and bucket: every row with flows has at least
+	// one source, and an exact count never exceeds the flows.
+	if n := count("SELECT count() FROM " + db + ".rule_usage FINAL WHERE sources > 0"); n == 0 {
+		t.Error("no rule_usage row has distinct sources")
+	}
+	if n := count("SELECT count() FROM " + db + ".rule_usage FINAL WHERE flows > 0 AND (sources = 0 OR (sources_estimated = 0 AND sources > flows))"); n != 0 {
+		t.Errorf("%d rule_usage rows with flows but no sources, or more exact sources than flows", n)
+	}
+
 	rule, err := query("SELECT rule_key FROM " + db + ".rule_usage GROUP BY rule_key ORDER BY sum(flows) DESC LIMIT 1")
 	if err != nil {
 		t.Fatal(err)
