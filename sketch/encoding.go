@@ -128,7 +128,7 @@ func (s *Sketch) appendBinary(version byte) []byte {
 func appendFamily[K key[K]](b []byte, f *family[K], slot int64, seen bool) []byte {
 	b = append(b, f.depth)
 	if seen {
-		b = binary.AppendUvarint(b, uint64(int64(f.seenFrom)/slot))
+		b = binary.AppendUvarint(b, uint64(int64(f.seenFrom())/slot))
 	}
 	b = binary.AppendUvarint(b, uint64(len(f.items)))
 	for i, it := range f.items {
@@ -138,7 +138,7 @@ func appendFamily[K key[K]](b []byte, f *family[K], slot int64, seen bool) []byt
 			b = binary.AppendUvarint(b, uint64(int64(it.last)/slot))
 		}
 		if seen {
-			b = binary.AppendUvarint(b, uint64(f.seen[i]))
+			b = binary.AppendUvarint(b, uint64(f.sn.seen[i]))
 		}
 		if g := it.agg(); g >= 0 {
 			b = f.aggs[g].AppendBinary(b)
@@ -334,9 +334,10 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 	w := z.width()
 	f := family[K]{depth: r.byte("depth")}
 	seen := version >= 4 && cfg.seenSlot() > 0
+	var sn seenSet
 	if seen {
-		f.slot = cfg.seenSlot()
-		f.seenFrom = readTime(r, cfg.Slot, "seen from")
+		sn.slot = cfg.seenSlot()
+		sn.from = readTime(r, cfg.Slot, "seen from")
 	}
 	n := r.uvarint("item count")
 	if r.err != nil {
@@ -362,7 +363,7 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 			if r.err == nil && (m > math.MaxUint32 || m&1 == 0) {
 				r.fail("item %d: bad seen mask", i)
 			}
-			f.seen = append(f.seen, uint32(m))
+			sn.seen = append(sn.seen, uint32(m))
 		}
 		if r.err != nil {
 			return f
@@ -407,9 +408,13 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 	if len(f.aggs) > 0 {
 		f.aggs = append(make([]*hll.Sketch, 0, len(f.aggs)), f.aggs...)
 	}
-	if seen {
-		f.seen = append(make([]uint32, 0, len(f.seen)), f.seen...)
-	} else {
+	if seen && len(f.items) == 0 && sn.from != 0 {
+		r.fail("seen from %d without items", sn.from)
+	}
+	if seen && len(f.items) > 0 {
+		sn.seen = append(make([]uint32, 0, len(sn.seen)), sn.seen...)
+		f.sn = &sn
+	} else if !seen {
 		f.keepSeen(cfg.seenSlot()) // older versions: each item seen in its latest slot
 	}
 	return f

@@ -97,16 +97,22 @@ func (it *item[K]) setAgg(bits, agg int) { it.meta = uint32(bits) | uint32(agg+1
 type family[K key[K]] struct {
 	items []item[K]
 	aggs  []*hll.Sketch // aggregate HLLs, indexed by item.agg()
-	// seen, kept only while slot > 0 (a windowed sketch with per-slot counters),
-	// holds per item the slots it was seen in: bit k of seen[i] set when an address
-	// of items[i] was seen in slot items[i].last − k·slot (bit 0 always set).
+	// sn holds the items' seen masks in a sketch with per-slot counters, once the
+	// family has had an item; nil otherwise (one word in other sketches).
+	sn    *seenSet
+	depth uint8
+}
+
+// seenSet holds which slots each item of a family was seen in.
+type seenSet struct {
+	// seen holds a mask per item: bit k of seen[i] set when an address of items[i]
+	// was seen in slot items[i].last − k·slot (bit 0 always set).
 	seen []uint32
-	// slot is the slot length seen counts in, 0 when the family keeps no seen.
+	// slot is the slot length, in seconds.
 	slot uint32
-	// seenFrom is a slot before which seen may lack bits (the family was read from
-	// an encoding without them): per-slot sources of earlier slots are lower bounds.
-	seenFrom uint32
-	depth    uint8
+	// from is a slot before which seen may lack bits (the family was read from an
+	// encoding without them): per-slot sources of earlier slots are lower bounds.
+	from uint32
 }
 
 // seenBits is how many slots back from an item's latest one its seen mask reaches.
@@ -135,29 +141,45 @@ func see(m, last, ts, slot uint32) uint32 {
 // touch records that item i was seen in slot ts.
 func (f *family[K]) touch(i int, ts uint32) {
 	it := &f.items[i]
-	if f.slot > 0 {
-		f.seen[i] = see(f.seen[i], it.last, ts, f.slot)
+	if f.sn != nil {
+		f.sn.seen[i] = see(f.sn.seen[i], it.last, ts, f.sn.slot)
 	}
 	it.last = max(it.last, ts)
 }
 
 // keepSeen makes the family keep per-item seen masks in slots of length slot (> 0),
-// each item seen in its latest slot only and seenFrom past them all when it had none,
-// or drops them (slot 0).
+// each item seen in its latest slot only and from past them all when it had none,
+// or drops them (slot 0). An empty family gets its masks with its first item.
 func (f *family[K]) keepSeen(slot uint32) {
-	if slot == 0 {
-		f.seen, f.slot, f.seenFrom = nil, 0, 0
-		return
+	switch {
+	case slot == 0:
+		f.sn = nil
+	case f.sn != nil && f.sn.slot == slot:
+	case len(f.items) == 0:
+		f.sn = nil
+	default:
+		f.sn = &seenSet{slot: slot, seen: make([]uint32, len(f.items), cap(f.items))}
+		for i, it := range f.items {
+			f.sn.seen[i] = 1
+			f.sn.from = max(f.sn.from, it.last)
+		}
 	}
-	if f.slot == slot {
-		return
+}
+
+// masks returns the items' seen masks, nil when the family keeps none.
+func (f *family[K]) masks() []uint32 {
+	if f.sn == nil {
+		return nil
 	}
-	f.slot = slot
-	f.seen = make([]uint32, len(f.items), cap(f.items))
-	for i, it := range f.items {
-		f.seen[i] = 1
-		f.seenFrom = max(f.seenFrom, it.last)
+	return f.sn.seen
+}
+
+// seenFrom returns the slot before which the seen masks may lack bits, 0 if none.
+func (f *family[K]) seenFrom() uint32 {
+	if f.sn == nil {
+		return 0
 	}
+	return f.sn.from
 }
 
 func newFamily[K key[K]]() family[K] {
@@ -206,8 +228,8 @@ func (a v6) find(items []item[v6]) int {
 }
 
 // observe adds address a seen in time slot ts, keeping at most n items; p is the HLL
-// precision.
-func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
+// precision and slot, when > 0, the slot length of the items' seen masks.
+func (f *family[K]) observe(a K, n int, p uint8, ts, slot uint32) {
 	i := a.find(f.items)
 	if i > 0 {
 		it := &f.items[i-1]
@@ -231,8 +253,11 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 	}
 	var z K
 	f.items = insertCapped(f.items, i, mkItem(a, z.width(), -1, ts), n+1)
-	if f.slot > 0 {
-		f.seen = insertCapped(f.seen, i, 1, n+1)
+	if slot > 0 {
+		if f.sn == nil {
+			f.sn = &seenSet{slot: slot}
+		}
+		f.sn.seen = insertCapped(f.sn.seen, i, 1, n+1)
 	}
 	if len(f.items) > n {
 		f.fit(n, p)
@@ -305,8 +330,8 @@ func (f *family[K]) regroup(p uint8) {
 		}
 		for k, it := range items[i:j] {
 			lcp = min(lcp, it.bits())
-			if f.slot > 0 {
-				seen |= align(f.seen[i+k], it.last, last, f.slot)
+			if f.sn != nil {
+				seen |= align(f.sn.seen[i+k], it.last, last, f.sn.slot)
 			}
 			if g := it.agg(); g >= 0 {
 				if h == nil {
@@ -330,15 +355,15 @@ func (f *family[K]) regroup(p uint8) {
 			out.setAgg(lcp, len(aggs)-1)
 		}
 		items[w] = out
-		if f.slot > 0 {
-			f.seen[w] = seen
+		if f.sn != nil {
+			f.sn.seen[w] = seen
 		}
 		w++
 		i = j
 	}
 	f.items = items[:w]
-	if f.slot > 0 {
-		f.seen = f.seen[:w]
+	if f.sn != nil {
+		f.sn.seen = f.sn.seen[:w]
 	}
 	f.aggs = aggs
 }
@@ -358,8 +383,12 @@ func insertCapped[T any](s []T, i int, v T, limit int) []T {
 }
 
 // union merges o into f (o unchanged; conv copies one of o's HLLs at f's precision p),
-// regroups at the smaller cut and fits n items.
-func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *hll.Sketch) {
+// regroups at the smaller cut and fits n items; slot > 0 is the slot length of the
+// seen masks f keeps.
+func (f *family[K]) union(o *family[K], n int, p uint8, slot uint32, conv func(*hll.Sketch) *hll.Sketch) {
+	if slot > 0 && f.sn == nil && len(o.items) > 0 {
+		f.sn = &seenSet{slot: slot} // f is empty (see keepSeen)
+	}
 	items := make([]item[K], 0, len(f.items)+len(o.items))
 	aggs := make([]*hll.Sketch, len(f.aggs), len(f.aggs)+len(o.aggs))
 	copy(aggs, f.aggs)
@@ -367,17 +396,17 @@ func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *
 		aggs = append(aggs, conv(h))
 	}
 	var seen []uint32
-	if f.slot > 0 {
+	if f.sn != nil {
 		seen = make([]uint32, 0, len(f.items)+len(o.items))
-		f.seenFrom = max(f.seenFrom, o.seenFrom)
+		f.sn.from = max(f.sn.from, o.seenFrom())
 	}
 	off := len(f.aggs)
 	i, j := 0, 0
 	for i < len(f.items) || j < len(o.items) {
 		if j == len(o.items) || (i < len(f.items) && !o.items[j].key.less(f.items[i].key)) {
 			items = append(items, f.items[i])
-			if f.slot > 0 {
-				seen = append(seen, f.seen[i])
+			if f.sn != nil {
+				seen = append(seen, f.sn.seen[i])
 			}
 			i++
 			continue
@@ -387,34 +416,37 @@ func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *
 			it.setAgg(it.bits(), g+off)
 		}
 		items = append(items, it)
-		if f.slot > 0 {
-			if o.slot > 0 {
-				seen = append(seen, o.seen[j])
+		if f.sn != nil {
+			if o.sn != nil {
+				seen = append(seen, o.sn.seen[j])
 			} else { // o kept no masks: only its items' latest slots are known
 				seen = append(seen, 1)
-				f.seenFrom = max(f.seenFrom, it.last)
+				f.sn.from = max(f.sn.from, it.last)
 			}
 		}
 		j++
 	}
-	f.items, f.aggs, f.seen = items, aggs, seen
+	f.items, f.aggs = items, aggs
+	if f.sn != nil {
+		f.sn.seen = seen
+	}
 	f.depth = min(f.depth, o.depth)
 	f.regroup(p)
 	f.fit(n, p)
 	f.items = append(make([]item[K], 0, len(f.items)), f.items...)
-	if f.slot > 0 {
-		f.seen = append(make([]uint32, 0, len(f.seen)), f.seen...)
+	if f.sn != nil {
+		f.sn.seen = append(make([]uint32, 0, len(f.sn.seen)), f.sn.seen...)
 	}
 }
 
 // clone returns a deep copy of f.
 func (f *family[K]) clone() family[K] {
-	c := family[K]{depth: f.depth, slot: f.slot, seenFrom: f.seenFrom}
+	c := family[K]{depth: f.depth}
 	if len(f.items) > 0 {
 		c.items = append(make([]item[K], 0, len(f.items)), f.items...)
 	}
-	if f.seen != nil {
-		c.seen = append(make([]uint32, 0, len(f.seen)), f.seen...)
+	if f.sn != nil {
+		c.sn = &seenSet{slot: f.sn.slot, from: f.sn.from, seen: append(make([]uint32, 0, len(f.sn.seen)), f.sn.seen...)}
 	}
 	if len(f.aggs) > 0 {
 		c.aggs = make([]*hll.Sketch, len(f.aggs))
@@ -427,8 +459,8 @@ func (f *family[K]) clone() family[K] {
 
 // equal reports structural equality: same cut, same items, equal aggregate registers.
 func (f *family[K]) equal(o *family[K]) bool {
-	if f.depth != o.depth || len(f.items) != len(o.items) || f.slot != o.slot ||
-		f.seenFrom != o.seenFrom || !slices.Equal(f.seen, o.seen) {
+	if f.depth != o.depth || len(f.items) != len(o.items) ||
+		f.seenFrom() != o.seenFrom() || !slices.Equal(f.masks(), o.masks()) {
 		return false
 	}
 	for i, a := range f.items {
@@ -459,7 +491,10 @@ func (f *family[K]) count(it item[K]) uint64 {
 // memSize returns the bytes held by the family's slices and HLLs.
 func (f *family[K]) memSize() int {
 	n := cap(f.items)*int(unsafe.Sizeof(item[K]{})) + cap(f.aggs)*int(unsafe.Sizeof((*hll.Sketch)(nil))) +
-		4*cap(f.seen)
+		4*cap(f.masks())
+	if f.sn != nil {
+		n += int(unsafe.Sizeof(seenSet{}))
+	}
 	for _, h := range f.aggs {
 		n += h.MemSize()
 	}
@@ -484,21 +519,21 @@ func (f *family[K]) expire(b uint32) {
 			it.setAgg(it.bits(), len(aggs)-1)
 			depth = min(depth, it.bits())
 		}
-		if f.slot > 0 { // forget the slots before b
-			m := f.seen[i]
-			if d := (it.last - b) / f.slot; d < seenBits-1 {
+		if f.sn != nil { // forget the slots before b
+			m := f.sn.seen[i]
+			if d := (it.last - b) / f.sn.slot; d < seenBits-1 {
 				m &= 1<<(d+1) - 1
 			}
-			f.seen[w] = m
+			f.sn.seen[w] = m
 		}
 		f.items[w] = it
 		w++
 	}
 	f.items, f.aggs, f.depth = f.items[:w], aggs, uint8(depth)
-	if f.slot > 0 {
-		f.seen = f.seen[:w]
-		if f.seenFrom <= b {
-			f.seenFrom = 0
+	if f.sn != nil {
+		f.sn.seen = f.sn.seen[:w]
+		if f.sn.from <= b {
+			f.sn.from = 0
 		}
 	}
 }
@@ -508,8 +543,10 @@ func (f *family[K]) stamp(ts uint32) {
 	for i := range f.items {
 		f.items[i].last = ts
 	}
-	for i := range f.seen {
-		f.seen[i] = 1
+	if f.sn != nil {
+		for i := range f.sn.seen {
+			f.sn.seen[i] = 1
+		}
+		f.sn.from = 0
 	}
-	f.seenFrom = 0
 }

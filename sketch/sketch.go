@@ -74,13 +74,14 @@ type Config struct {
 	// MaxNodes is the most items (leaves) kept per address family; values below 1 mean
 	// DefaultMaxNodes, values above MaxMaxNodes are clamped.
 	MaxNodes int
+	// Slot, in seconds, makes the sketch windowed (see [Sketch.Expire]): its counters
+	// are kept per time slot of this length, and every item and port remembers the
+	// latest slot it was seen in. 0 (or negative) keeps totals only; values above
+	// 2^31 are clamped.
+	Slot int64
 	// HLLPrecision is the precision of aggregate HyperLogLogs; 0 means
 	// DefaultHLLPrecision, other values are clamped to [hll.MinPrecision, hll.MaxPrecision].
 	HLLPrecision uint8
-	// Slot, in seconds, makes the sketch windowed (see [Sketch.Expire]): its counters
-	// are kept per time slot of this length, and every item and port remembers the
-	// latest slot it was seen in. 0 (or negative) keeps totals only.
-	Slot int64
 	// TimesOnly, with Slot > 0, keeps the times of items and ports but no counters per
 	// slot: the counters are then totals that Expire leaves as they are (for sketches
 	// whose counters nobody reads, such as a -1 rule's per-protocol sketches).
@@ -131,8 +132,8 @@ func (c Config) seenSlot() uint32 {
 //
 //	size of Sketch
 //	+ per family (IPv4 items of 12 bytes, IPv6 items of 24): (N+1) items, (N+1) HLL
-//	  pointers, (N+1) 4-byte seen masks when counting per slot, and N HLLs of at
-//	  most hll.MaxBytes(p)
+//	  pointers, when counting per slot a seen set header and (N+1) 4-byte seen
+//	  masks, and N HLLs of at most hll.MaxBytes(p)
 //	+ 256 protocols × (entry header + 128 bytes of port buckets + 2 KiB of bucket edges
 //	  + 4,096 bytes of port times).
 //
@@ -144,10 +145,12 @@ func (c Config) MaxBytes() int {
 	c = c.normalize()
 	n := c.MaxNodes
 	ptr := int(unsafe.Sizeof((*hll.Sketch)(nil)))
+	seen := 0
 	if c.seenSlot() > 0 {
 		ptr += 4 // a seen mask per item
+		seen = int(unsafe.Sizeof(seenSet{}))
 	}
-	fam := func(itemSize int) int { return (n+1)*(itemSize+ptr) + n*hll.MaxBytes(c.HLLPrecision) }
+	fam := func(itemSize int) int { return seen + (n+1)*(itemSize+ptr) + n*hll.MaxBytes(c.HLLPrecision) }
 	return int(unsafe.Sizeof(Sketch{})) +
 		fam(int(unsafe.Sizeof(item[v4]{}))) + fam(int(unsafe.Sizeof(item[v6]{}))) +
 		256*(int(unsafe.Sizeof(protoPorts{}))+int(unsafe.Sizeof(coarse{})))
@@ -234,13 +237,13 @@ func (s *Sketch) observeAddr(src netip.Addr, ts uint32) {
 		b := src.Unmap().As4()
 		a := binary.BigEndian.Uint32(b[:])
 		if k := 1<<32 | uint64(a); k != s.last4 {
-			s.fam4.observe(v4(a), s.cfg.MaxNodes, s.cfg.HLLPrecision, ts)
+			s.fam4.observe(v4(a), s.cfg.MaxNodes, s.cfg.HLLPrecision, ts, s.cfg.seenSlot())
 			s.last4 = k
 		}
 	case src.Is6():
 		b := src.As16()
 		a := v6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
-		s.fam6.observe(a, s.cfg.MaxNodes, s.cfg.HLLPrecision, ts)
+		s.fam6.observe(a, s.cfg.MaxNodes, s.cfg.HLLPrecision, ts, s.cfg.seenSlot())
 	}
 }
 
@@ -300,8 +303,8 @@ func (s *Sketch) Merge(o *Sketch) {
 	s.cfg.HLLPrecision = p
 	s.cfg.MaxNodes = min(s.cfg.MaxNodes, o.cfg.MaxNodes)
 	conv := func(h *hll.Sketch) *hll.Sketch { return fold(h, p) }
-	s.fam4.union(&o.fam4, s.cfg.MaxNodes, p, conv)
-	s.fam6.union(&o.fam6, s.cfg.MaxNodes, p, conv)
+	s.fam4.union(&o.fam4, s.cfg.MaxNodes, p, s.cfg.seenSlot(), conv)
+	s.fam6.union(&o.fam6, s.cfg.MaxNodes, p, s.cfg.seenSlot(), conv)
 
 	for i := range o.protos {
 		s.portSet(o.protos[i].proto).Union(&o.protos[i].ports)

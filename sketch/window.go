@@ -238,10 +238,10 @@ func (s *Sketch) SeriesSources() []SlotSources {
 }
 
 func slotSources[K key[K]](out []SlotSources, slots []Slot, f *family[K]) {
-	if len(f.items) == 0 {
+	if len(f.items) == 0 || f.sn == nil {
 		return
 	}
-	slot := int64(f.slot)
+	slot := int64(f.sn.slot)
 	index := func(start int64) int {
 		j, ok := slices.BinarySearchFunc(slots, start, func(sl Slot, t int64) int { return cmp.Compare(sl.Start, t) })
 		if !ok {
@@ -254,7 +254,7 @@ func slotSources[K key[K]](out []SlotSources, slots []Slot, f *family[K]) {
 		it := &f.items[i]
 		newest = max(newest, int64(it.last))
 		n, agg := f.count(*it), it.agg() >= 0
-		for m := f.seen[i]; m != 0; m &= m - 1 {
+		for m := f.sn.seen[i]; m != 0; m &= m - 1 {
 			if j := index(int64(it.last) - int64(bits.TrailingZeros32(m))*slot); j >= 0 {
 				out[j].Sources += n
 				out[j].Estimated = out[j].Estimated || agg
@@ -262,7 +262,7 @@ func slotSources[K key[K]](out []SlotSources, slots []Slot, f *family[K]) {
 		}
 	}
 	for j, sl := range slots {
-		if sl.Start < int64(f.seenFrom) || newest-sl.Start >= seenBits*slot {
+		if sl.Start < int64(f.sn.from) || newest-sl.Start >= seenBits*slot {
 			out[j].Estimated = true
 		}
 	}
