@@ -138,7 +138,11 @@ func appendFamily[K key[K]](b []byte, f *family[K], slot int64, seen bool) []byt
 			b = binary.AppendUvarint(b, uint64(int64(it.last)/slot))
 		}
 		if seen {
-			b = binary.AppendUvarint(b, uint64(f.sn.seen[i]))
+			m := uint32(1) // a counting family keeps masks once it has items
+			if f.sn != nil {
+				m = f.sn.seen[i]
+			}
+			b = binary.AppendUvarint(b, uint64(m))
 		}
 		if g := it.agg(); g >= 0 {
 			b = f.aggs[g].AppendBinary(b)
@@ -336,7 +340,7 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 	seen := version >= 4 && cfg.seenSlot() > 0
 	var sn seenSet
 	if seen {
-		sn.slot = cfg.seenSlot()
+		f.slot = cfg.seenSlot()
 		sn.from = readTime(r, cfg.Slot, "seen from")
 	}
 	n := r.uvarint("item count")

@@ -101,6 +101,8 @@ type family[K key[K]] struct {
 	// family has had an item; nil otherwise (one word in other sketches).
 	sn    *seenSet
 	depth uint8
+	// slot is the slot length of the seen masks, 0 when the family keeps none.
+	slot uint32
 }
 
 // seenSet holds which slots each item of a family was seen in.
@@ -108,8 +110,6 @@ type seenSet struct {
 	// seen holds a mask per item: bit k of seen[i] set when an address of items[i]
 	// was seen in slot items[i].last − k·slot (bit 0 always set).
 	seen []uint32
-	// slot is the slot length, in seconds.
-	slot uint32
 	// from is a slot before which seen may lack bits (the family was read from an
 	// encoding without them): per-slot sources of earlier slots are lower bounds.
 	from uint32
@@ -142,7 +142,7 @@ func see(m, last, ts, slot uint32) uint32 {
 func (f *family[K]) touch(i int, ts uint32) {
 	it := &f.items[i]
 	if f.sn != nil {
-		f.sn.seen[i] = see(f.sn.seen[i], it.last, ts, f.sn.slot)
+		f.sn.seen[i] = see(f.sn.seen[i], it.last, ts, f.slot)
 	}
 	it.last = max(it.last, ts)
 }
@@ -152,18 +152,17 @@ func (f *family[K]) touch(i int, ts uint32) {
 // or drops them (slot 0). An empty family gets its masks with its first item.
 func (f *family[K]) keepSeen(slot uint32) {
 	switch {
-	case slot == 0:
+	case slot == 0 || len(f.items) == 0:
 		f.sn = nil
-	case f.sn != nil && f.sn.slot == slot:
-	case len(f.items) == 0:
-		f.sn = nil
+	case f.sn != nil && f.slot == slot:
 	default:
-		f.sn = &seenSet{slot: slot, seen: make([]uint32, len(f.items), cap(f.items))}
+		f.sn = &seenSet{seen: make([]uint32, len(f.items), cap(f.items))}
 		for i, it := range f.items {
 			f.sn.seen[i] = 1
 			f.sn.from = max(f.sn.from, it.last)
 		}
 	}
+	f.slot = slot
 }
 
 // masks returns the items' seen masks, nil when the family keeps none.
@@ -228,8 +227,8 @@ func (a v6) find(items []item[v6]) int {
 }
 
 // observe adds address a seen in time slot ts, keeping at most n items; p is the HLL
-// precision and slot, when > 0, the slot length of the items' seen masks.
-func (f *family[K]) observe(a K, n int, p uint8, ts, slot uint32) {
+// precision.
+func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 	i := a.find(f.items)
 	if i > 0 {
 		it := &f.items[i-1]
@@ -253,9 +252,9 @@ func (f *family[K]) observe(a K, n int, p uint8, ts, slot uint32) {
 	}
 	var z K
 	f.items = insertCapped(f.items, i, mkItem(a, z.width(), -1, ts), n+1)
-	if slot > 0 {
+	if f.slot > 0 {
 		if f.sn == nil {
-			f.sn = &seenSet{slot: slot}
+			f.sn = &seenSet{}
 		}
 		f.sn.seen = insertCapped(f.sn.seen, i, 1, n+1)
 	}
@@ -331,7 +330,7 @@ func (f *family[K]) regroup(p uint8) {
 		for k, it := range items[i:j] {
 			lcp = min(lcp, it.bits())
 			if f.sn != nil {
-				seen |= align(f.sn.seen[i+k], it.last, last, f.sn.slot)
+				seen |= align(f.sn.seen[i+k], it.last, last, f.slot)
 			}
 			if g := it.agg(); g >= 0 {
 				if h == nil {
@@ -383,11 +382,10 @@ func insertCapped[T any](s []T, i int, v T, limit int) []T {
 }
 
 // union merges o into f (o unchanged; conv copies one of o's HLLs at f's precision p),
-// regroups at the smaller cut and fits n items; slot > 0 is the slot length of the
-// seen masks f keeps.
-func (f *family[K]) union(o *family[K], n int, p uint8, slot uint32, conv func(*hll.Sketch) *hll.Sketch) {
-	if slot > 0 && f.sn == nil && len(o.items) > 0 {
-		f.sn = &seenSet{slot: slot} // f is empty (see keepSeen)
+// regroups at the smaller cut and fits n items.
+func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *hll.Sketch) {
+	if f.slot > 0 && f.sn == nil && len(o.items) > 0 {
+		f.sn = &seenSet{} // f is empty (see keepSeen)
 	}
 	items := make([]item[K], 0, len(f.items)+len(o.items))
 	aggs := make([]*hll.Sketch, len(f.aggs), len(f.aggs)+len(o.aggs))
@@ -441,12 +439,12 @@ func (f *family[K]) union(o *family[K], n int, p uint8, slot uint32, conv func(*
 
 // clone returns a deep copy of f.
 func (f *family[K]) clone() family[K] {
-	c := family[K]{depth: f.depth}
+	c := family[K]{depth: f.depth, slot: f.slot}
 	if len(f.items) > 0 {
 		c.items = append(make([]item[K], 0, len(f.items)), f.items...)
 	}
 	if f.sn != nil {
-		c.sn = &seenSet{slot: f.sn.slot, from: f.sn.from, seen: append(make([]uint32, 0, len(f.sn.seen)), f.sn.seen...)}
+		c.sn = &seenSet{from: f.sn.from, seen: append(make([]uint32, 0, len(f.sn.seen)), f.sn.seen...)}
 	}
 	if len(f.aggs) > 0 {
 		c.aggs = make([]*hll.Sketch, len(f.aggs))
@@ -521,7 +519,7 @@ func (f *family[K]) expire(b uint32) {
 		}
 		if f.sn != nil { // forget the slots before b
 			m := f.sn.seen[i]
-			if d := (it.last - b) / f.sn.slot; d < seenBits-1 {
+			if d := (it.last - b) / f.slot; d < seenBits-1 {
 				m &= 1<<(d+1) - 1
 			}
 			f.sn.seen[w] = m

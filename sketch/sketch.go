@@ -237,13 +237,13 @@ func (s *Sketch) observeAddr(src netip.Addr, ts uint32) {
 		b := src.Unmap().As4()
 		a := binary.BigEndian.Uint32(b[:])
 		if k := 1<<32 | uint64(a); k != s.last4 {
-			s.fam4.observe(v4(a), s.cfg.MaxNodes, s.cfg.HLLPrecision, ts, s.cfg.seenSlot())
+			s.fam4.observe(v4(a), s.cfg.MaxNodes, s.cfg.HLLPrecision, ts)
 			s.last4 = k
 		}
 	case src.Is6():
 		b := src.As16()
 		a := v6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
-		s.fam6.observe(a, s.cfg.MaxNodes, s.cfg.HLLPrecision, ts, s.cfg.seenSlot())
+		s.fam6.observe(a, s.cfg.MaxNodes, s.cfg.HLLPrecision, ts)
 	}
 }
 
@@ -303,8 +303,8 @@ func (s *Sketch) Merge(o *Sketch) {
 	s.cfg.HLLPrecision = p
 	s.cfg.MaxNodes = min(s.cfg.MaxNodes, o.cfg.MaxNodes)
 	conv := func(h *hll.Sketch) *hll.Sketch { return fold(h, p) }
-	s.fam4.union(&o.fam4, s.cfg.MaxNodes, p, s.cfg.seenSlot(), conv)
-	s.fam6.union(&o.fam6, s.cfg.MaxNodes, p, s.cfg.seenSlot(), conv)
+	s.fam4.union(&o.fam4, s.cfg.MaxNodes, p, conv)
+	s.fam6.union(&o.fam6, s.cfg.MaxNodes, p, conv)
 
 	for i := range o.protos {
 		s.portSet(o.protos[i].proto).Union(&o.protos[i].ports)

@@ -241,7 +241,7 @@ func slotSources[K key[K]](out []SlotSources, slots []Slot, f *family[K]) {
 	if len(f.items) == 0 || f.sn == nil {
 		return
 	}
-	slot := int64(f.sn.slot)
+	slot := int64(f.slot)
 	index := func(start int64) int {
 		j, ok := slices.BinarySearchFunc(slots, start, func(sl Slot, t int64) int { return cmp.Compare(sl.Start, t) })
 		if !ok {
