@@ -129,11 +129,20 @@ func BenchmarkMemory100kRules(b *testing.B) {
 	acct := simulate.NewAccount(cfg)
 	inv := loadAccount(b, acct)
 	eng := NewEngine(inv)
+	for _, bc := range []struct {
+		name string
+		cfg  sketch.Config
+	}{{"untimed", sketch.DefaultConfig()}, {"window-1d-slots", sketch.Config{Slot: 86400}}} {
+		b.Run(bc.name, func(b *testing.B) { memory100kRules(b, acct, eng, bc.cfg) })
+	}
+}
+
+func memory100kRules(b *testing.B, acct *simulate.Account, eng *Engine, scfg sketch.Config) {
 	fm := flowlog.DefaultFormat()
 	p := flowlog.NewParser(fm)
 	tr := acct.Traffic(1, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	for i := 0; i < b.N; i++ {
-		acc := NewAccumulator(eng, sketch.DefaultConfig())
+		acc := NewAccumulator(eng, scfg)
 		var rec flowlog.Record
 		for range 30 {
 			for _, l := range splitLines(tr.Lines(100_000, fm)) {

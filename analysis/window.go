@@ -304,6 +304,16 @@ func (a *Accumulator) Series(i int) []sketch.Slot {
 	return nil
 }
 
+// SeriesSources returns rule i's distinct sources per time slot, aligned with
+// Series (nil when the accumulator keeps no counters per slot or the rule is
+// unused); see sketch.Sketch.SeriesSources.
+func (a *Accumulator) SeriesSources(i int) []sketch.SlotSources {
+	if s := a.rules[i].Sketch; s != nil {
+		return s.SeriesSources()
+	}
+	return nil
+}
+
 // Orphans returns the number of rules whose usage is kept while the engine
 // lacks them.
 func (a *Accumulator) Orphans() int { return len(a.orphans) }

@@ -55,6 +55,13 @@ func (d *Daemon) RuleUsage(key string) (api.RuleUsage, bool) {
 			}
 		})
 	}
+	// The merged sketch unites the shards' sources, so its per-slot count is
+	// the rule's distinct sources across partitions (not their sum).
+	for j, src := range total.SeriesSources() {
+		if p := perSlot[total.Series()[j].Start]; p != nil {
+			p.Sources = src.Sources
+		}
+	}
 	u := usageOf(total, perSlot, d.scfg.Slot)
 	u.Description = eng.Rules()[idx].Description
 	return u, true

@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"log/slog"
+	"maps"
+	"net/netip"
 	"sort"
 	"testing"
 	"time"
@@ -33,6 +35,21 @@ func TestRuleUsage(t *testing.T) {
 		d.shards[s.key] = s
 	}
 	shards := []*shard{d.shards["t/0"], d.shards["t/1"]}
+	// The truth for the distinct sources per slot: the remote addresses of the
+	// records each rule counted, per shard and slot (the rules whose flows a record
+	// raised are the ones it was attributed to).
+	type slotKey struct {
+		shard, rule int
+		start       int64
+	}
+	truth := map[slotKey]map[netip.Addr]bool{}
+	flows := func(s *shard, i int) uint64 {
+		if sk := s.acc.Rule(i).Sketch; sk != nil {
+			return sk.Flows
+		}
+		return 0
+	}
+	before := make([]uint64, len(eng.Rules()))
 	for i := range 20000 {
 		f := tr.Next()
 		if err := p.Parse(simulate.AppendLine(nil, &f, p.Format()), &rec); err != nil {
@@ -40,9 +57,26 @@ func TestRuleUsage(t *testing.T) {
 		}
 		s := shards[i%2]
 		s.mu.Lock()
+		for j := range before {
+			before[j] = flows(s, j)
+		}
 		s.observe(&rec)
+		for j := range before {
+			if flows(s, j) != before[j] {
+				k := slotKey{i % 2, j, rec.Start - rec.Start%d.scfg.Slot}
+				if truth[k] == nil {
+					truth[k] = map[netip.Addr]bool{}
+				}
+				remote := rec.SrcAddr // the address the rule's sketch keeps
+				if eng.Rules()[j].Direction() == "egress" {
+					remote = rec.DstAddr
+				}
+				truth[k][remote.Unmap()] = true
+			}
+		}
 		s.mu.Unlock()
 	}
+	exactRules := 0
 
 	checked := 0
 	for i, r := range eng.Rules() {
@@ -59,6 +93,31 @@ func TestRuleUsage(t *testing.T) {
 		u, ok := d.RuleUsage(r.Key())
 		if !ok {
 			t.Fatalf("rule %s not found", r.Key())
+		}
+		// Distinct sources per slot, per shard (what the ClickHouse rows carry)
+		// and across shards (the rule view's series): exact while the rule's
+		// sources fit the sketch's budget.
+		if _, est := want.DistinctSources(); !est && want.Flows > 0 {
+			exactRules++
+			union := map[int64]map[netip.Addr]bool{}
+			for si, s := range shards {
+				srcs := s.acc.SeriesSources(i)
+				for j, sl := range s.acc.Series(i) {
+					set := truth[slotKey{si, i, sl.Start}]
+					if srcs[j].Sources != uint64(len(set)) || srcs[j].Estimated {
+						t.Errorf("%s, shard %d, slot %d: %+v sources, want %d", r.Key(), si, sl.Start, srcs[j], len(set))
+					}
+					if union[sl.Start] == nil {
+						union[sl.Start] = map[netip.Addr]bool{}
+					}
+					maps.Copy(union[sl.Start], set)
+				}
+			}
+			for _, pt := range u.Series {
+				if n := len(union[pt.Time.Unix()]); pt.Sources != uint64(n) || n == 0 {
+					t.Errorf("%s, slot %v: %d sources, want %d", r.Key(), pt.Time, pt.Sources, n)
+				}
+			}
 		}
 		if u.Flows != want.Flows || u.Packets != want.Packets || u.Bytes != want.Bytes || u.Description != r.Description {
 			t.Errorf("%s: flows %d packets %d bytes %d, want %d %d %d", r.Key(), u.Flows, u.Packets, u.Bytes, want.Flows, want.Packets, want.Bytes)
@@ -100,8 +159,8 @@ func TestRuleUsage(t *testing.T) {
 			t.Errorf("%s: unused rule with usage %+v", r.Key(), u)
 		}
 	}
-	if checked < 5 {
-		t.Fatalf("only %d rules with traffic", checked)
+	if checked < 5 || exactRules < 3 {
+		t.Fatalf("only %d rules with traffic, %d with exact sources", checked, exactRules)
 	}
 	if _, ok := d.RuleUsage("sg-none|ingress|6|22|22|0.0.0.0/0"); ok {
 		t.Error("an unknown rule has usage")

@@ -13,6 +13,7 @@ import (
 	"github.com/cinch-sg/cinch/analysis"
 	"github.com/cinch-sg/cinch/daemon/api"
 	"github.com/cinch-sg/cinch/sinks/clickhouse"
+	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/kafka"
 )
 
@@ -239,9 +240,9 @@ func (d *Daemon) toClickHouse(evs ...api.Event) {
 }
 
 // publishShard queues a shard's checkpoint and the usage rows, one per rule
-// and time slot of the window (flows, packets and bytes of the slot; the
-// windowed sketch keeps no per-slot count of sources), of the slots that
-// changed since its last publication. The caller holds s.mu; data is
+// and time slot of the window (flows, packets, bytes and distinct sources of
+// the slot, see sketch.Sketch.SeriesSources), of the slots that changed since
+// its last publication. The caller holds s.mu; data is
 // the checkpoint just taken.
 func (d *Daemon) publishShard(s *shard, data []byte) {
 	if d.ch == nil {
@@ -261,7 +262,12 @@ func (d *Daemon) publishShard(s *shard, data []byte) {
 	if s.acc != nil {
 		rules := s.acc.Engine().Rules()
 		for i, r := range rules {
-			for _, sl := range s.acc.Series(i) {
+			srcs := s.acc.SeriesSources(i)
+			for j, sl := range s.acc.Series(i) {
+				var src sketch.SlotSources // none when the sketch keeps no per-slot counts
+				if j < len(srcs) {
+					src = srcs[j]
+				}
 				k := [2]int64{sl.Start, int64(i)}
 				live[k] = true
 				if sent.flows[k] == sl.Flows {
@@ -271,7 +277,7 @@ func (d *Daemon) publishShard(s *shard, data []byte) {
 				rows = append(rows, clickhouse.UsageRow{Bucket: time.Unix(sl.Start, 0), BucketSeconds: uint32(s.scfg.Slot),
 					GroupID: r.GroupID, RuleKey: r.Key(), RuleID: r.ID, Direction: r.Direction(), Protocol: r.Protocol,
 					FromPort: r.FromPort, ToPort: r.ToPort, Source: r.Source.String(), Partition: s.key,
-					Flows: sl.Flows, Packets: sl.Packets, Bytes: sl.Bytes,
+					Flows: sl.Flows, Packets: sl.Packets, Bytes: sl.Bytes, Sources: src.Sources, SourcesEstimated: src.Estimated,
 					FirstSeen: time.Unix(sl.FirstSeen, 0), LastSeen: time.Unix(sl.LastSeen, 0), Version: version})
 			}
 		}

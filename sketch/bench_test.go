@@ -11,11 +11,14 @@ func BenchmarkObserveHit(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		sources int
-	}{{"exact100", 100}, {"aggregated1e5", 100_000}} {
+		slot    int64
+	}{{"exact100", 100, 0}, {"aggregated1e5", 100_000, 0}, {"exact100-windowed", 100, 86400}, {"aggregated1e5-windowed", 100_000, 86400}} {
 		b.Run(bc.name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
 			srcs := make([]netip.Addr, bc.sources)
-			s := New(DefaultConfig())
+			cfg := DefaultConfig()
+			cfg.Slot = bc.slot
+			s := New(cfg)
 			for i := range srcs {
 				srcs[i] = v4addr(r.Uint32())
 				s.Observe(srcs[i], 6, 443, 1, 1, 1, 2)

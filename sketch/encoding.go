@@ -13,7 +13,7 @@ import (
 // magic opens every encoded sketch; encodingVersion follows it.
 const (
 	magic           = "CNSK"
-	encodingVersion = 3
+	encodingVersion = 4
 )
 
 // ErrInvalidEncoding is wrapped by every error [Sketch.UnmarshalBinary] returns for
@@ -22,28 +22,39 @@ var ErrInvalidEncoding = errors.New("sketch: invalid encoding")
 
 // MarshalBinary encodes s in cinch's versioned binary form:
 //
-//	"CNSK" version(3) uvarint MaxNodes, HLLPrecision byte, uvarint Slot, when Slot > 0 a
+//	"CNSK" version(4) uvarint MaxNodes, HLLPrecision byte, uvarint Slot, when Slot > 0 a
 //	  flags byte (1: TimesOnly),
 //	uvarint Flows, Packets, Bytes, varint FirstSeen, LastSeen,
 //	when Slot > 0 and not TimesOnly: uvarint slot count, per slot: uvarint Start/Slot (the first) or its
 //	  difference to the previous one, uvarint Flows, Packets, Bytes, varint
 //	  FirstSeen-Start, LastSeen-Start,
-//	IPv4 family, IPv6 family: depth byte, uvarint count, items: address (4 or 16 bytes,
-//	  big-endian), prefix length byte, when Slot > 0 uvarint last slot/Slot, and for
-//	  aggregates the hll encoding,
+//	IPv4 family, IPv6 family: depth byte, when Slot > 0 and not TimesOnly uvarint
+//	  seenFrom/Slot, uvarint count, items: address (4 or 16 bytes, big-endian), prefix
+//	  length byte, when Slot > 0 uvarint last slot/Slot and, unless TimesOnly, the
+//	  uvarint seen mask (bit k: seen in slot last − k·Slot), and for aggregates the hll
+//	  encoding,
 //	uvarint protocol count, per protocol: number byte, form byte (0 exact: uvarint count
 //	  and 2-byte big-endian ports, when Slot > 0 followed by each port's uvarint last
 //	  slot/Slot; 2 coarse with edges: 16 little-endian uint64 bucket words, then per set
 //	  bucket the offsets of its lowest and highest port seen, a byte each, then, when
 //	  Slot > 0, each set bucket's uvarint last slot/Slot).
 //
-// Older encodings are still read: version 2 (as version 3, coarse port sets in form 1:
+// Older encodings are still read: version 3 (as version 4 without seen masks and
+// seenFrom: each item is read as seen in its latest slot only, and seenFrom as the
+// latest of those, so that the per-slot sources of earlier slots say they are lower
+// bounds), version 2 (as version 3, coarse port sets in form 1:
 // the bucket words and times without edges, read as whole buckets) and version 1 (no
 // Slot, no times; coarse port sets in form 1 or 2), as an untimed sketch.
 func (s *Sketch) MarshalBinary() ([]byte, error) {
+	return s.appendBinary(encodingVersion), nil
+}
+
+// appendBinary encodes s in version 4 or, for tests of the reader, version 3 (without
+// seen masks).
+func (s *Sketch) appendBinary(version byte) []byte {
 	b := make([]byte, 0, 64)
 	b = append(b, magic...)
-	b = append(b, encodingVersion)
+	b = append(b, version)
 	b = binary.AppendUvarint(b, uint64(s.cfg.MaxNodes))
 	b = append(b, s.cfg.HLLPrecision)
 	slot := s.cfg.Slot
@@ -73,26 +84,27 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 			b = binary.AppendVarint(b, sl.LastSeen-sl.Start)
 		}
 	}
-	b = appendFamily(b, &s.fam4, slot)
-	b = appendFamily(b, &s.fam6, slot)
+	seen := version >= 4 && s.cfg.seenSlot() > 0
+	b = appendFamily(b, &s.fam4, slot, seen)
+	b = appendFamily(b, &s.fam6, slot, seen)
 	b = binary.AppendUvarint(b, uint64(len(s.protos)))
 	for i := range s.protos {
 		ps := &s.protos[i].ports
 		b = append(b, s.protos[i].proto)
-		if ps.buckets != nil {
+		if ps.c != nil {
 			b = append(b, 2)
-			for _, w := range ps.buckets {
+			for _, w := range &ps.c.buckets {
 				b = binary.LittleEndian.AppendUint64(b, w)
 			}
-			for k, w := range ps.buckets {
+			for k, w := range &ps.c.buckets {
 				for ; w != 0; w &= w - 1 {
-					e := ps.edges[k*64+bits.TrailingZeros64(w)]
+					e := ps.c.edges[k*64+bits.TrailingZeros64(w)]
 					b = append(b, byte(e>>8), byte(e))
 				}
 			}
 			if slot > 0 {
-				for k, t := range ps.btimes {
-					if ps.buckets[k/64]&(1<<(k%64)) != 0 {
+				for k, t := range &ps.c.btimes {
+					if ps.c.buckets[k/64]&(1<<(k%64)) != 0 {
 						b = binary.AppendUvarint(b, uint64(int64(t)/slot))
 					}
 				}
@@ -110,20 +122,30 @@ func (s *Sketch) MarshalBinary() ([]byte, error) {
 			}
 		}
 	}
-	return b, nil
+	return b
 }
 
-func appendFamily[K key[K]](b []byte, f *family[K], slot int64) []byte {
+func appendFamily[K key[K]](b []byte, f *family[K], slot int64, seen bool) []byte {
 	b = append(b, f.depth)
+	if seen {
+		b = binary.AppendUvarint(b, uint64(int64(f.seenFrom())/slot))
+	}
 	b = binary.AppendUvarint(b, uint64(len(f.items)))
-	for _, it := range f.items {
+	for i, it := range f.items {
 		b = it.key.appendTo(b)
-		b = append(b, it.bits)
+		b = append(b, byte(it.bits()))
 		if slot > 0 {
 			b = binary.AppendUvarint(b, uint64(int64(it.last)/slot))
 		}
-		if it.agg >= 0 {
-			b = f.aggs[it.agg].AppendBinary(b)
+		if seen {
+			m := uint32(1) // a counting family keeps masks once it has items
+			if f.sn != nil {
+				m = f.sn.seen[i]
+			}
+			b = binary.AppendUvarint(b, uint64(m))
+		}
+		if g := it.agg(); g >= 0 {
+			b = f.aggs[g].AppendBinary(b)
 		}
 	}
 	return b
@@ -315,6 +337,12 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 	var z K
 	w := z.width()
 	f := family[K]{depth: r.byte("depth")}
+	seen := version >= 4 && cfg.seenSlot() > 0
+	var sn seenSet
+	if seen {
+		f.slot = cfg.seenSlot()
+		sn.from = readTime(r, cfg.Slot, "seen from")
+	}
 	n := r.uvarint("item count")
 	if r.err != nil {
 		return f
@@ -332,8 +360,15 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 		if r.err != nil {
 			return f
 		}
-		it := item[K]{key: parse(kb), bits: uint8(bl), agg: -1}
+		it := mkItem(parse(kb), bl, -1, 0)
 		it.last = readTime(r, cfg.Slot, "item time")
+		if seen {
+			m := r.uvarint("seen mask")
+			if r.err == nil && (m > math.MaxUint32 || m&1 == 0) {
+				r.fail("item %d: bad seen mask", i)
+			}
+			sn.seen = append(sn.seen, uint32(m))
+		}
 		if r.err != nil {
 			return f
 		}
@@ -360,7 +395,7 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 				return f
 			}
 			f.aggs = append(f.aggs, h)
-			it.agg = int32(len(f.aggs) - 1)
+			it.setAgg(bl, len(f.aggs)-1)
 			if bl == d {
 				splits++
 			}
@@ -376,6 +411,15 @@ func readFamily[K key[K]](r *reader, cfg Config, version byte, parse func([]byte
 	}
 	if len(f.aggs) > 0 {
 		f.aggs = append(make([]*hll.Sketch, 0, len(f.aggs)), f.aggs...)
+	}
+	if seen && len(f.items) == 0 && sn.from != 0 {
+		r.fail("seen from %d without items", sn.from)
+	}
+	if seen && len(f.items) > 0 {
+		sn.seen = append(make([]uint32, 0, len(sn.seen)), sn.seen...)
+		f.sn = &sn
+	} else if !seen {
+		f.keepSeen(cfg.seenSlot()) // older versions: each item seen in its latest slot
 	}
 	return f
 }
@@ -427,19 +471,17 @@ func readPorts(r *reader, t *Sketch, version byte) {
 			if r.err != nil {
 				return
 			}
-			ps.buckets = new([portBuckets / 64]uint64)
-			ps.btimes = new([portBuckets]uint32)
+			ps.c = new(coarse)
 			set := 0
-			for j := range ps.buckets {
-				ps.buckets[j] = binary.LittleEndian.Uint64(raw[8*j:])
-				set += bits.OnesCount64(ps.buckets[j])
+			for j := range &ps.c.buckets {
+				ps.c.buckets[j] = binary.LittleEndian.Uint64(raw[8*j:])
+				set += bits.OnesCount64(ps.c.buckets[j])
 			}
 			// More than 64 ports never fit one bucket, but expiry may leave one.
 			if set < 2 && (version == 1 || set < 1) {
 				r.fail("coarse port set of %d buckets", set)
 				return
 			}
-			ps.edges = new([portBuckets]uint16)
 			var raw2 []byte
 			if form == 2 {
 				if raw2 = r.take(2*set, "bucket edges"); r.err != nil {
@@ -447,11 +489,11 @@ func readPorts(r *reader, t *Sketch, version byte) {
 				}
 			}
 			j := 0
-			for k, w := range ps.buckets {
+			for k, w := range &ps.c.buckets {
 				for ; w != 0; w &= w - 1 {
 					bk := k*64 + bits.TrailingZeros64(w)
 					if form == 1 {
-						ps.edges[bk] = PortBucketSize - 1 // whole buckets
+						ps.c.edges[bk] = PortBucketSize - 1 // whole buckets
 						continue
 					}
 					lo, hi := raw2[2*j], raw2[2*j+1]
@@ -460,12 +502,12 @@ func readPorts(r *reader, t *Sketch, version byte) {
 						r.fail("bucket edges %d-%d", lo, hi)
 						return
 					}
-					ps.edges[bk] = uint16(lo)<<8 | uint16(hi)
+					ps.c.edges[bk] = uint16(lo)<<8 | uint16(hi)
 				}
 			}
-			for k := range ps.btimes {
-				if ps.buckets[k/64]&(1<<(k%64)) != 0 {
-					ps.btimes[k] = readTime(r, t.cfg.Slot, "port bucket time")
+			for k := range &ps.c.btimes {
+				if ps.c.buckets[k/64]&(1<<(k%64)) != 0 {
+					ps.c.btimes[k] = readTime(r, t.cfg.Slot, "port bucket time")
 				}
 			}
 		default:

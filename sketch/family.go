@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"slices"
 	"unsafe"
 
 	"github.com/cinch-sg/cinch/sketch/hll"
@@ -66,21 +67,118 @@ func (a v6) appendTo(b []byte) []byte {
 }
 
 // item is one leaf of a family's radix tree: an exact address (bits == width, agg < 0) or
-// an aggregate prefix whose HLL is aggs[agg]. key is masked to bits.
+// an aggregate prefix whose HLL is aggs[agg]. key is masked to bits. The prefix length
+// and the aggregate index share one word (meta) so that an IPv6 item takes 24 bytes
+// and an IPv4 one 12, times included.
 type item[K any] struct {
 	key  K
-	bits uint8
-	agg  int32
+	meta uint32 // prefix length in the low 8 bits, agg+1 above (0: exact)
 	last uint32 // latest time slot of an address in the item (see Config.Slot)
 }
+
+// mkItem returns the item of key k, prefix length bits and aggregate agg (< 0: exact).
+func mkItem[K any](k K, bits int, agg int, last uint32) item[K] {
+	return item[K]{key: k, meta: uint32(bits) | uint32(agg+1)<<8, last: last}
+}
+
+// bits is the item's prefix length.
+func (it *item[K]) bits() int { return int(uint8(it.meta)) }
+
+// agg is the index of the item's HLL in its family's aggs, -1 when exact. A family
+// never holds more than 2·MaxMaxNodes+2 HLLs (during a union), far below 2^24.
+func (it *item[K]) agg() int { return int(it.meta>>8) - 1 }
+
+// setAgg makes the item an aggregate of prefix length bits whose HLL is aggs[agg].
+func (it *item[K]) setAgg(bits, agg int) { it.meta = uint32(bits) | uint32(agg+1)<<8 }
 
 // family is the canonical leaf set of one address family (see the package doc): items
 // sorted by key and pairwise disjoint, at most one per /depth block, at most N of them,
 // depth the largest cut with that property.
 type family[K key[K]] struct {
 	items []item[K]
-	aggs  []*hll.Sketch // aggregate HLLs, indexed by item.agg
+	aggs  []*hll.Sketch // aggregate HLLs, indexed by item.agg()
+	// sn holds the items' seen masks in a sketch with per-slot counters, once the
+	// family has had an item; nil otherwise (one word in other sketches).
+	sn    *seenSet
 	depth uint8
+	// slot is the slot length of the seen masks, 0 when the family keeps none.
+	slot uint32
+}
+
+// seenSet holds which slots each item of a family was seen in.
+type seenSet struct {
+	// seen holds a mask per item: bit k of seen[i] set when an address of items[i]
+	// was seen in slot items[i].last − k·slot (bit 0 always set).
+	seen []uint32
+	// from is a slot before which seen may lack bits (the family was read from an
+	// encoding without them): per-slot sources of earlier slots are lower bounds.
+	from uint32
+}
+
+// seenBits is how many slots back from an item's latest one its seen mask reaches.
+const seenBits = 32
+
+// align returns mask m of an item last seen in slot last as the mask of slot to ≥ last.
+func align(m, last, to, slot uint32) uint32 {
+	if d := (to - last) / slot; d < seenBits {
+		return m << d
+	}
+	return 0
+}
+
+// see returns mask m of an item last seen in slot last after it is seen in slot ts
+// (relative to max(last, ts)).
+func see(m, last, ts, slot uint32) uint32 {
+	if ts > last {
+		return align(m, last, ts, slot) | 1
+	}
+	if d := (last - ts) / slot; d < seenBits {
+		m |= 1 << d
+	}
+	return m
+}
+
+// touch records that item i was seen in slot ts.
+func (f *family[K]) touch(i int, ts uint32) {
+	it := &f.items[i]
+	if f.sn != nil {
+		f.sn.seen[i] = see(f.sn.seen[i], it.last, ts, f.slot)
+	}
+	it.last = max(it.last, ts)
+}
+
+// keepSeen makes the family keep per-item seen masks in slots of length slot (> 0),
+// each item seen in its latest slot only and from past them all when it had none,
+// or drops them (slot 0). An empty family gets its masks with its first item.
+func (f *family[K]) keepSeen(slot uint32) {
+	switch {
+	case slot == 0 || len(f.items) == 0:
+		f.sn = nil
+	case f.sn != nil && f.slot == slot:
+	default:
+		f.sn = &seenSet{seen: make([]uint32, len(f.items), cap(f.items))}
+		for i, it := range f.items {
+			f.sn.seen[i] = 1
+			f.sn.from = max(f.sn.from, it.last)
+		}
+	}
+	f.slot = slot
+}
+
+// masks returns the items' seen masks, nil when the family keeps none.
+func (f *family[K]) masks() []uint32 {
+	if f.sn == nil {
+		return nil
+	}
+	return f.sn.seen
+}
+
+// seenFrom returns the slot before which the seen masks may lack bits, 0 if none.
+func (f *family[K]) seenFrom() uint32 {
+	if f.sn == nil {
+		return 0
+	}
+	return f.sn.from
 }
 
 func newFamily[K key[K]]() family[K] {
@@ -134,11 +232,13 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 	i := a.find(f.items)
 	if i > 0 {
 		it := &f.items[i-1]
-		if a.masked(int(it.bits)) == it.key { // hit: no allocation
-			if it.agg >= 0 {
-				f.aggs[it.agg].InsertHash(a.hash())
+		if a.masked(it.bits()) == it.key { // hit: no allocation
+			if g := it.agg(); g >= 0 {
+				f.aggs[g].InsertHash(a.hash())
 			}
-			it.last = max(it.last, ts)
+			if ts != it.last {
+				f.touch(i-1, ts)
+			}
 			return
 		}
 	}
@@ -146,12 +246,18 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 	for _, j := range [2]int{i - 1, i} {
 		if j >= 0 && j < len(f.items) && a.lcp(f.items[j].key) >= d {
 			f.absorb(j, a, n, p)
-			f.items[j].last = max(f.items[j].last, ts)
+			f.touch(j, ts)
 			return
 		}
 	}
 	var z K
-	f.items = insertCapped(f.items, i, item[K]{key: a, bits: uint8(z.width()), agg: -1, last: ts}, n+1)
+	f.items = insertCapped(f.items, i, mkItem(a, z.width(), -1, ts), n+1)
+	if f.slot > 0 {
+		if f.sn == nil {
+			f.sn = &seenSet{}
+		}
+		f.sn.seen = insertCapped(f.sn.seen, i, 1, n+1)
+	}
 	if len(f.items) > n {
 		f.fit(n, p)
 	}
@@ -161,15 +267,16 @@ func (f *family[K]) observe(a K, n int, p uint8, ts uint32) {
 // which becomes (or stays) an aggregate at their longest common prefix.
 func (f *family[K]) absorb(j int, a K, n int, p uint8) {
 	it := &f.items[j]
-	if it.agg < 0 {
+	g := it.agg()
+	if g < 0 {
 		h := hll.New(p)
 		h.InsertHash(it.key.hash())
 		f.aggs = insertCapped(f.aggs, len(f.aggs), h, n+1)
-		it.agg = int32(len(f.aggs) - 1)
+		g = len(f.aggs) - 1
 	}
-	f.aggs[it.agg].InsertHash(a.hash())
+	f.aggs[g].InsertHash(a.hash())
 	nb := a.lcp(it.key)
-	it.bits = uint8(nb)
+	it.setAgg(nb, g)
 	it.key = it.key.masked(nb)
 }
 
@@ -216,36 +323,47 @@ func (f *family[K]) regroup(p uint8) {
 		}
 		lcp := items[i].key.lcp(items[j-1].key)
 		var h *hll.Sketch
-		var last uint32
+		var last, seen uint32
 		for _, it := range items[i:j] {
-			lcp = min(lcp, int(it.bits))
 			last = max(last, it.last)
-			if it.agg >= 0 {
+		}
+		for k, it := range items[i:j] {
+			lcp = min(lcp, it.bits())
+			if f.sn != nil {
+				seen |= align(f.sn.seen[i+k], it.last, last, f.slot)
+			}
+			if g := it.agg(); g >= 0 {
 				if h == nil {
-					h = f.aggs[it.agg]
+					h = f.aggs[g]
 				} else {
-					_ = h.Merge(f.aggs[it.agg]) // all HLLs of a sketch share its precision
+					_ = h.Merge(f.aggs[g]) // all HLLs of a sketch share its precision
 				}
 			}
 		}
-		out := item[K]{key: items[i].key.masked(lcp), bits: uint8(lcp), agg: -1, last: last}
+		out := mkItem(items[i].key.masked(lcp), lcp, -1, last)
 		if lcp < width {
 			if h == nil {
 				h = hll.New(p)
 			}
 			for _, it := range items[i:j] {
-				if it.agg < 0 {
+				if it.agg() < 0 {
 					h.InsertHash(it.key.hash())
 				}
 			}
 			aggs = append(aggs, h)
-			out.agg = int32(len(aggs) - 1)
+			out.setAgg(lcp, len(aggs)-1)
 		}
 		items[w] = out
+		if f.sn != nil {
+			f.sn.seen[w] = seen
+		}
 		w++
 		i = j
 	}
 	f.items = items[:w]
+	if f.sn != nil {
+		f.sn.seen = f.sn.seen[:w]
+	}
 	f.aggs = aggs
 }
 
@@ -266,39 +384,67 @@ func insertCapped[T any](s []T, i int, v T, limit int) []T {
 // union merges o into f (o unchanged; conv copies one of o's HLLs at f's precision p),
 // regroups at the smaller cut and fits n items.
 func (f *family[K]) union(o *family[K], n int, p uint8, conv func(*hll.Sketch) *hll.Sketch) {
+	if f.slot > 0 && f.sn == nil && len(o.items) > 0 {
+		f.sn = &seenSet{} // f is empty (see keepSeen)
+	}
 	items := make([]item[K], 0, len(f.items)+len(o.items))
 	aggs := make([]*hll.Sketch, len(f.aggs), len(f.aggs)+len(o.aggs))
 	copy(aggs, f.aggs)
 	for _, h := range o.aggs {
 		aggs = append(aggs, conv(h))
 	}
-	off := int32(len(f.aggs))
+	var seen []uint32
+	if f.sn != nil {
+		seen = make([]uint32, 0, len(f.items)+len(o.items))
+		f.sn.from = max(f.sn.from, o.seenFrom())
+	}
+	off := len(f.aggs)
 	i, j := 0, 0
 	for i < len(f.items) || j < len(o.items) {
 		if j == len(o.items) || (i < len(f.items) && !o.items[j].key.less(f.items[i].key)) {
 			items = append(items, f.items[i])
+			if f.sn != nil {
+				seen = append(seen, f.sn.seen[i])
+			}
 			i++
 			continue
 		}
 		it := o.items[j]
-		if it.agg >= 0 {
-			it.agg += off
+		if g := it.agg(); g >= 0 {
+			it.setAgg(it.bits(), g+off)
 		}
 		items = append(items, it)
+		if f.sn != nil {
+			if o.sn != nil {
+				seen = append(seen, o.sn.seen[j])
+			} else { // o kept no masks: only its items' latest slots are known
+				seen = append(seen, 1)
+				f.sn.from = max(f.sn.from, it.last)
+			}
+		}
 		j++
 	}
 	f.items, f.aggs = items, aggs
+	if f.sn != nil {
+		f.sn.seen = seen
+	}
 	f.depth = min(f.depth, o.depth)
 	f.regroup(p)
 	f.fit(n, p)
 	f.items = append(make([]item[K], 0, len(f.items)), f.items...)
+	if f.sn != nil {
+		f.sn.seen = append(make([]uint32, 0, len(f.sn.seen)), f.sn.seen...)
+	}
 }
 
 // clone returns a deep copy of f.
 func (f *family[K]) clone() family[K] {
-	c := family[K]{depth: f.depth}
+	c := family[K]{depth: f.depth, slot: f.slot}
 	if len(f.items) > 0 {
 		c.items = append(make([]item[K], 0, len(f.items)), f.items...)
+	}
+	if f.sn != nil {
+		c.sn = &seenSet{from: f.sn.from, seen: append(make([]uint32, 0, len(f.sn.seen)), f.sn.seen...)}
 	}
 	if len(f.aggs) > 0 {
 		c.aggs = make([]*hll.Sketch, len(f.aggs))
@@ -311,15 +457,16 @@ func (f *family[K]) clone() family[K] {
 
 // equal reports structural equality: same cut, same items, equal aggregate registers.
 func (f *family[K]) equal(o *family[K]) bool {
-	if f.depth != o.depth || len(f.items) != len(o.items) {
+	if f.depth != o.depth || len(f.items) != len(o.items) ||
+		f.seenFrom() != o.seenFrom() || !slices.Equal(f.masks(), o.masks()) {
 		return false
 	}
 	for i, a := range f.items {
 		b := o.items[i]
-		if a.key != b.key || a.bits != b.bits || a.last != b.last || (a.agg < 0) != (b.agg < 0) {
+		if a.key != b.key || a.bits() != b.bits() || a.last != b.last || (a.agg() < 0) != (b.agg() < 0) {
 			return false
 		}
-		if a.agg >= 0 && !f.aggs[a.agg].Equal(o.aggs[b.agg]) {
+		if a.agg() >= 0 && !f.aggs[a.agg()].Equal(o.aggs[b.agg()]) {
 			return false
 		}
 	}
@@ -329,11 +476,11 @@ func (f *family[K]) equal(o *family[K]) bool {
 // count is the number of addresses in item it: 1 when exact, else its HLL estimate
 // clamped to [2, size of the prefix].
 func (f *family[K]) count(it item[K]) uint64 {
-	if it.agg < 0 {
+	if it.agg() < 0 {
 		return 1
 	}
-	c := max(f.aggs[it.agg].Estimate(), 2)
-	if span := it.key.width() - int(it.bits); span < 64 {
+	c := max(f.aggs[it.agg()].Estimate(), 2)
+	if span := it.key.width() - it.bits(); span < 64 {
 		c = min(c, uint64(1)<<span)
 	}
 	return c
@@ -341,7 +488,11 @@ func (f *family[K]) count(it item[K]) uint64 {
 
 // memSize returns the bytes held by the family's slices and HLLs.
 func (f *family[K]) memSize() int {
-	n := cap(f.items)*int(unsafe.Sizeof(item[K]{})) + cap(f.aggs)*int(unsafe.Sizeof((*hll.Sketch)(nil)))
+	n := cap(f.items)*int(unsafe.Sizeof(item[K]{})) + cap(f.aggs)*int(unsafe.Sizeof((*hll.Sketch)(nil))) +
+		4*cap(f.masks())
+	if f.sn != nil {
+		n += int(unsafe.Sizeof(seenSet{}))
+	}
 	for _, h := range f.aggs {
 		n += h.MemSize()
 	}
@@ -357,24 +508,43 @@ func (f *family[K]) expire(b uint32) {
 	var z K
 	w, depth := 0, z.width()
 	var aggs []*hll.Sketch
-	for _, it := range f.items {
+	for i, it := range f.items {
 		if it.last < b {
 			continue
 		}
-		if it.agg >= 0 {
-			aggs = append(aggs, f.aggs[it.agg])
-			it.agg = int32(len(aggs) - 1)
-			depth = min(depth, int(it.bits))
+		if g := it.agg(); g >= 0 {
+			aggs = append(aggs, f.aggs[g])
+			it.setAgg(it.bits(), len(aggs)-1)
+			depth = min(depth, it.bits())
+		}
+		if f.sn != nil { // forget the slots before b
+			m := f.sn.seen[i]
+			if d := (it.last - b) / f.slot; d < seenBits-1 {
+				m &= 1<<(d+1) - 1
+			}
+			f.sn.seen[w] = m
 		}
 		f.items[w] = it
 		w++
 	}
 	f.items, f.aggs, f.depth = f.items[:w], aggs, uint8(depth)
+	if f.sn != nil {
+		f.sn.seen = f.sn.seen[:w]
+		if f.sn.from <= b {
+			f.sn.from = 0
+		}
+	}
 }
 
-// stamp sets every item's time to ts.
+// stamp sets every item's time to ts, seen in that slot only.
 func (f *family[K]) stamp(ts uint32) {
 	for i := range f.items {
 		f.items[i].last = ts
+	}
+	if f.sn != nil {
+		for i := range f.sn.seen {
+			f.sn.seen[i] = 1
+		}
+		f.sn.from = 0
 	}
 }

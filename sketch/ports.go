@@ -3,6 +3,7 @@ package sketch
 import (
 	"math/bits"
 	"slices"
+	"unsafe"
 )
 
 // Port-set limits.
@@ -28,33 +29,39 @@ type PortRange struct {
 // Each port (each bucket, when coarse) also keeps the latest time slot it was seen in
 // (see [Config.Slot]), so that [Sketch.Expire] can drop the ports that left a window.
 type PortSet struct {
-	exact   []uint16                  // sorted, when buckets == nil
-	times   []uint32                  // last slot of exact[i]
-	buckets *[portBuckets / 64]uint64 // bit b set: some port in [64b, 64b+63] seen
+	exact []uint16 // sorted, when c == nil
+	times []uint32 // last slot of exact[i]
+	c     *coarse  // the buckets, nil while exact
+}
+
+// coarse is the bucket form of a [PortSet], in one allocation so that a port set
+// header stays small (three words fewer per protocol of every sketch).
+type coarse struct {
+	buckets [portBuckets / 64]uint64 // bit b set: some port in [64b, 64b+63] seen
 	// edges holds, per set bucket, the offsets of the lowest (high 8 bits)
-	// and highest (low 8 bits) port seen in it (2 KiB, with buckets).
-	edges  *[portBuckets]uint16
-	btimes *[portBuckets]uint32 // last slot of bucket b, when coarse
+	// and highest (low 8 bits) port seen in it.
+	edges  [portBuckets]uint16
+	btimes [portBuckets]uint32 // last slot of bucket b
 }
 
 // addCoarse records port, seen in time slot ts, in a coarse set.
 func (ps *PortSet) addCoarse(port uint16, ts uint32) {
 	b, off := port/PortBucketSize, port%PortBucketSize
-	ps.btimes[b] = max(ps.btimes[b], ts)
-	if ps.buckets[b/64]&(1<<(b%64)) == 0 {
-		ps.buckets[b/64] |= 1 << (b % 64)
-		ps.edges[b] = off<<8 | off
+	ps.c.btimes[b] = max(ps.c.btimes[b], ts)
+	if ps.c.buckets[b/64]&(1<<(b%64)) == 0 {
+		ps.c.buckets[b/64] |= 1 << (b % 64)
+		ps.c.edges[b] = off<<8 | off
 		return
 	}
-	if e := ps.edges[b]; off < e>>8 || off > e&0xff {
-		ps.edges[b] = min(e>>8, off)<<8 | max(e&0xff, off)
+	if e := ps.c.edges[b]; off < e>>8 || off > e&0xff {
+		ps.c.edges[b] = min(e>>8, off)<<8 | max(e&0xff, off)
 	}
 }
 
 // bucketEdges returns the lowest and highest port seen in set bucket b.
 func (ps *PortSet) bucketEdges(b uint16) (uint16, uint16) {
 	base := b * PortBucketSize
-	return base + ps.edges[b]>>8, base + ps.edges[b]&0xff
+	return base + ps.c.edges[b]>>8, base + ps.c.edges[b]&0xff
 }
 
 // Add inserts port. It does not allocate when the port (or, coarse, its bucket) is
@@ -63,7 +70,7 @@ func (ps *PortSet) Add(port uint16) { ps.addAt(port, 0) }
 
 // addAt inserts port seen in time slot ts.
 func (ps *PortSet) addAt(port uint16, ts uint32) {
-	if ps.buckets != nil {
+	if ps.c != nil {
 		ps.addCoarse(port, ts)
 		return
 	}
@@ -82,9 +89,7 @@ func (ps *PortSet) addAt(port uint16, ts uint32) {
 }
 
 func (ps *PortSet) coarsen() {
-	ps.buckets = new([portBuckets / 64]uint64)
-	ps.edges = new([portBuckets]uint16)
-	ps.btimes = new([portBuckets]uint32)
+	ps.c = new(coarse)
 	for i, p := range ps.exact {
 		ps.addCoarse(p, ps.times[i])
 	}
@@ -93,31 +98,31 @@ func (ps *PortSet) coarsen() {
 
 // Union adds every port of o to ps; o is unchanged.
 func (ps *PortSet) Union(o *PortSet) {
-	if o.buckets != nil {
-		if ps.buckets == nil {
+	if o.c != nil {
+		if ps.c == nil {
 			ps.coarsen()
 		}
-		for k := range ps.buckets {
-			a, b := ps.buckets[k], o.buckets[k]
+		for k := range &ps.c.buckets {
+			a, b := ps.c.buckets[k], o.c.buckets[k]
 			for u := a | b; u != 0; u &= u - 1 {
 				bk := k*64 + bits.TrailingZeros64(u)
 				bit := uint64(1) << (bk % 64)
 				switch {
 				case a&bit != 0 && b&bit != 0:
-					x, y := ps.edges[bk], o.edges[bk]
-					ps.edges[bk] = min(x>>8, y>>8)<<8 | max(x&0xff, y&0xff)
+					x, y := ps.c.edges[bk], o.c.edges[bk]
+					ps.c.edges[bk] = min(x>>8, y>>8)<<8 | max(x&0xff, y&0xff)
 				case b&bit != 0:
-					ps.edges[bk] = o.edges[bk]
+					ps.c.edges[bk] = o.c.edges[bk]
 				}
 			}
-			ps.buckets[k] = a | b
+			ps.c.buckets[k] = a | b
 		}
-		for b, t := range o.btimes {
-			ps.btimes[b] = max(ps.btimes[b], t)
+		for b, t := range &o.c.btimes {
+			ps.c.btimes[b] = max(ps.c.btimes[b], t)
 		}
 		return
 	}
-	if ps.buckets != nil {
+	if ps.c != nil {
 		for i, p := range o.exact {
 			ps.addAt(p, o.times[i])
 		}
@@ -149,13 +154,13 @@ func (ps *PortSet) Union(o *PortSet) {
 // expire drops the ports (buckets) last seen before slot b and reports whether
 // the set is now empty. A coarse set stays coarse until it empties.
 func (ps *PortSet) expire(b uint32) bool {
-	if ps.buckets != nil {
+	if ps.c != nil {
 		left := false
-		for k, t := range ps.btimes {
+		for k, t := range &ps.c.btimes {
 			if t < b {
-				ps.buckets[k/64] &^= 1 << (k % 64)
-				ps.btimes[k], ps.edges[k] = 0, 0
-			} else if ps.buckets[k/64]&(1<<(k%64)) != 0 {
+				ps.c.buckets[k/64] &^= 1 << (k % 64)
+				ps.c.btimes[k], ps.c.edges[k] = 0, 0
+			} else if ps.c.buckets[k/64]&(1<<(k%64)) != 0 {
 				left = true
 			}
 		}
@@ -180,10 +185,10 @@ func (ps *PortSet) stamp(ts uint32) {
 	for i := range ps.times {
 		ps.times[i] = ts
 	}
-	if ps.buckets != nil {
-		for k := range ps.btimes {
-			if ps.buckets[k/64]&(1<<(k%64)) != 0 {
-				ps.btimes[k] = ts
+	if ps.c != nil {
+		for k := range &ps.c.btimes {
+			if ps.c.buckets[k/64]&(1<<(k%64)) != 0 {
+				ps.c.btimes[k] = ts
 			}
 		}
 	}
@@ -192,9 +197,9 @@ func (ps *PortSet) stamp(ts uint32) {
 // Contains reports whether port is in the set (for a coarse set: whether it lies
 // between the lowest and highest port seen in its bucket).
 func (ps *PortSet) Contains(port uint16) bool {
-	if ps.buckets != nil {
+	if ps.c != nil {
 		b := port / PortBucketSize
-		if ps.buckets[b/64]&(1<<(b%64)) == 0 {
+		if ps.c.buckets[b/64]&(1<<(b%64)) == 0 {
 			return false
 		}
 		lo, hi := ps.bucketEdges(b)
@@ -205,12 +210,12 @@ func (ps *PortSet) Contains(port uint16) bool {
 }
 
 // Exact reports whether the set knows its ports exactly (at most [MaxExactPorts]).
-func (ps *PortSet) Exact() bool { return ps.buckets == nil }
+func (ps *PortSet) Exact() bool { return ps.c == nil }
 
 // Len returns the number of ports in the set; for a coarse set, the number of ports
 // between the lowest and highest seen in each bucket (an upper bound).
 func (ps *PortSet) Len() int {
-	if ps.buckets == nil {
+	if ps.c == nil {
 		return len(ps.exact)
 	}
 	n := 0
@@ -250,13 +255,13 @@ func (ps *PortSet) Ranges() []PortRange {
 		}
 		out = append(out, PortRange{From: from, To: to})
 	}
-	if ps.buckets == nil {
+	if ps.c == nil {
 		for _, p := range ps.exact {
 			add(p, p)
 		}
 		return out
 	}
-	for i, w := range ps.buckets {
+	for i, w := range &ps.c.buckets {
 		for w != 0 {
 			b := uint16(i*64 + bits.TrailingZeros64(w))
 			w &= w - 1
@@ -269,9 +274,9 @@ func (ps *PortSet) Ranges() []PortRange {
 // Clone returns an independent copy of ps.
 func (ps *PortSet) Clone() *PortSet {
 	c := &PortSet{}
-	if ps.buckets != nil {
-		b, e, t := *ps.buckets, *ps.edges, *ps.btimes
-		c.buckets, c.edges, c.btimes = &b, &e, &t
+	if ps.c != nil {
+		cc := *ps.c
+		c.c = &cc
 	} else if len(ps.exact) > 0 {
 		c.exact = append(make([]uint16, 0, len(ps.exact)), ps.exact...)
 		c.times = append(make([]uint32, 0, len(ps.times)), ps.times...)
@@ -282,16 +287,16 @@ func (ps *PortSet) Clone() *PortSet {
 // Equal reports whether ps and o hold the same ports at the same granularity, seen
 // last in the same time slots.
 func (ps *PortSet) Equal(o *PortSet) bool {
-	if (ps.buckets == nil) != (o.buckets == nil) {
+	if (ps.c == nil) != (o.c == nil) {
 		return false
 	}
-	if ps.buckets != nil {
-		if *ps.buckets != *o.buckets || *ps.btimes != *o.btimes {
+	if ps.c != nil {
+		if ps.c.buckets != o.c.buckets || ps.c.btimes != o.c.btimes {
 			return false
 		}
-		for i, w := range ps.buckets {
+		for i, w := range &ps.c.buckets {
 			for ; w != 0; w &= w - 1 {
-				if b := i*64 + bits.TrailingZeros64(w); ps.edges[b] != o.edges[b] {
+				if b := i*64 + bits.TrailingZeros64(w); ps.c.edges[b] != o.c.edges[b] {
 					return false
 				}
 			}
@@ -303,8 +308,8 @@ func (ps *PortSet) Equal(o *PortSet) bool {
 
 // memSize returns the bytes held outside the PortSet header.
 func (ps *PortSet) memSize() int {
-	if ps.buckets != nil {
-		return portBuckets/8 + 2*portBuckets + 4*portBuckets
+	if ps.c != nil {
+		return int(unsafe.Sizeof(coarse{}))
 	}
 	return 2*cap(ps.exact) + 4*cap(ps.times)
 }

@@ -32,17 +32,22 @@
 // # Memory
 //
 // A sketch never holds more than [Config.MaxBytes] bytes whatever the traffic (about
-// 1.3 MiB with the default config, most of it the last-seen times of coarse port sets),
+// 1.8 MiB with the default config, most of it coarse port sets and their last-seen times),
 // plus 48 bytes per time slot of a windowed sketch; one with at most a hundred sources
-// holds under 5 KiB (3 KB for IPv4, 5 KB for IPv6), since no aggregate exists while a
-// family has at most N sources. Slices grow geometrically but never beyond their budget.
+// holds under 4 KiB (2.4 KB for IPv4, 3.9 KB for IPv6), since no aggregate exists while
+// a family has at most N sources: an item takes 12 bytes (IPv4) or 24 (IPv6), its
+// time included. Slices grow geometrically but never beyond their budget.
 //
 // # Time
 //
 // A windowed sketch ([Config.Slot] > 0) keeps its counters per time slot and, on every
 // item and port, the latest slot it was seen in, so that [Sketch.Expire] can drop what
 // left a sliding window without keeping a sketch per slot. Item and port times merge
-// by maximum and slots by sum, so merging stays commutative and associative.
+// by maximum and slots by sum, so merging stays commutative and associative. A sketch
+// with per-slot counters (not [Config.TimesOnly]) also keeps per item a 32-bit mask of
+// the slots it was seen in, up to 31 before its latest (merged by OR once aligned),
+// from which [Sketch.SeriesSources] counts the distinct sources of each slot: 4 bytes
+// per item.
 package sketch
 
 import (
@@ -69,13 +74,14 @@ type Config struct {
 	// MaxNodes is the most items (leaves) kept per address family; values below 1 mean
 	// DefaultMaxNodes, values above MaxMaxNodes are clamped.
 	MaxNodes int
+	// Slot, in seconds, makes the sketch windowed (see [Sketch.Expire]): its counters
+	// are kept per time slot of this length, and every item and port remembers the
+	// latest slot it was seen in. 0 (or negative) keeps totals only; values above
+	// 2^31 are clamped.
+	Slot int64
 	// HLLPrecision is the precision of aggregate HyperLogLogs; 0 means
 	// DefaultHLLPrecision, other values are clamped to [hll.MinPrecision, hll.MaxPrecision].
 	HLLPrecision uint8
-	// Slot, in seconds, makes the sketch windowed (see [Sketch.Expire]): its counters
-	// are kept per time slot of this length, and every item and port remembers the
-	// latest slot it was seen in. 0 (or negative) keeps totals only.
-	Slot int64
 	// TimesOnly, with Slot > 0, keeps the times of items and ports but no counters per
 	// slot: the counters are then totals that Expire leaves as they are (for sketches
 	// whose counters nobody reads, such as a -1 rule's per-protocol sketches).
@@ -102,36 +108,52 @@ func (c Config) normalize() Config {
 	case c.HLLPrecision > hll.MaxPrecision:
 		c.HLLPrecision = hll.MaxPrecision
 	}
-	if c.Slot < 0 {
-		c.Slot = 0
-	}
+	c.Slot = min(max(c.Slot, 0), maxSlot)
 	if c.Slot == 0 {
 		c.TimesOnly = false
 	}
 	return c
 }
 
+// maxSlot is the longest slot, in seconds (what an encoding holds).
+const maxSlot = 1 << 31
+
+// seenSlot is the slot length in which the sketch's families keep per-item seen masks:
+// Slot when the sketch counts per slot (Slot > 0, not TimesOnly), else 0.
+func (c Config) seenSlot() uint32 {
+	if c.TimesOnly {
+		return 0
+	}
+	return uint32(c.Slot)
+}
+
 // MaxBytes is the bound on [Sketch.MemSize] for sketches with this configuration, time
 // slots excepted (48 bytes each, see [Sketch.Expire]):
 //
 //	size of Sketch
-//	+ per family (IPv4 items of 16 bytes, IPv6 items of 32): (N+1) items, (N+1) HLL
-//	  pointers and N HLLs of at most hll.MaxBytes(p)
+//	+ per family (IPv4 items of 12 bytes, IPv6 items of 24): (N+1) items, (N+1) HLL
+//	  pointers, when counting per slot a seen set header and (N+1) 4-byte seen
+//	  masks, and N HLLs of at most hll.MaxBytes(p)
 //	+ 256 protocols × (entry header + 128 bytes of port buckets + 2 KiB of bucket edges
 //	  + 4,096 bytes of port times).
 //
-// On 64-bit platforms the default config gives 1,917,240 bytes: 282,624 for 2·128 dense
+// On 64-bit platforms the default config gives 1,911,596 bytes: 282,624 for 2·128 dense
 // p=10 HLLs (what millions of random sources produce), about 1.6 MB for 256 protocols
 // with coarse port sets, their bucket edges and last-seen times, the rest items. Real rules stay far below:
-// a hundred sources take 3–5 KB.
+// a hundred sources take 2.4–3.9 KB.
 func (c Config) MaxBytes() int {
 	c = c.normalize()
 	n := c.MaxNodes
 	ptr := int(unsafe.Sizeof((*hll.Sketch)(nil)))
-	fam := func(itemSize int) int { return (n+1)*(itemSize+ptr) + n*hll.MaxBytes(c.HLLPrecision) }
+	seen := 0
+	if c.seenSlot() > 0 {
+		ptr += 4 // a seen mask per item
+		seen = int(unsafe.Sizeof(seenSet{}))
+	}
+	fam := func(itemSize int) int { return seen + (n+1)*(itemSize+ptr) + n*hll.MaxBytes(c.HLLPrecision) }
 	return int(unsafe.Sizeof(Sketch{})) +
 		fam(int(unsafe.Sizeof(item[v4]{}))) + fam(int(unsafe.Sizeof(item[v6]{}))) +
-		256*(int(unsafe.Sizeof(protoPorts{}))+portBuckets/8+2*portBuckets+4*portBuckets)
+		256*(int(unsafe.Sizeof(protoPorts{}))+int(unsafe.Sizeof(coarse{})))
 }
 
 // protoPorts is the port set of one protocol.
@@ -174,7 +196,10 @@ type Sketch struct {
 
 // New returns an empty sketch with configuration cfg (normalised, see [Config]).
 func New(cfg Config) *Sketch {
-	return &Sketch{cfg: cfg.normalize(), fam4: newFamily[v4](), fam6: newFamily[v6]()}
+	s := &Sketch{cfg: cfg.normalize(), fam4: newFamily[v4](), fam6: newFamily[v6]()}
+	s.fam4.keepSeen(s.cfg.seenSlot())
+	s.fam6.keepSeen(s.cfg.seenSlot())
+	return s
 }
 
 // Config returns the sketch's (normalised) configuration.
@@ -263,6 +288,8 @@ func (s *Sketch) Merge(o *Sketch) {
 	s.Bytes += o.Bytes
 	s.seen(o.FirstSeen, o.LastSeen)
 	s.mergeSlots(o)
+	s.fam4.keepSeen(s.cfg.seenSlot())
+	s.fam6.keepSeen(s.cfg.seenSlot())
 	s.last4, s.lastPort = 0, 0
 
 	p := min(s.cfg.HLLPrecision, o.cfg.HLLPrecision)
@@ -334,8 +361,8 @@ func (s *Sketch) Items() []Item {
 func appendItems[K key[K]](out []Item, f *family[K]) []Item {
 	for _, it := range f.items {
 		out = append(out, Item{
-			Prefix: netip.PrefixFrom(it.key.addr(), int(it.bits)),
-			Exact:  it.agg < 0,
+			Prefix: netip.PrefixFrom(it.key.addr(), it.bits()),
+			Exact:  it.agg() < 0,
 			Count:  f.count(it),
 		})
 	}

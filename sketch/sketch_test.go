@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+	"unsafe"
 
 	"github.com/cinch-sg/cinch/sketch/hll"
 )
@@ -285,27 +286,55 @@ func TestMemoryBoundAdversarial(t *testing.T) {
 	t.Logf("2e6 random sources, 256 protocols: MemSize %d (bound %d), %d items", s.MemSize(), cfg.MaxBytes(), len(s.Items()))
 }
 
-func TestSmallRuleMemory(t *testing.T) {
-	r := rand.New(rand.NewPCG(51, 52))
-	for name, gen := range map[string]func() netip.Addr{
-		"ipv4":  func() netip.Addr { return v4addr(r.Uint32()) },
-		"ipv6":  func() netip.Addr { return v6addr(r.Uint64(), r.Uint64()) },
-		"mixed": func() netip.Addr { return genAddr(r) },
-	} {
-		s := New(DefaultConfig())
-		for range 100 {
-			a := gen()
-			for range 3 { // repeated flows from the same source
-				s.Observe(a, 6, 443, 10, 1000, 1, 2)
-			}
-			s.Observe(a, 17, uint16(r.IntN(40)), 1, 100, 1, 2)
-		}
-		// Items carry their latest time slot since the window work: 16 bytes
-		// (IPv4) and 32 (IPv6).
-		if m := s.MemSize(); m > 5120 {
-			t.Errorf("%s: 100 sources take %d bytes > 5 KiB", name, m)
+// A windowed sketch with per-slot counters stays within MaxBytes too, slots aside.
+func TestMemoryBoundAdversarialWindowed(t *testing.T) {
+	cfg := Config{Slot: 60}
+	s := New(cfg)
+	r := rand.New(rand.NewPCG(43, 44))
+	maxSeen := 0
+	for i := range 400_000 {
+		t0 := int64(1_700_000_000 + r.IntN(3600)) // 60 slots, in random order
+		if i%2 == 0 {
+			s.Observe(v4addr(r.Uint32()), 6, uint16(r.Uint32()), 1, 1, t0, t0)
 		} else {
-			t.Logf("%s: 100 sources take %d bytes", name, m)
+			s.Observe(v6addr(r.Uint64(), r.Uint64()), uint8(r.Uint32()), uint16(r.Uint32()), 1, 1, t0, t0)
+		}
+		if i%10_000 == 0 {
+			maxSeen = max(maxSeen, s.MemSize()-cap(s.slots)*int(unsafe.Sizeof(Slot{})))
+		}
+	}
+	if maxSeen > cfg.MaxBytes() {
+		t.Errorf("MemSize %d > MaxBytes %d", maxSeen, cfg.MaxBytes())
+	}
+}
+
+func TestSmallRuleMemory(t *testing.T) {
+	for _, cfg := range []Config{DefaultConfig(), {Slot: 86400}} {
+		r := rand.New(rand.NewPCG(51, 52))
+		for name, gen := range map[string]func() netip.Addr{
+			"ipv4":  func() netip.Addr { return v4addr(r.Uint32()) },
+			"ipv6":  func() netip.Addr { return v6addr(r.Uint64(), r.Uint64()) },
+			"mixed": func() netip.Addr { return genAddr(r) },
+		} {
+			s := New(cfg)
+			for range 100 {
+				a := gen()
+				for range 3 { // repeated flows from the same source
+					s.Observe(a, 6, 443, 10, 1000, 1, 2)
+				}
+				s.Observe(a, 17, uint16(r.IntN(40)), 1, 100, 1, 2)
+			}
+			// Items and ports carry their latest time slot (12-byte IPv4 and 24-byte
+			// IPv6 items); a windowed sketch's per-slot counters come on top: 48
+			// bytes per slot and a 4-byte seen mask per item (distinct sources per
+			// slot).
+			perSlot := cap(s.slots)*int(unsafe.Sizeof(Slot{})) + 4*(cap(s.fam4.masks())+cap(s.fam6.masks()))
+			m := s.MemSize() - perSlot
+			if m > 4096 {
+				t.Errorf("%s, slot %d: 100 sources take %d bytes > 4 KiB", name, cfg.Slot, m)
+			} else {
+				t.Logf("%s, slot %d: 100 sources take %d bytes (+%d of per-slot counters: %d in all)", name, cfg.Slot, m, perSlot, s.MemSize())
+			}
 		}
 	}
 }

@@ -1,6 +1,11 @@
 package sketch
 
-import "math"
+import (
+	"cmp"
+	"math"
+	"math/bits"
+	"slices"
+)
 
 // Slot is the usage a windowed sketch saw in one time slot (see [Config.Slot]).
 type Slot struct {
@@ -108,6 +113,8 @@ func (s *Sketch) CloneUntimed() *Sketch {
 	c := s.Clone()
 	s.slots = slots
 	c.cfg.Slot, c.cfg.TimesOnly = 0, false
+	c.fam4.keepSeen(0)
+	c.fam6.keepSeen(0)
 	return c
 }
 
@@ -187,8 +194,10 @@ func (s *Sketch) Stamp(cfg Config, t int64) {
 	if cfg.Slot <= 0 {
 		return
 	}
-	s.cfg.Slot, s.cfg.TimesOnly = cfg.Slot, cfg.TimesOnly
-	ts := slotOf(t, cfg.Slot)
+	s.cfg.Slot, s.cfg.TimesOnly = min(cfg.Slot, maxSlot), cfg.TimesOnly
+	ts := slotOf(t, s.cfg.Slot)
+	s.fam4.keepSeen(s.cfg.seenSlot())
+	s.fam6.keepSeen(s.cfg.seenSlot())
 	s.slots = nil
 	if s.Flows > 0 && !cfg.TimesOnly {
 		s.slots = []Slot{{Start: int64(ts), Flows: s.Flows, Packets: s.Packets, Bytes: s.Bytes, FirstSeen: s.FirstSeen, LastSeen: s.LastSeen}}
@@ -199,4 +208,62 @@ func (s *Sketch) Stamp(cfg Config, t int64) {
 		s.protos[i].ports.stamp(ts)
 	}
 	s.last4, s.lastPort, s.lastTS = 0, 0, 0
+}
+
+// SlotSources is the number of distinct sources a windowed sketch saw in one time slot.
+type SlotSources struct {
+	// Sources counts the distinct source addresses of the slot's records.
+	Sources uint64
+	// Estimated is false when Sources is exact. It is true when an aggregate was
+	// seen in the slot (its HyperLogLog estimate of all the addresses it holds,
+	// seen in the slot or not, is counted: an upper estimate) or when the sketch
+	// cannot tell which of its sources were seen in the slot (a slot 32 or more
+	// slots before a source's latest one, or one older than the sketch's state
+	// read from an encoding that lacked them: a lower bound).
+	Estimated bool
+}
+
+// SeriesSources returns the distinct sources of each slot, aligned with [Sketch.Series]
+// (nil when the sketch keeps no counters per slot). Each exact source remembers the
+// slots it was seen in among the 32 up to its latest, which merges and expires exactly
+// like the rest of the sketch, so the count is exact while no aggregate is involved.
+func (s *Sketch) SeriesSources() []SlotSources {
+	if len(s.slots) == 0 || s.cfg.seenSlot() == 0 {
+		return nil
+	}
+	out := make([]SlotSources, len(s.slots))
+	slotSources(out, s.slots, &s.fam4)
+	slotSources(out, s.slots, &s.fam6)
+	return out
+}
+
+func slotSources[K key[K]](out []SlotSources, slots []Slot, f *family[K]) {
+	if len(f.items) == 0 || f.sn == nil {
+		return
+	}
+	slot := int64(f.slot)
+	index := func(start int64) int {
+		j, ok := slices.BinarySearchFunc(slots, start, func(sl Slot, t int64) int { return cmp.Compare(sl.Start, t) })
+		if !ok {
+			return -1
+		}
+		return j
+	}
+	var newest int64
+	for i := range f.items {
+		it := &f.items[i]
+		newest = max(newest, int64(it.last))
+		n, agg := f.count(*it), it.agg() >= 0
+		for m := f.sn.seen[i]; m != 0; m &= m - 1 {
+			if j := index(int64(it.last) - int64(bits.TrailingZeros32(m))*slot); j >= 0 {
+				out[j].Sources += n
+				out[j].Estimated = out[j].Estimated || agg
+			}
+		}
+	}
+	for j, sl := range slots {
+		if sl.Start < int64(f.sn.from) || newest-sl.Start >= seenBits*slot {
+			out[j].Estimated = true
+		}
+	}
 }

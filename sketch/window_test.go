@@ -256,3 +256,146 @@ func TestTimesOnlyExpire(t *testing.T) {
 		}
 	}
 }
+
+// distinctPerSlot is the ground truth: the distinct sources of each slot's records.
+func distinctPerSlot(recs []rec, keep func(rec) bool) map[int64]int {
+	sets := map[int64]map[netip.Addr]bool{}
+	for _, x := range recs {
+		if keep != nil && !keep(x) {
+			continue
+		}
+		st := x.t - x.t%testSlot
+		if sets[st] == nil {
+			sets[st] = map[netip.Addr]bool{}
+		}
+		sets[st][x.src.Unmap()] = true // v4-mapped IPv6 counts as IPv4
+	}
+	out := map[int64]int{}
+	for st, set := range sets {
+		out[st] = len(set)
+	}
+	return out
+}
+
+// checkSources compares a sketch's per-slot sources with the truth: exact and not
+// estimated while every family fits its budget (no aggregate).
+func checkSources(t *testing.T, what string, s *Sketch, want map[int64]int) {
+	t.Helper()
+	series, srcs := s.Series(), s.SeriesSources()
+	if len(srcs) != len(series) || len(series) != len(want) {
+		t.Fatalf("%s: %d slots, %d source counts, want %d slots", what, len(series), len(srcs), len(want))
+	}
+	for j, sl := range series {
+		if got := srcs[j]; got.Sources != uint64(want[sl.Start]) || got.Estimated {
+			t.Fatalf("%s: slot %d: %+v, want %d exact", what, sl.Start, got, want[sl.Start])
+		}
+	}
+}
+
+// The distinct sources per slot are exact while the sources fit the budget, whatever
+// the order of the records, and stay so through merges, expiry and a round trip.
+func TestSeriesSourcesExact(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Slot = testSlot
+	r := rand.New(rand.NewPCG(7, 8))
+	const from = 1_700_000_000 - 1_700_000_000%testSlot
+	for round := range 30 {
+		// At most 30 slots (the daemon's window), records in random time order.
+		recs := genRecs(r, 1+r.IntN(3000), 1+r.IntN(120), 1+r.IntN(30), from, int64(1+r.IntN(30))*testSlot)
+		all := observeAll(cfg, recs, nil)
+		checkSources(t, "observe", all, distinctPerSlot(recs, nil))
+
+		// Sketches of parts of the records merge into the same counts.
+		cut := r.IntN(len(recs) + 1)
+		a, b := observeAll(cfg, recs[:cut], nil), observeAll(cfg, recs[cut:], nil)
+		a.Merge(b)
+		if !a.Equal(all) {
+			t.Fatalf("round %d: merged halves differ from the whole", round)
+		}
+		checkSources(t, "merge", a, distinctPerSlot(recs, nil))
+
+		// Expiry forgets the expired slots' sightings and keeps the others.
+		before := from + r.Int64N(31*testSlot)
+		keepFrom := before - before%testSlot
+		all.Expire(before)
+		keep := func(x rec) bool { return x.t >= keepFrom }
+		checkSources(t, "expire", all, distinctPerSlot(recs, keep))
+		if want := observeAll(cfg, recs, keep); !all.Equal(want) {
+			t.Fatalf("round %d: expired sketch differs from the window's", round)
+		}
+		enc, err := all.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Sketch
+		if err := back.UnmarshalBinary(enc); err != nil || !back.Equal(all) {
+			t.Fatalf("round %d: round trip: %v", round, err)
+		}
+	}
+}
+
+// Beyond the budget the counts of the slots an aggregate was seen in are estimates,
+// and a sketch without per-slot counters has none.
+func TestSeriesSourcesEstimated(t *testing.T) {
+	cfg := Config{MaxNodes: 8, Slot: testSlot}
+	r := rand.New(rand.NewPCG(9, 10))
+	const from = 1_700_000_000 - 1_700_000_000%testSlot
+	recs := genRecs(r, 5000, 500, 10, from, 10*testSlot)
+	s := observeAll(cfg, recs, nil)
+	want := distinctPerSlot(recs, nil)
+	for j, sl := range s.SeriesSources() {
+		st := s.Series()[j].Start
+		if !sl.Estimated {
+			t.Fatalf("slot %d: %+v not estimated with aggregates", st, sl)
+		}
+		// An aggregate counts all its addresses: about the family's sources at most.
+		if sl.Sources < uint64(want[st])/2 || sl.Sources > 2*500 {
+			t.Fatalf("slot %d: %d sources, %d true", st, sl.Sources, want[st])
+		}
+	}
+	for _, c := range []Config{DefaultConfig(), {Slot: testSlot, TimesOnly: true}} {
+		if got := observeAll(c, recs, nil).SeriesSources(); got != nil {
+			t.Fatalf("%+v: per-slot sources %v without per-slot counters", c, got)
+		}
+	}
+}
+
+// A version 3 encoding (no seen masks) still reads: the sources of the newest slot
+// stay exact, those of older slots are marked estimated and are lower bounds, and the
+// rest of the sketch is unchanged.
+func TestVersion3Reads(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Slot = testSlot
+	r := rand.New(rand.NewPCG(11, 12))
+	const from = 1_700_000_000 - 1_700_000_000%testSlot
+	recs := genRecs(r, 2000, 80, 20, from, 6*testSlot)
+	s := observeAll(cfg, recs, nil)
+	var old Sketch
+	if err := old.UnmarshalBinary(s.appendBinary(3)); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(old.Items(), s.Items()) || !reflect.DeepEqual(old.Series(), s.Series()) {
+		t.Fatal("version 3 decode differs")
+	}
+	want := distinctPerSlot(recs, nil)
+	srcs := old.SeriesSources()
+	for j, sl := range old.Series() {
+		got := srcs[j]
+		newest := j == len(srcs)-1
+		if got.Estimated == newest || got.Sources > uint64(want[sl.Start]) || (newest && got.Sources != uint64(want[sl.Start])) {
+			t.Fatalf("slot %d (newest %v): %+v, true %d", sl.Start, newest, got, want[sl.Start])
+		}
+	}
+	// Once the slots before it expire, every count is exact again.
+	old.Expire(from + 5*testSlot)
+	checkSources(t, "expired", &old, distinctPerSlot(recs, func(x rec) bool { return x.t >= from+5*testSlot }))
+	// Re-encoded as version 4, it keeps saying which counts are estimates.
+	var again Sketch
+	s2 := observeAll(cfg, recs, nil)
+	var old2 Sketch
+	_ = old2.UnmarshalBinary(s2.appendBinary(3))
+	enc, _ := old2.MarshalBinary()
+	if err := again.UnmarshalBinary(enc); err != nil || !again.Equal(&old2) {
+		t.Fatalf("version 3 state re-encoded: %v", err)
+	}
+}

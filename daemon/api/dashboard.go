@@ -72,9 +72,8 @@ type UsagePoint struct {
 	Flows   uint64    `json:"flows"`
 	Packets uint64    `json:"packets"`
 	Bytes   uint64    `json:"bytes"`
-	// Sources is the distinct sources in the bucket (estimated when the
-	// sketch aggregated some); zero from the windowed daemon, whose sketches
-	// keep each source's latest time slot only, not a count per slot.
+	// Sources is the distinct sources in the bucket, across partitions
+	// (estimated when the sketch aggregated some of them).
 	Sources uint64 `json:"sources"`
 }
 

@@ -130,6 +130,14 @@ func TestE2EPanelsOnDaemonData(t *testing.T) {
 	}
 	stop() // flushes what is buffered
 
+	// Distinct sources per rule and bucket: every row with flows has at least
+	// one source, and an exact count never exceeds the flows.
+	if n := count("SELECT count() FROM " + db + ".rule_usage FINAL WHERE sources > 0"); n == 0 {
+		t.Error("no rule_usage row has distinct sources")
+	}
+	if n := count("SELECT count() FROM " + db + ".rule_usage FINAL WHERE flows > 0 AND (sources = 0 OR (sources_estimated = 0 AND sources > flows))"); n != 0 {
+		t.Errorf("%d rule_usage rows with flows but no sources, or more exact sources than flows", n)
+	}
 	// An apply run, as cinch apply --clickhouse records one (the demo has no
 	// account to apply to), so that the Apply panel has rows.
 	sink, err := clickhouse.New(clickhouse.Config{Addr: addr, Database: db}, nil)

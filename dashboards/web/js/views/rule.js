@@ -77,7 +77,7 @@ function plot(el, u) {
   const xs = u.series.map((p) => new Date(p.time).getTime() / 1000);
   const flows = u.series.map((p) => p.flows);
   const srcs = u.series.map((p) => p.sources);
-  // The windowed daemon keeps no per-slot source count (all zero): plot flows only.
+  // Plot distinct sources when the series has them (a series of older state may lack them).
   const withSrcs = srcs.some((v) => v > 0);
   const css = getComputedStyle(document.documentElement);
   const color = (v) => css.getPropertyValue(v).trim() || '#888';
