@@ -93,14 +93,10 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 		cols = make([][]byte, n)
 	}
 	cols = cols[:n]
-	*r = Record{format: f, present: f.present}
-	if p.fast && len(line) > 0 {
-		if parseDefault(line, r, cols) {
-			r.cols = cols
-			return nil
-		}
-		*r = Record{format: f, present: f.present}
+	if p.fast && parseDefault(line, f, r, cols) {
+		return nil
 	}
+	*r = Record{format: f, present: f.present}
 	k, i := 0, 0
 	for ; k < n && i < len(line); k++ {
 		// line[i] starts a column: it is neither a space nor a tab. Find its
