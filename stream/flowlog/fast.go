@@ -46,12 +46,6 @@ func nonDigits(w uint64) uint64 {
 	return (w | (w + 0x46*lsb) | (w - '0'*lsb)) & msb
 }
 
-// digitBytes returns the top bit of each byte of w that is an ASCII digit (exactly).
-func digitBytes(w uint64) uint64 {
-	x := w ^ '0'*lsb // digits read 0 to 9
-	return zeroBytes(x&(0xf0*lsb) | (x&(0x0f*lsb)+6*lsb)&(0x10*lsb))
-}
-
 // eightDigits returns the value of the 8 decimal digit values (0 to 9) held in
 // the bytes of d, the most significant in the low byte (Lemire, "Fast float
 // parsing in practice": pairs, then quads, then the two halves).
@@ -97,43 +91,40 @@ func ipv4Col(line []byte, i int) (a netip.Addr, e int, ok bool) {
 	}
 	w1 := binary.LittleEndian.Uint64(line[i : i+8])
 	w2 := binary.LittleEndian.Uint64(line[i+8 : i+16])
-	g1, g2 := digitBytes(w1), digitBytes(w2)
-	digits := gatherBits(g1) | gatherBits(g2)<<8
-	dots := gatherBits(zeroBytes(w1^'.'*lsb)) | gatherBits(zeroBytes(w2^'.'*lsb))<<8
+	d1 := zeroBytes(w1 ^ '.'*lsb) // the dots, exactly
+	d2 := zeroBytes(w2 ^ '.'*lsb)
+	w1 += d1 >> 6 // dots read '0'
+	w2 += d2 >> 6
 	// The column is the digits and dots before the first other byte, which must
 	// be a separator.
-	n := bits.TrailingZeros(^(digits | dots))
+	n := bits.TrailingZeros(gatherBits(nonDigits(w1)) | gatherBits(nonDigits(w2))<<8 | 1<<16)
 	if n > 15 || !isSep(line[i+n]) {
 		return netip.Addr{}, 0, false
 	}
-	in := uint(1)<<n - 1
-	digits &= in
-	dots &= in
+	dots := (gatherBits(d1) | gatherBits(d2)<<8) & (1<<n - 1)
 	if bits.OnesCount(dots) != 3 {
 		return netip.Addr{}, 0, false
 	}
-	// Four octets of 1 to 3 digits, none with a leading zero.
+	// Four octets of 1 to 3 digits.
 	p1 := bits.TrailingZeros(dots)
 	p2 := bits.TrailingZeros(dots & (dots - 1))
 	p3 := bits.Len(dots) - 1
-	if uint(p1-1) > 2 || uint(p2-p1-2) > 2 || uint(p3-p2-2) > 2 || uint(n-p3-2) > 2 {
+	l0, l1, l2, l3 := p1, p2-p1-1, p3-p2-1, n-p3-1
+	if uint(l0-1) > 2 || uint(l1-1) > 2 || uint(l2-1) > 2 || uint(l3-1) > 2 {
 		return netip.Addr{}, 0, false
 	}
-	zeros := gatherBits(zeroBytes(w1^'0'*lsb)) | gatherBits(zeroBytes(w2^'0'*lsb))<<8
-	if zeros&(1|dots<<1)&(digits>>1) != 0 {
-		return netip.Addr{}, 0, false
-	}
-	// Digit values, 0 elsewhere, after 8 zero bytes: an octet is the 3 bytes
+	// Digit values (dots read 0) after 8 zero bytes: an octet is the 3 bytes
 	// before its end (the hundreds only when it has 3 digits; the tens byte is
 	// a dot or padding when it has 1).
 	var d [32]byte
-	binary.LittleEndian.PutUint64(d[8:16], (w1^'0'*lsb)&((g1>>7)*0xff))
-	binary.LittleEndian.PutUint64(d[16:24], (w2^'0'*lsb)&((g2>>7)*0xff))
-	o0 := octetAt(&d, p1, p1)
-	o1 := octetAt(&d, p2, p2-p1-1)
-	o2 := octetAt(&d, p3, p3-p2-1)
-	o3 := octetAt(&d, n, n-p3-1)
-	if o0|o1|o2|o3 > 255 {
+	binary.LittleEndian.PutUint64(d[8:16], w1^'0'*lsb)
+	binary.LittleEndian.PutUint64(d[16:24], w2^'0'*lsb)
+	o0 := octetAt(&d, p1, l0)
+	o1 := octetAt(&d, p2, l1)
+	o2 := octetAt(&d, p3, l2)
+	o3 := octetAt(&d, n, l3)
+	// No octet above 255 or with a leading zero.
+	if o0|o1|o2|o3 > 255 || o0 < octetMin[l0&3] || o1 < octetMin[l1&3] || o2 < octetMin[l2&3] || o3 < octetMin[l3&3] {
 		return netip.Addr{}, 0, false
 	}
 	return netip.AddrFrom4([4]byte{byte(o0), byte(o1), byte(o2), byte(o3)}), i + n, true
