@@ -130,6 +130,57 @@ func ipv4Col(line []byte, i int) (a netip.Addr, e int, ok bool) {
 	return netip.AddrFrom4([4]byte{byte(o0), byte(o1), byte(o2), byte(o3)}), i + n, true
 }
 
+// setNum stores v, decoded from a column of operation code (opVersion to
+// opInt), into r; it reports false when v is out of the field's range.
+func (r *Record) setNum(code opCode, v uint64) bool {
+	switch code {
+	case opVersion:
+		r.Version = uint8(v)
+		return v <= 255
+	case opSrcPort:
+		r.SrcPort = uint16(v)
+		return v <= 65535
+	case opDstPort:
+		r.DstPort = uint16(v)
+		return v <= 65535
+	case opProtocol:
+		r.Protocol = uint8(v)
+		return v <= 255
+	case opPackets:
+		r.Packets = v
+	case opBytes:
+		r.Bytes = v
+	case opStart:
+		r.Start = int64(v)
+		return v <= 1<<63-1
+	case opEnd:
+		r.End = int64(v)
+		return v <= 1<<63-1
+	case opTCPFlags:
+		r.TCPFlags = uint16(v)
+		return v <= 65535
+	case opTrafficPath:
+		r.TrafficPath = uint8(v)
+		return v <= 255
+	}
+	return true
+}
+
+// setAddr stores a, decoded from a column of operation code (opSrcAddr to
+// opAddr), into r.
+func (r *Record) setAddr(code opCode, a netip.Addr) {
+	switch code {
+	case opSrcAddr:
+		r.SrcAddr = a
+	case opDstAddr:
+		r.DstAddr = a
+	case opPktSrcAddr:
+		r.PktSrcAddr = a
+	case opPktDstAddr:
+		r.PktDstAddr = a
+	}
+}
+
 // octetAt returns the value of the octet of l digits (1 to 3) that ends before
 // column byte x, from the digit values d (column byte j at d[8+j]).
 func octetAt(d *[32]byte, x, l int) uint {

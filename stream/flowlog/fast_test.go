@@ -69,10 +69,11 @@ func FuzzParseDefaultFast(f *testing.F) {
 	if !fast.fast {
 		f.Fatal("default format without the fast path")
 	}
-	slow.fast = false
+	slow.fast, slow.oneStep = false, false
 	dirty := dirtyRecord(f)
 	f.Fuzz(func(t *testing.T, line string) {
 		a, b := dirty, Record{}
+		a.cols = append([][]byte(nil), dirty.cols...) // not shared between runs
 		ea := fast.Parse([]byte(line), &a)
 		eb := slow.Parse([]byte(line), &b)
 		if !reflect.DeepEqual(ea, eb) {
@@ -86,6 +87,46 @@ func FuzzParseDefaultFast(f *testing.F) {
 			if ca, cb := a.Column(i), b.Column(i); cap(ca) != cap(cb) {
 				t.Fatalf("%q: column %d capacity %d, want %d", line, i, cap(ca), cap(cb))
 			}
+		}
+	})
+}
+
+// FuzzParseOneStep: the general path with the one-step decoders (numCol,
+// ipv4Col) gives the same record, columns and error as without, whatever the
+// format.
+func FuzzParseOneStep(f *testing.F) {
+	c20 := custom20().String()
+	for _, l := range realisticLines(custom20(), 32, 8) {
+		f.Add(string(l), c20)
+	}
+	for _, l := range genLines(custom20(), 32, 9) {
+		f.Add(string(l), c20)
+	}
+	f.Add("5 2001:db8::1 ::ffff:1.2.3.4 19 egress 1 \xff\"", "version srcaddr pkt-dstaddr tcp-flags flow-direction traffic-path x-unknown")
+	f.Add("1.2.3.4 65536 256 1.2.3.04 18446744073709551616", "srcaddr dstport tcp-flags pkt-srcaddr bytes")
+	f.Add(sampleDefault, "")
+	dirty := dirtyRecord(f)
+	f.Fuzz(func(t *testing.T, line, format string) {
+		ft := DefaultFormat()
+		if format != "" {
+			var err error
+			if ft, err = ParseFormat(format); err != nil {
+				return
+			}
+		}
+		p, ref := NewParser(ft), NewParser(ft)
+		p.fast = false
+		ref.fast, ref.oneStep = false, false
+		a, b := dirty, Record{}
+		a.cols = append([][]byte(nil), dirty.cols...) // not shared between runs
+		ea := p.Parse([]byte(line), &a)
+		eb := ref.Parse([]byte(line), &b)
+		if !reflect.DeepEqual(ea, eb) {
+			t.Fatalf("%q: errors differ: %v / %v", line, ea, eb)
+		}
+		a.cols, b.cols = a.cols[:len(a.cols):len(a.cols)], b.cols[:len(b.cols):len(b.cols)]
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q: records differ:\n%+v\n%+v", line, a, b)
 		}
 	})
 }
