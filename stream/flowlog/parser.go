@@ -323,12 +323,7 @@ func digitsWord(b []byte, q, k int) (uint64, bool) {
 	w := binary.LittleEndian.Uint64(b[q-8:])
 	low := padMask[k&7] // the bytes before the digits read as '0'
 	w = w&^low | '0'*lsb&low
-	ok := allDigits(w)
-	// Eight digits, the first in the low byte: combine pairs, then quads, then
-	// the two halves (Lemire, "Fast float parsing in practice").
-	w -= '0' * lsb
-	w = w*10 + w>>8
-	return (w&0x000000ff000000ff*(100+1000000<<32) + w>>16&0x000000ff000000ff*(1+10000<<32)) >> 32, ok
+	return eightDigits(w - '0'*lsb), allDigits(w)
 }
 
 // padMask[k] selects the 8-k low bytes of a word (k = 8 is index 0).
