@@ -49,6 +49,9 @@ func (e *ParseError) Error() string {
 type Parser struct {
 	format *Format
 	fast   bool // the format decodes as the default one (see parseDefault)
+	// oneStep: number and address columns are first tried with numCol and
+	// ipv4Col (always, but for the tests' reference parser).
+	oneStep bool
 }
 
 // NewParser returns a parser for f (DefaultFormat when f is nil).
@@ -56,7 +59,7 @@ func NewParser(f *Format) *Parser {
 	if f == nil {
 		f = DefaultFormat()
 	}
-	return &Parser{format: f, fast: isDefaultOps(f.ops)}
+	return &Parser{format: f, fast: isDefaultOps(f.ops), oneStep: true}
 }
 
 // Format returns the parser's format.
@@ -93,109 +96,122 @@ func (p *Parser) Parse(line []byte, r *Record) error {
 		cols = make([][]byte, n)
 	}
 	cols = cols[:n]
-	*r = Record{format: f, present: f.present}
-	if p.fast && len(line) > 0 {
-		if parseDefault(line, r, cols) {
-			r.cols = cols
-			return nil
-		}
-		*r = Record{format: f, present: f.present}
+	if p.fast && parseDefault(line, f, r, cols) {
+		return nil
 	}
+	*r = Record{format: f, present: f.present}
 	k, i := 0, 0
 	for ; k < n && i < len(line); k++ {
-		// line[i] starts a column: it is neither a space nor a tab. Find its
-		// end e, usually within the first 8 bytes.
+		// line[i] starts a column: it is neither a space nor a tab. Numbers
+		// and IPv4 addresses are delimited and decoded in one step when
+		// they can be (the same result as below: see numCol and ipv4Col).
 		op := ops[k]
 		var e int
-		if i+16 <= len(line) {
-			if m := sepMask(binary.LittleEndian.Uint64(line[i : i+8])); m != 0 {
-				e = i + bits.TrailingZeros64(m)>>3
-			} else if m := sepMask(binary.LittleEndian.Uint64(line[i+8 : i+16])); m != 0 {
-				e = i + 8 + bits.TrailingZeros64(m)>>3
+		ok, done := true, false
+		if p.oneStep && op.code >= opVersion && op.code <= opAddr {
+			if op.code <= opInt {
+				var v uint64
+				if v, e, done = numCol(line, i); done {
+					ok = r.setNum(op.code, v)
+				}
 			} else {
-				e = colEnd(line, i+16)
+				var a netip.Addr
+				if a, e, done = ipv4Col(line, i); done {
+					r.setAddr(op.code, a)
+				}
 			}
-		} else {
-			e = colEnd(line, i)
 		}
-		ok := true
-		if e == i+1 && line[i] == '-' {
-			r.present[op.field>>6] &^= 1 << (op.field & 63)
-		} else {
-			switch op.code {
-			case opText:
-			case opAccountID:
-				r.AccountID = line[i:e:e]
-			case opInterfaceID:
-				r.InterfaceID = line[i:e:e]
-			case opVersion:
-				var v uint64
-				v, ok = uintCol(line, i, e)
-				ok = ok && v <= 255
-				r.Version = uint8(v)
-			case opSrcPort:
-				var v uint64
-				v, ok = uintCol(line, i, e)
-				ok = ok && v <= 65535
-				r.SrcPort = uint16(v)
-			case opDstPort:
-				var v uint64
-				v, ok = uintCol(line, i, e)
-				ok = ok && v <= 65535
-				r.DstPort = uint16(v)
-			case opProtocol:
-				var v uint64
-				v, ok = uintCol(line, i, e)
-				ok = ok && v <= 255
-				r.Protocol = uint8(v)
-			case opPackets:
-				r.Packets, ok = uintCol(line, i, e)
-			case opBytes:
-				r.Bytes, ok = uintCol(line, i, e)
-			case opStart:
-				var v uint64
-				v, ok = uintCol(line, i, e)
-				ok = ok && v <= 1<<63-1
-				r.Start = int64(v)
-			case opEnd:
-				var v uint64
-				v, ok = uintCol(line, i, e)
-				ok = ok && v <= 1<<63-1
-				r.End = int64(v)
-			case opTCPFlags:
-				var v uint64
-				v, ok = uintCol(line, i, e)
-				ok = ok && v <= 65535
-				r.TCPFlags = uint16(v)
-			case opTrafficPath:
-				var v uint64
-				v, ok = uintCol(line, i, e)
-				ok = ok && v <= 255
-				r.TrafficPath = uint8(v)
-			case opInt:
-				_, ok = uintCol(line, i, e)
-			case opSrcAddr:
-				r.SrcAddr, ok = addrCol(line, i, e)
-			case opDstAddr:
-				r.DstAddr, ok = addrCol(line, i, e)
-			case opPktSrcAddr:
-				r.PktSrcAddr, ok = addrCol(line, i, e)
-			case opPktDstAddr:
-				r.PktDstAddr, ok = addrCol(line, i, e)
-			case opAddr:
-				_, ok = addrCol(line, i, e)
-			case opAction:
-				r.Action, ok = parseAction(line[i:e])
-			case opLogStatus:
-				r.LogStatus, ok = parseLogStatus(line[i:e])
-			case opFlowDirection:
-				switch string(line[i:e]) {
-				case "ingress":
-					r.FlowDirection = DirectionIngress
-				case "egress":
-					r.FlowDirection = DirectionEgress
-				default:
-					ok = false
+		if !done {
+			// Find the column's end e, usually within the first 8 bytes.
+			if i+16 <= len(line) {
+				if m := sepMask(binary.LittleEndian.Uint64(line[i : i+8])); m != 0 {
+					e = i + bits.TrailingZeros64(m)>>3
+				} else if m := sepMask(binary.LittleEndian.Uint64(line[i+8 : i+16])); m != 0 {
+					e = i + 8 + bits.TrailingZeros64(m)>>3
+				} else {
+					e = colEnd(line, i+16)
+				}
+			} else {
+				e = colEnd(line, i)
+			}
+			if e == i+1 && line[i] == '-' {
+				r.present[op.field>>6] &^= 1 << (op.field & 63)
+			} else {
+				switch op.code {
+				case opText:
+				case opAccountID:
+					r.AccountID = line[i:e:e]
+				case opInterfaceID:
+					r.InterfaceID = line[i:e:e]
+				case opVersion:
+					var v uint64
+					v, ok = uintCol(line, i, e)
+					ok = ok && v <= 255
+					r.Version = uint8(v)
+				case opSrcPort:
+					var v uint64
+					v, ok = uintCol(line, i, e)
+					ok = ok && v <= 65535
+					r.SrcPort = uint16(v)
+				case opDstPort:
+					var v uint64
+					v, ok = uintCol(line, i, e)
+					ok = ok && v <= 65535
+					r.DstPort = uint16(v)
+				case opProtocol:
+					var v uint64
+					v, ok = uintCol(line, i, e)
+					ok = ok && v <= 255
+					r.Protocol = uint8(v)
+				case opPackets:
+					r.Packets, ok = uintCol(line, i, e)
+				case opBytes:
+					r.Bytes, ok = uintCol(line, i, e)
+				case opStart:
+					var v uint64
+					v, ok = uintCol(line, i, e)
+					ok = ok && v <= 1<<63-1
+					r.Start = int64(v)
+				case opEnd:
+					var v uint64
+					v, ok = uintCol(line, i, e)
+					ok = ok && v <= 1<<63-1
+					r.End = int64(v)
+				case opTCPFlags:
+					var v uint64
+					v, ok = uintCol(line, i, e)
+					ok = ok && v <= 65535
+					r.TCPFlags = uint16(v)
+				case opTrafficPath:
+					var v uint64
+					v, ok = uintCol(line, i, e)
+					ok = ok && v <= 255
+					r.TrafficPath = uint8(v)
+				case opInt:
+					_, ok = uintCol(line, i, e)
+				case opSrcAddr:
+					r.SrcAddr, ok = addrCol(line, i, e)
+				case opDstAddr:
+					r.DstAddr, ok = addrCol(line, i, e)
+				case opPktSrcAddr:
+					r.PktSrcAddr, ok = addrCol(line, i, e)
+				case opPktDstAddr:
+					r.PktDstAddr, ok = addrCol(line, i, e)
+				case opAddr:
+					_, ok = addrCol(line, i, e)
+				case opAction:
+					r.Action, ok = parseAction(line[i:e])
+				case opLogStatus:
+					r.LogStatus, ok = parseLogStatus(line[i:e])
+				case opFlowDirection:
+					switch string(line[i:e]) {
+					case "ingress":
+						r.FlowDirection = DirectionIngress
+					case "egress":
+						r.FlowDirection = DirectionEgress
+					default:
+						ok = false
+					}
 				}
 			}
 		}
@@ -307,12 +323,7 @@ func digitsWord(b []byte, q, k int) (uint64, bool) {
 	w := binary.LittleEndian.Uint64(b[q-8:])
 	low := padMask[k&7] // the bytes before the digits read as '0'
 	w = w&^low | '0'*lsb&low
-	ok := allDigits(w)
-	// Eight digits, the first in the low byte: combine pairs, then quads, then
-	// the two halves (Lemire, "Fast float parsing in practice").
-	w -= '0' * lsb
-	w = w*10 + w>>8
-	return (w&0x000000ff000000ff*(100+1000000<<32) + w>>16&0x000000ff000000ff*(1+10000<<32)) >> 32, ok
+	return eightDigits(w - '0'*lsb), allDigits(w)
 }
 
 // padMask[k] selects the 8-k low bytes of a word (k = 8 is index 0).
