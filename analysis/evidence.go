@@ -83,9 +83,11 @@ type EvidenceTable struct {
 	Coarse  bool
 	Entries []EvidenceEntry // sorted by Key
 	// pos indexes a coarse table: pos[k] is 1 + the index of key k, 0 when
-	// absent; valid while len(Entries) == posLen (rebuilt after growth).
-	pos    *[1 << (16 - evBucketBits)]uint16
-	posLen int
+	// absent; valid while posOK (an insertion or deletion clears it: the
+	// length alone does not tell, as expiry may shrink the table back to the
+	// length it was indexed at).
+	pos   *[1 << (16 - evBucketBits)]uint16
+	posOK bool
 }
 
 // Tables of an interface's evidence.
@@ -161,7 +163,7 @@ func addrBit(a netip.Addr) uint64 {
 // search returns the index of key k in t, or where it would go.
 func (t *EvidenceTable) search(k uint16) int {
 	if t.Coarse {
-		if t.pos == nil || t.posLen != len(t.Entries) {
+		if t.pos == nil || !t.posOK {
 			if t.pos == nil {
 				t.pos = new([1 << (16 - evBucketBits)]uint16)
 			} else {
@@ -170,7 +172,7 @@ func (t *EvidenceTable) search(k uint16) int {
 			for i := range t.Entries {
 				t.pos[t.Entries[i].Key] = uint16(i + 1)
 			}
-			t.posLen = len(t.Entries)
+			t.posOK = true
 		}
 		if p := t.pos[k]; p != 0 {
 			return int(p - 1)
@@ -196,6 +198,7 @@ func (t *EvidenceTable) entry(k uint16) (e *EvidenceEntry, grew bool) {
 		return &t.Entries[i], false
 	}
 	t.Entries = slices.Insert(t.Entries, i, EvidenceEntry{Key: k})
+	t.posOK = false
 	return &t.Entries[i], true
 }
 
@@ -240,7 +243,7 @@ func (t *EvidenceTable) add(port, peer uint16, flags uint8, addr uint64, last in
 // coarsen turns an exact table into buckets.
 func (t *EvidenceTable) coarsen() {
 	old := t.Entries
-	t.Entries, t.Coarse = make([]EvidenceEntry, 0, 1<<(16-evBucketBits)), true
+	t.Entries, t.Coarse, t.posOK = make([]EvidenceEntry, 0, 1<<(16-evBucketBits)), true, false
 	for i := range old {
 		e, _ := t.entry(old[i].Key >> evBucketBits)
 		e.merge(&old[i])
@@ -270,9 +273,16 @@ func (t *EvidenceTable) merge(o *EvidenceTable) bool {
 	return changed
 }
 
-// expire drops the entries last seen before before (unix seconds).
-func (t *EvidenceTable) expire(before int64) {
+// expire drops the entries last seen before before (unix seconds); it
+// reports whether it dropped any.
+func (t *EvidenceTable) expire(before int64) bool {
+	n := len(t.Entries)
 	t.Entries = slices.DeleteFunc(t.Entries, func(e EvidenceEntry) bool { return int64(e.Last) < before })
+	if len(t.Entries) == n {
+		return false
+	}
+	t.posOK = false
+	return true
 }
 
 // span returns the ports an entry of t stands for.
