@@ -43,6 +43,13 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 	if obs == nil {
 		return s
 	}
+	return ApplyCoverageOf(s, obs, CoverageOf(obs, cfg), cfg)
+}
+
+// CoverageOf returns the coverage evidence (Evidence.Coverage) that
+// ApplyCoverage gives the suggestions of a group observed as obs: made once,
+// it may be shared by all of them (nothing modifies it afterwards).
+func CoverageOf(obs *GroupObservation, cfg Config) *Coverage {
 	c := &Coverage{Interfaces: obs.Interfaces, Unobserved: []string{}}
 	limit := cfg.MaxUnobservedListed
 	if limit <= 0 {
@@ -54,6 +61,12 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 		c.ObservedFrom = obs.From.UTC().Format(time.RFC3339)
 		c.ObservedTo = obs.To.UTC().Format(time.RFC3339)
 	}
+	return c
+}
+
+// ApplyCoverageOf is ApplyCoverage with the group's coverage evidence c
+// (CoverageOf(obs, cfg)) made once for all the group's suggestions.
+func ApplyCoverageOf(s Suggestion, obs *GroupObservation, c *Coverage, cfg Config) Suggestion {
 	s.Evidence.Coverage = c
 	s.Reasons = append([]string(nil), s.Reasons...)
 	keep := func(reason string) Suggestion {

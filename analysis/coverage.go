@@ -60,6 +60,11 @@ type Coverage struct {
 	// Observed and Unobserved count the interfaces that carried a group
 	// during the window, by whether they were observed all that time.
 	Observed, Unobserved int
+
+	// evidence holds each group's advisor.CoverageOf, made by Apply for the
+	// listing limit evLimit, shared by the group's suggestions.
+	evidence map[string]*advisor.Coverage
+	evLimit  int
 }
 
 // Coverage judges, for every group of the inventory, whether each interface
@@ -163,11 +168,21 @@ func (a *Accumulator) Coverage() *Coverage {
 	return c
 }
 
-// Apply qualifies s with its group's coverage (advisor.ApplyCoverage).
+// Apply qualifies s with its group's coverage (advisor.ApplyCoverage). The
+// suggestions of a group share its coverage evidence, made once. Apply is not
+// safe for concurrent use.
 func (c *Coverage) Apply(s advisor.Suggestion, cfg advisor.Config) advisor.Suggestion {
 	obs := c.Groups[s.GroupID]
 	if obs == nil {
-		obs = &advisor.GroupObservation{}
+		return advisor.ApplyCoverage(s, &advisor.GroupObservation{}, cfg)
 	}
-	return advisor.ApplyCoverage(s, obs, cfg)
+	if c.evidence == nil || c.evLimit != cfg.MaxUnobservedListed {
+		c.evidence, c.evLimit = map[string]*advisor.Coverage{}, cfg.MaxUnobservedListed
+	}
+	ev := c.evidence[s.GroupID]
+	if ev == nil {
+		ev = advisor.CoverageOf(obs, cfg)
+		c.evidence[s.GroupID] = ev
+	}
+	return advisor.ApplyCoverageOf(s, obs, ev, cfg)
 }
