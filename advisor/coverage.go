@@ -1,6 +1,7 @@
 package advisor
 
 import (
+	"slices"
 	"time"
 )
 
@@ -68,7 +69,12 @@ func CoverageOf(obs *GroupObservation, cfg Config) *Coverage {
 // (CoverageOf(obs, cfg)) made once for all the group's suggestions.
 func ApplyCoverageOf(s Suggestion, obs *GroupObservation, c *Coverage, cfg Config) Suggestion {
 	s.Evidence.Coverage = c
-	s.Reasons = append([]string(nil), s.Reasons...)
+	// Reasons are appended below: never into the caller's array.
+	if len(s.Reasons) == 0 {
+		s.Reasons = nil
+	} else {
+		s.Reasons = slices.Clip(s.Reasons)
+	}
 	keep := func(reason string) Suggestion {
 		if s.Verdict != VerdictKeep {
 			s.Verdict, s.Proposed, s.Reasons = VerdictKeep, []RuleSpec{s.Rule}, nil
