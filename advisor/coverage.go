@@ -52,10 +52,14 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 	if obs == nil {
 		return s
 	}
-	from := obs.From
-	if !obs.RuleSince.IsZero() && from.Before(obs.RuleSince) {
-		from = obs.RuleSince // the rule's own lifetime
-	}
+	return ApplyCoverageOf(s, obs, CoverageOf(obs, cfg), cfg)
+}
+
+// CoverageOf returns the coverage evidence (Evidence.Coverage) that
+// ApplyCoverage gives the suggestions of a group observed as obs: made once,
+// it may be shared by all of them (nothing modifies it afterwards).
+func CoverageOf(obs *GroupObservation, cfg Config) *Coverage {
+	from := observedFrom(obs)
 	c := &Coverage{Interfaces: obs.Interfaces, Unobserved: []string{}}
 	limit := cfg.MaxUnobservedListed
 	if limit <= 0 {
@@ -67,8 +71,28 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 		c.ObservedFrom = from.UTC().Format(time.RFC3339)
 		c.ObservedTo = obs.To.UTC().Format(time.RFC3339)
 	}
+	return c
+}
+
+// observedFrom is the start of the span a rule is judged over: the group's
+// observed span, from the rule's creation when that is later.
+func observedFrom(obs *GroupObservation) time.Time {
+	if !obs.RuleSince.IsZero() && obs.From.Before(obs.RuleSince) {
+		return obs.RuleSince // the rule's own lifetime
+	}
+	return obs.From
+}
+
+// ApplyCoverageOf is ApplyCoverage with the group's coverage evidence c
+// (CoverageOf(obs, cfg)) made once for all the group's suggestions.
+func ApplyCoverageOf(s Suggestion, obs *GroupObservation, c *Coverage, cfg Config) Suggestion {
 	s.Evidence.Coverage = c
-	s.Reasons = append([]string(nil), s.Reasons...)
+	// Reasons are appended below: never into the caller's array.
+	if len(s.Reasons) == 0 {
+		s.Reasons = nil
+	} else {
+		s.Reasons = slices.Clip(s.Reasons)
+	}
 	keep := func(reason string) Suggestion {
 		if s.Verdict != VerdictKeep {
 			s.Verdict, s.Proposed, s.Reasons = VerdictKeep, []RuleSpec{s.Rule}, nil
@@ -94,7 +118,7 @@ func ApplyCoverage(s Suggestion, obs *GroupObservation, cfg Config) Suggestion {
 	if s.Confidence == "" {
 		s.Confidence = ConfidenceHigh // coverage never raises a low confidence (an uncertain initiator)
 	}
-	if from.IsZero() || obs.To.Sub(from) < cfg.MinHistory {
+	if from := observedFrom(obs); from.IsZero() || obs.To.Sub(from) < cfg.MinHistory {
 		s.Confidence = ConfidenceLow
 		s.Reasons = append(s.Reasons, ReasonShortHistory)
 	}

@@ -35,6 +35,16 @@ func TestApplyCoverage(t *testing.T) {
 	if !slices.Equal(narrow.Reasons, []string{ReasonFewSources}) {
 		t.Errorf("input changed: %v", narrow.Reasons)
 	}
+	// Not even when they have room to spare: two results of one input keep
+	// their own reasons.
+	roomy := narrow
+	roomy.Reasons = append(make([]string, 0, 8), narrow.Reasons...)
+	a := ApplyCoverage(roomy, short, cfg)
+	b := ApplyCoverage(roomy, &GroupObservation{Interfaces: 1, From: from, To: from.Add(15 * 24 * time.Hour), Partial: true}, cfg)
+	if !slices.Equal(a.Reasons, []string{ReasonFewSources, ReasonShortHistory, ReasonPartialLogging}) ||
+		!slices.Equal(b.Reasons, []string{ReasonFewSources, ReasonPartialLogging}) || !slices.Equal(roomy.Reasons, []string{ReasonFewSources}) {
+		t.Errorf("reasons shared: %v, %v, input %v", a.Reasons, b.Reasons, roomy.Reasons)
+	}
 	un := &GroupObservation{Interfaces: 3, Unobserved: []string{"eni-a", "eni-b"}}
 	s := ApplyCoverage(narrow, un, cfg)
 	if s.Verdict != VerdictKeep || s.Confidence != ConfidenceLow || !slices.Equal(s.Reasons, []string{ReasonNotObserved}) ||

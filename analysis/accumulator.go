@@ -169,6 +169,7 @@ type Accumulator struct {
 	evidence map[string]*endpointEvidence
 	lastEv   *endpointEvidence
 	verdicts *verdicts
+	evApart  bool // merged without its evidence: verdicts come from SetPortVerdicts
 	// Windowed accumulators (cfg.Slot > 0): stats and unknown interfaces per
 	// time slot, sorted by start, whose sums are stats and unknown.
 	slots []statSlot
@@ -469,7 +470,7 @@ func (a *Accumulator) EvidenceBytes() (bytes, interfaces int) {
 }
 
 // Merge adds o's usage to a. Both must share the engine.
-func (a *Accumulator) Merge(o *Accumulator) error { return a.merge(o, nil) }
+func (a *Accumulator) Merge(o *Accumulator) error { return a.merge(o, nil, true) }
 
 func countUnknown(m map[string]*uint64, id []byte) {
 	if p := m[string(id)]; p != nil {
@@ -480,8 +481,9 @@ func countUnknown(m map[string]*uint64, id []byte) {
 	}
 }
 
-// merge adds o's usage of the rules in set (all when set is nil) to a.
-func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
+// merge adds o's usage of the rules in set (all when set is nil) to a, and
+// o's port evidence when evidence is set.
+func (a *Accumulator) merge(o *Accumulator, set *RuleSet, evidence bool) error {
 	if a.eng != o.eng {
 		return fmt.Errorf("analysis: merge of accumulators of different engines")
 	}
@@ -492,11 +494,13 @@ func (a *Accumulator) merge(o *Accumulator, set *RuleSet) error {
 		}
 		a.rules[i].merge(or, a.cfg)
 	}
-	for k, ev := range o.evidence {
-		if mine := a.evidence[k]; mine != nil {
-			mine.merge(ev)
-		} else {
-			a.evidence[k] = ev.clone()
+	if evidence {
+		for k, ev := range o.evidence {
+			if mine := a.evidence[k]; mine != nil {
+				mine.merge(ev)
+			} else {
+				a.evidence[k] = ev.clone()
+			}
 		}
 	}
 	a.lastEv, a.lastSegs, a.verdicts = nil, nil, nil
@@ -725,6 +729,9 @@ func (a *Accumulator) ReportKeys(cfg advisor.Config) (advisor.Report, []string) 
 // portVerdicts returns the port evidence's verdicts, computed once per change.
 func (a *Accumulator) portVerdicts() *verdicts {
 	if a.verdicts == nil {
+		if a.evApart {
+			panic("analysis: rules judged on an accumulator merged without its evidence, before SetPortVerdicts")
+		}
 		a.verdicts = judgePorts(a.evidence)
 	}
 	return a.verdicts

@@ -87,6 +87,11 @@ type Coverage struct {
 	// Observed and Unobserved count the interfaces that carried a group
 	// during the window, by whether they were observed all that time.
 	Observed, Unobserved int
+
+	// evidence holds each group's advisor.CoverageOf, made by Apply for the
+	// listing limit evLimit, shared by the group's suggestions.
+	evidence map[string]*advisor.Coverage
+	evLimit  int
 }
 
 // Coverage judges, for every group of the inventory, whether each interface
@@ -195,18 +200,29 @@ func (a *Accumulator) Coverage() *Coverage {
 }
 
 // Apply qualifies s, the suggestion for the rule of key, with its group's
-// coverage over the rule's lifetime (advisor.ApplyCoverage).
+// coverage over the rule's lifetime (advisor.ApplyCoverage). The suggestions
+// of a group share its coverage evidence, made once (a rule that came into
+// its group within the window has its own). Apply is not safe for
+// concurrent use.
 func (c *Coverage) Apply(key string, s advisor.Suggestion, cfg advisor.Config) advisor.Suggestion {
 	obs := c.Groups[s.GroupID]
 	if obs == nil {
-		obs = &advisor.GroupObservation{}
+		return advisor.ApplyCoverage(s, &advisor.GroupObservation{}, cfg)
 	}
 	if since, ok := c.since[key]; ok && since > c.From && since != math.MinInt64 {
 		o := *obs
 		o.RuleSince = unixUTC(since)
-		obs = &o
+		return advisor.ApplyCoverage(s, &o, cfg)
 	}
-	return advisor.ApplyCoverage(s, obs, cfg)
+	if c.evidence == nil || c.evLimit != cfg.MaxUnobservedListed {
+		c.evidence, c.evLimit = map[string]*advisor.Coverage{}, cfg.MaxUnobservedListed
+	}
+	ev := c.evidence[s.GroupID]
+	if ev == nil {
+		ev = advisor.CoverageOf(obs, cfg)
+		c.evidence[s.GroupID] = ev
+	}
+	return advisor.ApplyCoverageOf(s, obs, ev, cfg)
 }
 
 // Current reports whether the rule of key is in its group's current

@@ -83,9 +83,11 @@ type EvidenceTable struct {
 	Coarse  bool
 	Entries []EvidenceEntry // sorted by Key
 	// pos indexes a coarse table: pos[k] is 1 + the index of key k, 0 when
-	// absent; valid while len(Entries) == posLen (rebuilt after growth).
-	pos    *[1 << (16 - evBucketBits)]uint16
-	posLen int
+	// absent; valid while posOK (an insertion or deletion clears it: the
+	// length alone does not tell, as expiry may shrink the table back to the
+	// length it was indexed at).
+	pos   *[1 << (16 - evBucketBits)]uint16
+	posOK bool
 }
 
 // Tables of an interface's evidence.
@@ -100,6 +102,9 @@ const (
 // endpointEvidence is the port evidence of one interface.
 type endpointEvidence struct {
 	t [evTables]EvidenceTable
+	// gen counts the changes of the tables other than in time (a PortJudge
+	// judges again the interfaces whose gen moved).
+	gen uint64
 }
 
 // addPeer adds peer p; it reports whether the entry changed.
@@ -161,7 +166,7 @@ func addrBit(a netip.Addr) uint64 {
 // search returns the index of key k in t, or where it would go.
 func (t *EvidenceTable) search(k uint16) int {
 	if t.Coarse {
-		if t.pos == nil || t.posLen != len(t.Entries) {
+		if t.pos == nil || !t.posOK {
 			if t.pos == nil {
 				t.pos = new([1 << (16 - evBucketBits)]uint16)
 			} else {
@@ -170,7 +175,7 @@ func (t *EvidenceTable) search(k uint16) int {
 			for i := range t.Entries {
 				t.pos[t.Entries[i].Key] = uint16(i + 1)
 			}
-			t.posLen = len(t.Entries)
+			t.posOK = true
 		}
 		if p := t.pos[k]; p != 0 {
 			return int(p - 1)
@@ -196,6 +201,7 @@ func (t *EvidenceTable) entry(k uint16) (e *EvidenceEntry, grew bool) {
 		return &t.Entries[i], false
 	}
 	t.Entries = slices.Insert(t.Entries, i, EvidenceEntry{Key: k})
+	t.posOK = false
 	return &t.Entries[i], true
 }
 
@@ -212,11 +218,13 @@ func (t *EvidenceTable) add(port, peer uint16, flags uint8, addr uint64, last in
 	if i < len(t.Entries) && t.Entries[i].Key == k {
 		e = &t.Entries[i]
 	} else {
+		coarsened := false
 		if !t.Coarse && len(t.Entries) >= evExactMax {
 			t.coarsen()
-			k = port >> evBucketBits
+			k, coarsened = port>>evBucketBits, true
 		}
 		e, grew = t.entry(k)
+		grew = grew || coarsened
 	}
 	if e.N <= evPeers || peer < e.Peers[evPeers-1] {
 		if e.addPeer(peer) {
@@ -240,7 +248,7 @@ func (t *EvidenceTable) add(port, peer uint16, flags uint8, addr uint64, last in
 // coarsen turns an exact table into buckets.
 func (t *EvidenceTable) coarsen() {
 	old := t.Entries
-	t.Entries, t.Coarse = make([]EvidenceEntry, 0, 1<<(16-evBucketBits)), true
+	t.Entries, t.Coarse, t.posOK = make([]EvidenceEntry, 0, 1<<(16-evBucketBits)), true, false
 	for i := range old {
 		e, _ := t.entry(old[i].Key >> evBucketBits)
 		e.merge(&old[i])
@@ -270,9 +278,16 @@ func (t *EvidenceTable) merge(o *EvidenceTable) bool {
 	return changed
 }
 
-// expire drops the entries last seen before before (unix seconds).
-func (t *EvidenceTable) expire(before int64) {
+// expire drops the entries last seen before before (unix seconds); it
+// reports whether it dropped any.
+func (t *EvidenceTable) expire(before int64) bool {
+	n := len(t.Entries)
 	t.Entries = slices.DeleteFunc(t.Entries, func(e EvidenceEntry) bool { return int64(e.Last) < before })
+	if len(t.Entries) == n {
+		return false
+	}
+	t.posOK = false
+	return true
 }
 
 // span returns the ports an entry of t stands for.
@@ -303,6 +318,9 @@ func (ev *endpointEvidence) observe(proto uint8, lp, rp uint16, remote netip.Add
 	if ev.t[base+1].add(rp, lp, fr, ab, last) {
 		g = true
 	}
+	if g {
+		ev.gen++
+	}
 	return g
 }
 
@@ -313,11 +331,14 @@ func (ev *endpointEvidence) merge(o *endpointEvidence) bool {
 			changed = true
 		}
 	}
+	if changed {
+		ev.gen++
+	}
 	return changed
 }
 
 func (ev *endpointEvidence) clone() *endpointEvidence {
-	c := &endpointEvidence{}
+	c := &endpointEvidence{gen: ev.gen}
 	for i := range ev.t {
 		c.t[i] = EvidenceTable{Coarse: ev.t[i].Coarse, Entries: slices.Clone(ev.t[i].Entries)}
 	}
@@ -327,12 +348,17 @@ func (ev *endpointEvidence) clone() *endpointEvidence {
 // expire drops what was last seen before before (unix seconds) and reports
 // whether nothing is left.
 func (ev *endpointEvidence) expire(before int64) bool {
-	empty := true
+	empty, dropped := true, false
 	for i := range ev.t {
-		ev.t[i].expire(before)
+		if ev.t[i].expire(before) {
+			dropped = true
+		}
 		if len(ev.t[i].Entries) > 0 {
 			empty = false
 		}
+	}
+	if dropped {
+		ev.gen++
 	}
 	return empty
 }
@@ -389,94 +415,139 @@ func sideIndex(egress bool) int {
 	return 0
 }
 
-// judgePorts derives the verdicts from every interface's evidence.
+// What judgeTable says of an entry's span of ports.
+const (
+	spanReply uint8 = 1 << iota // a reply port
+	spanOther                   // not a reply port
+	spanSure                    // surely a service (with spanOther)
+)
+
+// set marks the ports lo..hi of table ps (protocol×2 + side) as kind says.
+func (v *verdicts) set(ps int, lo, hi uint16, kind uint8) {
+	pi, si := ps/2, ps%2
+	if kind&spanReply != 0 {
+		v.reply[pi][si].setSpan(lo, hi)
+	}
+	if kind&spanOther != 0 {
+		v.other[pi][si].setSpan(lo, hi)
+	}
+	if kind&spanSure != 0 {
+		v.sure[pi][si].setSpan(lo, hi)
+	}
+}
+
+// judgePorts derives the verdicts from every interface's evidence: the union
+// of what judgeTable says of each of their tables.
 func judgePorts(evs map[string]*endpointEvidence) *verdicts {
 	v := &verdicts{}
-	var peers []uint16
+	var j tableJudge
 	for _, ev := range evs {
 		for ti := range ev.t {
-			t := &ev.t[ti]
-			if len(t.Entries) == 0 {
+			j.judge(&ev.t[ti], ti%2, func(lo, hi uint16, kind uint8) { v.set(ti, lo, hi, kind) })
+		}
+	}
+	return v
+}
+
+// tableJudge judges evidence tables, reusing its buffers from one to the next.
+type tableJudge struct {
+	peers []uint16    // the distinct peer ports of the table, sorted
+	n     []int       // per peer: the entries listing it
+	addrs [][64]int32 // per peer: the entries listing it, by address bit
+}
+
+// judge calls emit with the span of every entry of t, a table of side si (0:
+// local ports, 1: remote), and what the entry makes of those ports.
+func (j *tableJudge) judge(t *EvidenceTable, si int, emit func(lo, hi uint16, kind uint8)) {
+	if len(t.Entries) == 0 {
+		return
+	}
+	peers := j.peers[:0]
+	for i := range t.Entries {
+		e := &t.Entries[i]
+		peers = append(peers, e.Peers[:min(int(e.N), evPeers)]...)
+	}
+	slices.Sort(peers)
+	// How many entries list each peer (an entry's peers are distinct).
+	n := j.n[:0]
+	u := 0
+	for i, p := range peers {
+		if i > 0 && p == peers[u-1] {
+			n[u-1]++
+			continue
+		}
+		peers[u] = p
+		n = append(n, 1)
+		u++
+	}
+	peers = peers[:u]
+	j.peers, j.n = peers, n
+	idx := func(p uint16) int {
+		i, _ := slices.BinarySearch(peers, p)
+		return i
+	}
+	// On the local side a reply port must also have met its peers at
+	// addresses that served them: per peer port, how many entries list it,
+	// by address bit.
+	var addrs [][64]int32
+	if si == 0 {
+		if cap(j.addrs) < u {
+			j.addrs = make([][64]int32, u)
+		}
+		addrs = j.addrs[:u]
+		clear(addrs)
+		for i := range t.Entries {
+			e := &t.Entries[i]
+			if e.Addrs == 0 {
 				continue
 			}
-			pi, si := ti/2, ti%2
-			peers = peers[:0]
-			for i := range t.Entries {
-				e := &t.Entries[i]
-				peers = append(peers, e.Peers[:min(int(e.N), evPeers)]...)
-			}
-			slices.Sort(peers)
-			// On the local side a reply port must also have met its peers at
-			// addresses that served them: per peer port, how many entries
-			// list it, by address bit.
-			var byAddr map[uint16]*[64]uint16
-			if si == 0 {
-				byAddr = map[uint16]*[64]uint16{}
-				for i := range t.Entries {
-					e := &t.Entries[i]
-					for _, p := range e.Peers[:min(int(e.N), evPeers)] {
-						c := byAddr[p]
-						if c == nil {
-							c = new([64]uint16)
-							byAddr[p] = c
-						}
-						for a := e.Addrs; a != 0; a &= a - 1 {
-							c[bits.TrailingZeros64(a)]++
-						}
-					}
-				}
-			}
-			service := func(p uint16) bool {
-				i, _ := slices.BinarySearch(peers, p)
-				j, _ := slices.BinarySearch(peers, p+1)
-				if p == 0xffff {
-					j = len(peers)
-				}
-				return j-i >= svcMin
-			}
-			for i := range t.Entries {
-				e := &t.Entries[i]
-				lo, hi := t.span(e)
-				n := min(int(e.N), evPeers)
-				allSvc, nonSvc := e.N <= evPeers && n > 0 && e.Flags&evService == 0, 0
-				for _, p := range e.Peers[:n] {
-					if p >= lo && p <= hi {
-						allSvc = false
-					}
-					if !service(p) {
-						allSvc = false
-						nonSvc++
-					}
-				}
-				if allSvc && byAddr != nil {
-					// every remote address of the entry served one of its
-					// peer ports to addrMin other entries: a client port that
-					// happens to equal a service port does not make a request
-					// look like a reply
-					for a := e.Addrs; a != 0 && allSvc; a &= a - 1 {
-						b := bits.TrailingZeros64(a)
-						served := false
-						for _, p := range e.Peers[:n] {
-							if int(byAddr[p][b])-1 >= addrMin {
-								served = true
-							}
-						}
-						allSvc = served
-					}
-				}
-				switch {
-				case allSvc:
-					v.reply[pi][si].setSpan(lo, hi)
-				default:
-					v.other[pi][si].setSpan(lo, hi)
-					if e.Flags&evService != 0 || nonSvc >= sureMin {
-						v.sure[pi][si].setSpan(lo, hi)
-					}
+			for _, p := range e.Peers[:min(int(e.N), evPeers)] {
+				c := &addrs[idx(p)]
+				for a := e.Addrs; a != 0; a &= a - 1 {
+					c[bits.TrailingZeros64(a)]++
 				}
 			}
 		}
 	}
-	return v
+	service := func(p uint16) bool { return n[idx(p)] >= svcMin }
+	for i := range t.Entries {
+		e := &t.Entries[i]
+		lo, hi := t.span(e)
+		np := min(int(e.N), evPeers)
+		allSvc, nonSvc := e.N <= evPeers && np > 0 && e.Flags&evService == 0, 0
+		for _, p := range e.Peers[:np] {
+			if p >= lo && p <= hi {
+				allSvc = false
+			}
+			if !service(p) {
+				allSvc = false
+				nonSvc++
+			}
+		}
+		if allSvc && addrs != nil {
+			// every remote address of the entry served one of its peer
+			// ports to addrMin other entries: a client port that happens to
+			// equal a service port does not make a request look like a reply
+			for a := e.Addrs; a != 0 && allSvc; a &= a - 1 {
+				b := bits.TrailingZeros64(a)
+				served := false
+				for _, p := range e.Peers[:np] {
+					if int(addrs[idx(p)][b])-1 >= addrMin {
+						served = true
+					}
+				}
+				allSvc = served
+			}
+		}
+		switch {
+		case allSvc:
+			emit(lo, hi, spanReply)
+		case e.Flags&evService != 0 || nonSvc >= sureMin:
+			emit(lo, hi, spanOther|spanSure)
+		default:
+			emit(lo, hi, spanOther)
+		}
+	}
 }
 
 // sureBucket reports whether every port of the 64-port bucket b is surely a service.

@@ -320,3 +320,37 @@ func TestExpireEvidence(t *testing.T) {
 		t.Errorf("eni-1 local table after expiry: %+v", local.Entries)
 	}
 }
+
+// TestExpireKeepsCoarseIndex: a coarse table's index of keys stays right
+// when expiry shrinks the table back to the length it was indexed at (it
+// used to be trusted then: the next record of a surviving port was filed
+// under another key, out of order, and the checkpoint no longer restored).
+func TestExpireKeepsCoarseIndex(t *testing.T) {
+	var tb EvidenceTable
+	tb.add(0, 80, 0, 1, 50) // the oldest entry: key 0
+	for i := 1; i <= evExactMax; i++ {
+		tb.add(uint16(i)<<evBucketBits, 80, 0, 1, 100)
+	}
+	if !tb.Coarse {
+		t.Fatal("the table did not coarsen")
+	}
+	tb.add(200<<evBucketBits, 80, 0, 1, 100) // a new key: the index is rebuilt before it goes in
+	if !tb.expire(60) {
+		t.Fatal("nothing expired")
+	}
+	// Records of ports that survived, in buckets 10 and 64.
+	tb.add(10<<evBucketBits|7, 443, 0, 1, 120)
+	tb.add(64<<evBucketBits, 443, 0, 1, 120)
+	if err := tb.check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []uint16{10, 64} {
+		i := tb.search(k)
+		if i >= len(tb.Entries) || tb.Entries[i].Key != k || tb.Entries[i].N != 2 {
+			t.Errorf("bucket %d: entry %+v, want its two peers", k, tb.Entries[min(i, len(tb.Entries)-1)])
+		}
+	}
+	if len(tb.Entries) != evExactMax+1 {
+		t.Errorf("%d entries, want %d", len(tb.Entries), evExactMax+1)
+	}
+}

@@ -3,7 +3,6 @@ package analysis
 import (
 	"fmt"
 	"math/bits"
-	"slices"
 	"sort"
 
 	"github.com/cinch-sg/cinch/advisor"
@@ -78,7 +77,8 @@ func (s *RuleSet) Each(fn func(i int)) {
 // incremental evaluation re-judges only those rules (nil stops tracking).
 // The judgement of a rule holding records of uncertain initiator also
 // depends on the port evidence, which any record may change: an incremental
-// evaluation re-judges those rules (EvidenceDependent) whenever anything changed.
+// evaluation re-judges those rules (EvidenceDependent) where the verdicts on
+// the ports they read (PortDeps) changed (PortJudge).
 func (a *Accumulator) Track(set *RuleSet) { a.track = set }
 
 // AddUsed adds every rule a holds usage of to set.
@@ -94,66 +94,25 @@ func (a *Accumulator) AddUsed(set *RuleSet) {
 // port evidence (it holds records of uncertain initiator).
 func (a *Accumulator) EvidenceDependent(i int) bool { return len(a.rules[i].Uncertain) > 0 }
 
-// PortVerdicts is the port evidence's judgement of every port, for an
-// incremental evaluation to see what changed.
+// PortVerdicts is the port evidence's judgement of every port.
 type PortVerdicts struct{ v *verdicts }
 
 // PortVerdicts returns the judgement of a's port evidence.
 func (a *Accumulator) PortVerdicts() PortVerdicts { return PortVerdicts{a.portVerdicts()} }
 
-// PortWords is a set of 64-port words of the ports' verdicts: word
-// (protocol×2 + side)×1024 + port/64, protocol 0 for TCP and 1 for UDP, side
-// 0 for the local ports inbound rules are credited with and 1 for outbound.
-type PortWords [4 * 1024 / 64]uint64
-
-// Has reports whether word w is in the set.
-func (p *PortWords) Has(w uint16) bool { return p[w>>6]&(1<<(w&63)) != 0 }
-
-// Changed returns the words where v and prev judge some port differently;
-// every word when prev is zero.
-func (v PortVerdicts) Changed(prev PortVerdicts) *PortWords {
-	out := &PortWords{}
-	if v.v == nil || prev.v == nil {
-		for i := range out {
-			out[i] = ^uint64(0)
-		}
-		return out
+// Equal reports whether v and o judge every port alike.
+func (v PortVerdicts) Equal(o PortVerdicts) bool {
+	if v.v == nil || o.v == nil {
+		return v.v == o.v
 	}
-	a, b := v.v, prev.v
-	for pi := range 2 {
-		for si := range 2 {
-			for w := range a.reply[pi][si] {
-				if a.reply[pi][si][w] != b.reply[pi][si][w] || a.other[pi][si][w] != b.other[pi][si][w] || a.sure[pi][si][w] != b.sure[pi][si][w] {
-					id := (pi*2+si)*1024 + w
-					out[id>>6] |= 1 << (id & 63)
-				}
-			}
-		}
-	}
-	return out
+	return *v.v == *o.v
 }
 
-// PortChunks returns the words (as PortWords numbers them, sorted) of the
-// ports of rule i's records of uncertain initiator: its judgement changes
-// only when its usage or the verdicts in those words do.
-func (a *Accumulator) PortChunks(i int) []uint16 {
-	var out []uint16
-	si := sideIndex(a.eng.rules[i].Egress)
-	for _, up := range a.rules[i].Uncertain {
-		ps := up.Sketch.Ports(up.Protocol)
-		if ps == nil {
-			continue
-		}
-		base := uint16((protoIndex(up.Protocol)*2 + si) * 1024)
-		for _, r := range ps.Ranges() {
-			for w := r.From >> 6; w <= r.To>>6; w++ {
-				out = append(out, base+w)
-			}
-		}
-	}
-	slices.Sort(out)
-	return slices.Compact(out)
-}
+// SetPortVerdicts makes a judge its rules under v (a PortJudge's verdicts on
+// the evidence it was merged from) instead of under its own evidence's: for
+// an accumulator merged with MergeRulesNoEvidence. Merging into a afterwards
+// drops v.
+func (a *Accumulator) SetPortVerdicts(v PortVerdicts) { a.verdicts = v.v }
 
 // MergeUsage adds o's usage of the rules in set to a, and nothing else
 // (statistics, port evidence and unknown interfaces are left out): for rules
@@ -171,9 +130,18 @@ func (a *Accumulator) MergeUsage(o *Accumulator, set *RuleSet) error {
 }
 
 // MergeRules is Merge for the rules in set only: o's usage of other rules is
-// left out; statistics and unknown interfaces are merged whole.
+// left out; statistics, unknown interfaces and the port evidence are merged
+// whole.
 func (a *Accumulator) MergeRules(o *Accumulator, set *RuleSet) error {
-	return a.merge(o, set)
+	return a.merge(o, set, true)
+}
+
+// MergeRulesNoEvidence is MergeRules without the port evidence, for a caller
+// that judges it apart (PortJudge): hand the verdicts over with
+// SetPortVerdicts before judging; a then has no verdicts of its own.
+func (a *Accumulator) MergeRulesNoEvidence(o *Accumulator, set *RuleSet) error {
+	a.evApart = true
+	return a.merge(o, set, false)
 }
 
 // Suggestion judges rule i (Engine().Rules()[i]) on a's usage alone; qualify

@@ -111,11 +111,11 @@ type Daemon struct {
 	order      []int
 	// evDependent holds the rules whose last judgement rested on records of
 	// uncertain initiator: the port evidence decides about them, so they are
-	// judged again when the verdicts on their ports (chunks[i], see
-	// analysis.PortChunks) differ from those of the last evaluation (verdicts).
+	// judged again when the verdicts on the ports they read (deps[i]) change.
+	// ports judges the evidence of every shard, again only where it changed.
 	evDependent analysis.RuleSet
-	chunks      [][]uint16
-	verdicts    analysis.PortVerdicts
+	deps        []analysis.PortDeps
+	ports       *analysis.PortJudge
 }
 
 // New prepares a daemon: it loads the inventory and opens the listener.
@@ -128,7 +128,7 @@ func New(opts Options) (*Daemon, error) {
 		opts: opts, cfg: cfg, log: opts.Logger,
 		reg:    prometheus.NewRegistry(),
 		shards: map[string]*shard{}, peers: map[string]*peerShard{}, stopped: map[string]bool{},
-		problems: map[string]string{},
+		problems: map[string]string{}, ports: analysis.NewPortJudge(),
 		scfg: sketch.Config{MaxNodes: cfg.Analysis.NodeBudget, HLLPrecision: sketch.DefaultHLLPrecision,
 			Slot: windowSlot(cfg.Analysis.Window.Std(), cfg.Analysis.Bucket.Std())},
 		acfg: advisor.Config{WildcardThreshold: cfg.Analysis.WildcardThreshold, MaxCIDRs: cfg.Analysis.MaxCIDRs,

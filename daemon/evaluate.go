@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"slices"
 	"time"
 
 	"github.com/cinch-sg/cinch/advisor"
@@ -86,6 +85,9 @@ func (d *Daemon) evaluate() {
 	changed := full
 	var set analysis.RuleSet
 	batches := 0
+	// The port evidence is judged apart, again only where it changed: first
+	// each shard's is scanned, then the changed interfaces' copied (below).
+	d.ports.Begin()
 	for _, s := range shards {
 		s.mu.Lock()
 		if s.eng != eng {
@@ -94,6 +96,7 @@ func (d *Daemon) evaluate() {
 		if now > 0 {
 			s.expire(now-window, now-dedupe)
 		}
+		s.scanEvidence(d.ports)
 		if owned[checkpointPath(d.cfg.StateDir, s.key)] {
 			batches += s.batches.len()
 			d.met.DedupeEvicted.Add(float64(s.batches.evicted))
@@ -112,8 +115,7 @@ func (d *Daemon) evaluate() {
 	n := len(eng.Rules())
 	if full {
 		d.evDependent.Clear()
-		d.chunks = make([][]uint16, n)
-		d.verdicts = analysis.PortVerdicts{}
+		d.deps = make([]analysis.PortDeps, n)
 		d.met.RulesUnresolved.Set(float64(eng.UnresolvedCount()))
 	}
 	if full {
@@ -134,20 +136,20 @@ func (d *Daemon) evaluate() {
 	merged := analysis.NewAccumulator(eng, mcfg)
 	for _, s := range shards {
 		s.mu.Lock()
-		err := s.mergeRulesInto(merged, &set)
+		err := s.mergeRulesInto(merged, &set, d.ports)
 		s.mu.Unlock()
 		if err != nil {
 			d.log.Error("merge failed", "shard", s.key, "err", err)
 		}
 	}
+	v, diff := d.ports.Judge()
+	merged.SetPortVerdicts(v)
 	// Rules whose judgement rests on the port evidence are judged again where
-	// its verdicts on their ports changed.
-	v := merged.PortVerdicts()
+	// its verdicts on the ports they read changed.
 	if !full {
-		diff := v.Changed(d.verdicts)
 		var extra analysis.RuleSet
 		d.evDependent.Each(func(i int) {
-			if i < n && !set.Has(i) && slices.ContainsFunc(d.chunks[i], diff.Has) {
+			if i < n && !set.Has(i) && d.deps[i].Changed(diff) {
 				extra.Add(i)
 			}
 		})
@@ -163,7 +165,6 @@ func (d *Daemon) evaluate() {
 			set.Union(&extra)
 		}
 	}
-	d.verdicts = v
 	judged := 0
 	set.Each(func(i int) {
 		if i >= n {
@@ -173,9 +174,10 @@ func (d *Daemon) evaluate() {
 		d.lastSeen[i] = merged.Rule(i).LastSeen()
 		if merged.EvidenceDependent(i) {
 			d.evDependent.Add(i)
-			d.chunks[i] = merged.PortChunks(i)
+			d.deps[i] = merged.PortDeps(i)
 		} else {
 			d.evDependent.Remove(i)
+			d.deps[i] = nil
 		}
 		judged++
 	})

@@ -126,13 +126,23 @@ func (s *shard) rebind(eng *analysis.Engine) {
 // mergeInto adds the shard's usage to dst. The caller holds mu.
 func (s *shard) mergeInto(dst *analysis.Accumulator) error { return dst.Merge(s.acc) }
 
-// mergeRulesInto adds the shard's usage of the rules in set (all when set is
-// nil) to dst. The caller holds mu.
-func (s *shard) mergeRulesInto(dst *analysis.Accumulator, set *analysis.RuleSet) error {
-	if set == nil {
-		return dst.Merge(s.acc)
+// mergeRulesInto adds the shard's usage of the rules in set to dst, without
+// its port evidence, which j copies where it changed since j's last round (see
+// analysis.PortJudge). The caller holds mu.
+func (s *shard) mergeRulesInto(dst *analysis.Accumulator, set *analysis.RuleSet, j *analysis.PortJudge) error {
+	if s.acc == nil {
+		return nil
 	}
-	return dst.MergeRules(s.acc, set)
+	j.Take(s.acc)
+	return dst.MergeRulesNoEvidence(s.acc, set)
+}
+
+// scanEvidence shows j the shard's port evidence (see analysis.PortJudge).
+// The caller holds mu.
+func (s *shard) scanEvidence(j *analysis.PortJudge) {
+	if s.acc != nil {
+		j.Scan(s.acc)
+	}
 }
 
 // checkpoint is the on-disk form of a shard.
