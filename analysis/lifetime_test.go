@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"testing"
@@ -161,4 +162,174 @@ func TestMarkPartial(t *testing.T) {
 	if o := acc.Observation(allInterfaces); o != nil {
 		t.Errorf("mark outlived the window: %+v", o)
 	}
+}
+
+// TestSafetyRuleLifetimes: a group whose rules change several times (rules
+// added, revoked, replaced — as people and `cinch apply` do), random SSH,
+// HTTPS and 8080 sessions, each accepted only when a rule in force at its
+// time allows it, and a random minimum history. Then, for every suggestion:
+//   - its rule is in the group's current version (a revoked rule gets none);
+//   - every accepted session that a current rule allowed, at a time the rule
+//     already was in force continuously until now, is still allowed by that
+//     rule's proposal;
+//   - a rule that came into the group after the last record is kept
+//     (new-rule), and so is one unused over a lifetime shorter than the
+//     minimum history.
+func TestSafetyRuleLifetimes(t *testing.T) {
+	r := rand.New(rand.NewPCG(29, 11))
+	const t0 = 1_700_000_000
+	const span = 3 * 86400
+	ports := []int32{22, 443, 8080}
+	sources := []string{"0.0.0.0/0", "10.0.0.0/8", "198.51.100.0/24", "198.51.100.9/32"}
+	clients := []string{"198.51.100.9", "198.51.100.77", "10.2.3.4", "203.0.113.5"}
+	checked, proposals := 0, 0
+	for iter := range 300 {
+		// Versions: the first since ever, then 1 to 3 changes at random times
+		// (some after the last session).
+		type version struct {
+			from  int64 // 0: since ever
+			rules []inventory.Rule
+		}
+		var vs []version
+		nv := 1 + r.IntN(4)
+		times := []int64{0}
+		for range nv - 1 {
+			times = append(times, t0+r.Int64N(span+86400))
+		}
+		slices.Sort(times)
+		for _, from := range times {
+			var rules []inventory.Rule
+			for _, p := range ports {
+				for _, s := range sources {
+					if r.IntN(4) == 0 {
+						rules = append(rules, rule("sg-web", 6, p, p, cidrSrc(s)))
+					}
+				}
+			}
+			vs = append(vs, version{from, rules})
+		}
+		inv := inventory.New()
+		for _, v := range vs {
+			g := inventory.Group{ID: "sg-web", VPCID: "vpc-1", Rules: v.rules}
+			if v.from != 0 {
+				g.Valid.From = time.Unix(v.from, 0)
+			}
+			inv.AddGroup(g)
+		}
+		inv.AddENI(inventory.ENI{ID: "eni-web", VPCID: "vpc-1", Groups: []string{"sg-web"}, Addrs: []netip.Addr{netip.MustParseAddr("10.0.1.5")}})
+		inv.AddFlowLog(inventory.FlowLog{ID: "fl-1", ResourceID: "vpc-1", TrafficType: "ALL", Created: time.Unix(t0-86400, 0)})
+		inForce := func(at int64) []inventory.Rule {
+			var cur []inventory.Rule
+			for _, v := range vs {
+				if v.from <= at {
+					cur = v.rules
+				}
+			}
+			return cur
+		}
+		allows := func(rs []inventory.Rule, port int32, src netip.Addr) (inventory.Rule, bool) {
+			for _, x := range rs {
+				if x.FromPort <= port && port <= x.ToPort && x.Source.Prefix.Contains(src) {
+					return x, true
+				}
+			}
+			return inventory.Rule{}, false
+		}
+		// Sessions, and NODATA every 5 minutes so that the interface is
+		// observed all along.
+		type session struct {
+			at   int64
+			port int32
+			src  netip.Addr
+		}
+		var lines []string
+		var accepted []session
+		var lastEnd int64 // the latest record end: observation ends there
+		for s := int64(t0); s < t0+span; s += 300 {
+			lines = append(lines, fmt.Sprintf("3 1 eni-web - - - - - - - %d %d - NODATA -", s, s+300))
+			lastEnd = s + 300
+		}
+		for i := range 30 + r.IntN(100) {
+			at := t0 + r.Int64N(span)
+			port := ports[r.IntN(len(ports))]
+			src := netip.MustParseAddr(clients[r.IntN(len(clients))])
+			action := "REJECT"
+			if _, ok := allows(inForce(at), port, src); ok {
+				action = "ACCEPT"
+				accepted = append(accepted, session{at, port, src})
+			}
+			lines = append(lines, fmt.Sprintf("3 1 eni-web %s 10.0.1.5 %d %d 6 10 840 %d %d %s OK 2", src, 40000+i, port, at, at+60, action))
+		}
+		acc := observeLines(t, inv, flagsFormat, lines...)
+		cfg := advisor.DefaultConfig()
+		cfg.MinHistory = []time.Duration{0, time.Hour, 86400 * time.Second, 10 * 86400 * time.Second}[r.IntN(4)]
+		rep, keys := acc.ReportKeys(cfg)
+		current := map[string]bool{}
+		for _, x := range vs[len(vs)-1].rules {
+			current[x.Key()] = true
+		}
+		// since: when each current rule's continuous presence began.
+		since := map[string]int64{}
+		for k := range current {
+			since[k] = vs[len(vs)-1].from
+			for i := len(vs) - 2; i >= 0; i-- {
+				if !slices.ContainsFunc(vs[i].rules, func(x inventory.Rule) bool { return x.Key() == k }) {
+					break
+				}
+				since[k] = vs[i].from
+			}
+		}
+		for i, k := range keys {
+			s := rep.Suggestions[i]
+			if !current[k] {
+				t.Fatalf("iter %d: suggestion for %s, not in the current version %v", iter, k, vs[len(vs)-1].rules)
+			}
+			if s.Proposes() {
+				proposals++
+			}
+			if since[k] >= lastEnd && (s.Verdict != advisor.VerdictKeep || !slices.Contains(s.Reasons, advisor.ReasonNewRule)) {
+				t.Fatalf("iter %d: %s came in at %d after the last record (%d): %+v", iter, k, since[k], lastEnd, s)
+			}
+			if since[k] > 0 && s.Verdict == advisor.VerdictRemove && slices.Contains(s.Reasons, advisor.ReasonNoTraffic) &&
+				time.Duration(lastEnd-since[k])*time.Second < cfg.MinHistory {
+				t.Fatalf("iter %d: %s removed for no traffic over %d s of life (minimum history %v): %+v", iter, k, lastEnd-since[k], cfg.MinHistory, s)
+			}
+		}
+		// The group's rules after the proposals: keeps as they are, narrows
+		// as proposed, removes gone.
+		var after []advisor.RuleSpec
+		for _, s := range rep.Suggestions {
+			if s.Verdict == advisor.VerdictKeep {
+				after = append(after, s.Rule)
+			} else {
+				after = append(after, s.Proposed...)
+			}
+		}
+		for _, ses := range accepted {
+			for k := range current {
+				x, ok := allows([]inventory.Rule{findRule(vs[len(vs)-1].rules, k)}, ses.port, ses.src)
+				if !ok || ses.at < since[k] {
+					continue
+				}
+				checked++
+				if !slices.ContainsFunc(after, func(p advisor.RuleSpec) bool { return p.Allows(6, uint16(ses.port), ses.src) }) {
+					t.Fatalf("iter %d: session %+v allowed by %s (in force since %d) is blocked by the proposals %+v", iter, ses, x.Key(), since[k], rep.Suggestions)
+				}
+				break
+			}
+		}
+	}
+	if checked < 1000 || proposals < 100 {
+		t.Fatalf("the generator checked too little: %d sessions, %d proposals", checked, proposals)
+	}
+	t.Logf("%d sessions checked against %d proposals", checked, proposals)
+}
+
+func findRule(rs []inventory.Rule, key string) inventory.Rule {
+	for _, x := range rs {
+		if x.Key() == key {
+			return x
+		}
+	}
+	return inventory.Rule{}
 }
