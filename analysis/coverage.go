@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"math"
-	"slices"
 	"sort"
 	"sync"
 
@@ -42,20 +41,7 @@ func (e *Engine) coverage() *coverageIndex {
 		ci.groups = e.inv.Groups()
 		ci.since = map[string]int64{}
 		for _, g := range ci.groups {
-			vs := e.inv.GroupVersions(g)
-			if len(vs) == 0 || !vs[len(vs)-1].Valid.Open() {
-				continue // deleted
-			}
-			for _, r := range vs[len(vs)-1].Rules {
-				k := r.Key()
-				i := len(vs) - 1
-				for i > 0 && slices.ContainsFunc(vs[i-1].Rules, func(o inventory.Rule) bool { return o.Key() == k }) &&
-					!vs[i-1].Valid.To.IsZero() && !vs[i-1].Valid.To.Before(vs[i].Valid.From) {
-					i-- // the previous version held it too, up to this one
-				}
-				from, _ := bounds(vs[i].Valid)
-				ci.since[k] = from
-			}
+			ci.addSince(e.inv.GroupVersions(g))
 		}
 		for _, id := range e.inv.ENIs() {
 			for _, v := range e.inv.ENIVersions(id) {
@@ -72,6 +58,41 @@ func (e *Engine) coverage() *coverageIndex {
 		}
 	})
 	return ci
+}
+
+// addSince records when each rule of a group's current version came into
+// it: walking back from the current version, a rule's run ends at the first
+// version without it or at a gap between versions. Each version's keys are
+// made once.
+func (ci *coverageIndex) addSince(vs []*inventory.Group) {
+	if len(vs) == 0 || !vs[len(vs)-1].Valid.Open() {
+		return // deleted
+	}
+	cur := vs[len(vs)-1]
+	from, _ := bounds(cur.Valid)
+	running := make(map[string]bool, len(cur.Rules))
+	for _, r := range cur.Rules {
+		k := r.Key()
+		ci.since[k] = from
+		running[k] = true
+	}
+	for i := len(vs) - 2; i >= 0 && len(running) > 0; i-- {
+		if vs[i].Valid.To.IsZero() || vs[i].Valid.To.Before(vs[i+1].Valid.From) {
+			return // a gap: nothing was in force before the next version
+		}
+		held := make(map[string]bool, len(vs[i].Rules))
+		for _, r := range vs[i].Rules {
+			held[r.Key()] = true
+		}
+		from, _ := bounds(vs[i].Valid)
+		for k := range running {
+			if held[k] {
+				ci.since[k] = from // the previous version held it too, up to this one
+			} else {
+				delete(running, k)
+			}
+		}
+	}
 }
 
 // Coverage is what the flow logs showed of the interfaces carrying each

@@ -40,12 +40,8 @@ type UsageRow struct {
 }
 
 func (s *Sink) usageValues(r *UsageRow) []any {
-	est := uint8(0)
-	if r.SourcesEstimated {
-		est = 1
-	}
 	return []any{r.Bucket, r.BucketSeconds, r.GroupID, r.RuleKey, r.RuleID, r.Direction, r.Protocol, r.FromPort, r.ToPort,
-		r.Source, r.Partition, r.Flows, r.Packets, r.Bytes, r.Sources, est, r.FirstSeen, r.LastSeen, r.Version,
+		r.Source, r.Partition, r.Flows, r.Packets, r.Bytes, r.Sources, uint8Of(r.SourcesEstimated), r.FirstSeen, r.LastSeen, r.Version,
 		s.cfg.Instance, time.Now()}
 }
 
@@ -89,12 +85,8 @@ func suggestionValues(r *SuggestionRow) []any {
 	for i, p := range s.Proposed {
 		proposed[i] = RuleSpecString(p)
 	}
-	reasons := s.Reasons
-	if reasons == nil {
-		reasons = []string{}
-	}
 	return []any{r.Time, r.Version, r.Instance, r.RuleKey, s.RuleID, s.GroupID, s.Direction, s.Verdict, s.Confidence,
-		reasons, proposed, s.Evidence.Flows, s.Evidence.DistinctSources, s.Evidence.FirstSeen, s.Evidence.LastSeen, string(js)}
+		nonNil(s.Reasons), proposed, s.Evidence.Flows, s.Evidence.DistinctSources, s.Evidence.FirstSeen, s.Evidence.LastSeen, string(js)}
 }
 
 // RuleSpecString renders a proposed rule as "protocol from-to source", e.g.
@@ -155,19 +147,24 @@ type ApplyRow struct {
 }
 
 func applyValues(r *ApplyRow) []any {
-	dry := uint8(0)
-	if r.DryRun {
-		dry = 1
-	}
-	return []any{r.Time, r.RunID, r.Instance, r.Who, dry, r.Step, r.Target, r.Op, r.GroupID, r.RuleKey, r.RuleID,
+	return []any{r.Time, r.RunID, r.Instance, r.Who, uint8Of(r.DryRun), r.Step, r.Target, r.Op, r.GroupID, r.RuleKey, r.RuleID,
 		nonNil(r.Rules), r.Status, r.Error, nonNil(r.NewRuleIDs), r.RunError}
 }
 
+// nonNil gives an Array column an empty array for nil.
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
 	}
 	return s
+}
+
+// uint8Of gives a UInt8 flag column its value.
+func uint8Of(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // ApplyRows returns the rows of an apply run's result, written by instance.

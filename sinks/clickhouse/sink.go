@@ -347,11 +347,6 @@ func (s *Sink) PutReviews(rows ...ReviewRow) uint64 {
 func (s *Sink) PutApplies(rows ...ApplyRow) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for i := range rows {
-		if rows[i].Instance == "" {
-			rows[i].Instance = s.cfg.Instance
-		}
-	}
 	s.applies = bound(s, append(s.applies, rows...), 0)
 	return s.nextLocked()
 }
