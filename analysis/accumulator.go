@@ -283,11 +283,11 @@ func (a *Accumulator) attribute(rec *flowlog.Record, sl *statSlot) Outcome {
 		a.stats.NoGroups++
 		return NoGroups
 	}
-	role, certain := flagRole(rec)
-	if !certain {
-		role = SenderRole(rec)
-	}
+	role, certain := flagRole(rec) // RoleUnknown when not certain
 	ported := rec.Protocol == 6 || rec.Protocol == 17
+	if !certain && ported {
+		role = PortRole(rec.SrcPort, rec.DstPort) // as SenderRole, without reading the flags again
+	}
 	if ported {
 		a.observeEvidence(rec, dir == flowlog.DirectionIngress, role, certain)
 	}
@@ -370,7 +370,6 @@ func (a *Accumulator) attribute(rec *flowlog.Record, sl *statSlot) Outcome {
 				matched = true
 			}
 		}
-		a.verdicts = nil
 		if a.track != nil {
 			a.track.Add(int(c.idx))
 		}
@@ -512,25 +511,7 @@ func (a *Accumulator) merge(o *Accumulator, set *RuleSet, evidence bool) error {
 	mergeUnknown(a.unknown, o.unknown)
 	a.mergeObservations(o)
 	a.mergeSlots(o)
-	s, os := &a.stats, o.stats
-	s.Records += os.Records
-	s.NoData += os.NoData
-	s.SkipData += os.SkipData
-	s.Rejected += os.Rejected
-	s.Unattributed += os.Unattributed
-	s.Undetermined += os.Undetermined
-	s.Responses += os.Responses
-	s.Inbound += os.Inbound
-	s.Outbound += os.Outbound
-	s.Ambiguous += os.Ambiguous
-	s.Unmatched += os.Unmatched
-	s.NoGroups += os.NoGroups
-	if os.WindowFrom != 0 && (s.WindowFrom == 0 || os.WindowFrom < s.WindowFrom) {
-		s.WindowFrom = os.WindowFrom
-	}
-	if os.WindowTo > s.WindowTo {
-		s.WindowTo = os.WindowTo
-	}
+	addStats(&a.stats, o.stats)
 	return nil
 }
 

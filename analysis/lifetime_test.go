@@ -11,6 +11,7 @@ import (
 	"github.com/cinch-sg/cinch/advisor"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/sketch"
+	"github.com/cinch-sg/cinch/stream/flowlog"
 )
 
 // lifetimeInventory: group sg-web, logged all along, whose rule tcp/22 from
@@ -332,4 +333,31 @@ func findRule(rs []inventory.Rule, key string) inventory.Rule {
 		}
 	}
 	return inventory.Rule{}
+}
+
+// TestWindowKeepsNoGroupsCount: records of an interface without security
+// groups are counted per time slot like the others, so expiring an older
+// slot keeps the newer slot's count (the slots' stats lacked NoGroups, and
+// expiry rebuilt the total from them as 0).
+func TestWindowKeepsNoGroupsCount(t *testing.T) {
+	inv := inventory.New()
+	inv.AddENI(inventory.ENI{ID: "eni-nat", VPCID: "vpc-1", Addrs: []netip.Addr{netip.MustParseAddr("10.0.9.9")}})
+	cfg := sketch.DefaultConfig()
+	cfg.Slot = 3600
+	acc := NewAccumulator(NewEngine(inv), cfg)
+	p := flowlog.NewParser(flagsFormat)
+	for _, at := range []int64{1_700_000_000, 1_700_007_200} {
+		var rec flowlog.Record
+		if err := p.Parse([]byte(fmt.Sprintf("3 1 eni-nat 203.0.113.5 10.0.9.9 40000 443 6 10 840 %d %d ACCEPT OK 2", at, at+60)), &rec); err != nil {
+			t.Fatal(err)
+		}
+		acc.Observe(&rec)
+	}
+	if st := acc.Stats(); st.NoGroups != 2 {
+		t.Fatalf("NoGroups %d, want 2", st.NoGroups)
+	}
+	acc.Expire(1_700_003_600)
+	if st := acc.Stats(); st.NoGroups != 1 || st.Records != 1 {
+		t.Errorf("after expiring the first slot: %+v", st)
+	}
 }

@@ -79,6 +79,7 @@ func (sl *statSlot) add(now, before *Stats, rec *flowlog.Record, out Outcome) {
 	s.Outbound += now.Outbound - before.Outbound
 	s.Ambiguous += now.Ambiguous - before.Ambiguous
 	s.Unmatched += now.Unmatched - before.Unmatched
+	s.NoGroups += now.NoGroups - before.NoGroups
 	if out == Attributed {
 		if s.WindowFrom == 0 || (rec.Start != 0 && rec.Start < s.WindowFrom) {
 			s.WindowFrom = rec.Start
@@ -102,6 +103,7 @@ func addStats(s *Stats, o Stats) {
 	s.Outbound += o.Outbound
 	s.Ambiguous += o.Ambiguous
 	s.Unmatched += o.Unmatched
+	s.NoGroups += o.NoGroups
 	if o.WindowFrom != 0 && (s.WindowFrom == 0 || o.WindowFrom < s.WindowFrom) {
 		s.WindowFrom = o.WindowFrom
 	}
