@@ -274,7 +274,9 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// daemonProcess runs `cinch daemon` on a config file; it returns the command.
+// daemonProcess runs `cinch daemon` (CINCH_BIN, or built) on cfg written to
+// a config file; it returns the command, killed at the end of the test if
+// still running.
 func daemonProcess(t *testing.T, cfg config.Config) *exec.Cmd {
 	t.Helper()
 	bin := os.Getenv("CINCH_BIN")
@@ -302,7 +304,7 @@ func daemonProcess(t *testing.T, cfg config.Config) *exec.Cmd {
 		s := bufio.NewScanner(stderr)
 		for s.Scan() {
 			if os.Getenv("CINCH_TEST_LOG") != "" {
-				fmt.Fprintln(os.Stderr, "daemon A:", s.Text())
+				fmt.Fprintln(os.Stderr, "daemon "+cfg.Listen+":", s.Text())
 			}
 		}
 	}()

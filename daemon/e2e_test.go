@@ -3,8 +3,6 @@
 package daemon
 
 import (
-	"bufio"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -13,8 +11,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -64,43 +60,12 @@ func TestE2EBrokerRestart(t *testing.T) {
 // again serves exactly what an uninterrupted run serves.
 func TestE2EKill9(t *testing.T) {
 	brokers := realBrokers(t)
-	bin := os.Getenv("CINCH_BIN")
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "cinch")
-		if out, err := exec.Command("go", "build", "-o", bin, "../").CombinedOutput(); err != nil {
-			t.Fatalf("build: %v\n%s", err, out)
-		}
-	}
 	sc := newScenario(t, 40000, 22)
 	sc.createTopics(t, brokers)
 	state := t.TempDir()
 	cfg := sc.config(brokers, state, "gk-"+sc.topic)
 	cfg.Listen = freeAddr(t)
-	cfgFile := filepath.Join(t.TempDir(), "cinch.yaml")
-	b, err := yaml.Marshal(&cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	run := func() *exec.Cmd {
-		cmd := exec.Command(bin, "daemon", "--config", cfgFile)
-		cmd.Env = append(os.Environ(), "CINCH_LOG_LEVEL=warn")
-		stderr, _ := cmd.StderrPipe()
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			s := bufio.NewScanner(stderr)
-			for s.Scan() {
-				if os.Getenv("CINCH_TEST_LOG") != "" {
-					fmt.Fprintln(os.Stderr, "daemon:", s.Text())
-				}
-			}
-		}()
-		return cmd
-	}
+	run := func() *exec.Cmd { return daemonProcess(t, cfg) }
 	cmd := run()
 	sc.produce(t, brokers, 0, len(sc.payloads))
 	// Kill it once it has checkpointed part of the stream but not all.

@@ -8,7 +8,6 @@ import (
 	"github.com/cinch-sg/cinch/analysis"
 	"github.com/cinch-sg/cinch/inventory/awsapi"
 	"github.com/cinch-sg/cinch/stream/envelope"
-	"github.com/cinch-sg/cinch/stream/flowlog"
 	"github.com/cinch-sg/cinch/stream/livetail"
 )
 
@@ -41,45 +40,29 @@ func (d *Daemon) readLiveTail(ctx context.Context) {
 	d.mu.Lock()
 	d.shards[key] = s
 	d.mu.Unlock()
-	parsers := map[string]*flowlog.Parser{}
+	dec := newDecoder(d.formats)
 	sk := shardSink{d: d, s: s}
-	var rec flowlog.Record
 	var meta envelope.Meta
-	n := 0
 	report := time.NewTicker(time.Minute)
 	defer report.Stop()
 	// lastEnd is the latest record end seen: a gap between sessions runs
 	// from it to the first record of the next session.
 	var lastEnd int64
 	err = src.Run(ctx, func(ev *livetail.Event) error {
-		group, stream, msg := ev.Group, ev.Stream, ev.Message
-		p := parsers[group]
-		if p == nil {
-			f := d.formats.logGroup[group]
-			if f == nil {
-				f = d.formats.def
-			}
-			p = flowlog.NewParser(f)
-			parsers[group] = p
-		}
 		d.met.RecordsConsumed.Inc()
 		if ev.Sampled {
 			d.met.LiveTailSampled.Inc()
 		}
-		if err := p.Parse(msg, &rec); err != nil {
-			reason := "malformed"
-			if pe, ok := err.(*flowlog.ParseError); ok {
-				reason = pe.Reason
-			}
-			d.met.RecordsFailed.WithLabelValues(reason).Inc()
-			return nil
-		}
-		d.met.RecordsParsed.Inc()
-		meta = envelope.Meta{LogGroup: group, LogStream: stream}
+		meta = envelope.Meta{LogGroup: ev.Group, LogStream: ev.Stream}
 		// Live Tail pushes at most 500 events a second: one lock per event
 		// never keeps an evaluation waiting for the network.
 		s.mu.Lock()
-		sk.record(&rec, &meta)
+		defer s.mu.Unlock()
+		if !dec.line(ev.Message, &meta, &sk) {
+			return nil
+		}
+		d.met.RecordsParsed.Inc()
+		rec := &dec.rec
 		// Records were left out around a sampled one, and between two
 		// sessions: the time they cover is partially logged, for every
 		// interface (a capture window is up to ten minutes either side).
@@ -93,10 +76,9 @@ func (d *Daemon) readLiveTail(ctx context.Context) {
 		}
 		lastEnd = max(lastEnd, rec.End)
 		s.unsaved = true
-		s.mu.Unlock()
-		n++
 		select {
 		case <-report.C:
+			sk.tally.flush(&d.logGroups) // for /readyz: a log group none of whose lines parse
 			st := src.Stats()
 			d.log.Info("live tail", "events", st.Events, "sessions", st.Sessions, "session_limits", st.Timeouts,
 				"sampled_updates", st.SampledUpdates, "updates", st.Updates, "sampled_events", st.SampledEvents)
@@ -104,6 +86,9 @@ func (d *Daemon) readLiveTail(ctx context.Context) {
 		}
 		return nil
 	})
+	s.mu.Lock()
+	sk.tally.flush(&d.logGroups)
+	s.mu.Unlock()
 	if err != nil {
 		d.log.Error("live tail stopped", "err", err)
 	}

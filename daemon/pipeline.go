@@ -68,12 +68,7 @@ type sink interface {
 func (d *decoder) decode(payload []byte, s sink) error {
 	d.header = nil
 	_, err := d.dec.Decode(payload, func(line []byte, m *envelope.Meta) error {
-		p := d.def
-		if m.LogGroup != "" {
-			if g, ok := d.byGroup[m.LogGroup]; ok {
-				p = g
-			}
-		}
+		p := d.parserFor(m.LogGroup)
 		if d.header != nil {
 			p = d.header
 		}
@@ -84,18 +79,43 @@ func (d *decoder) decode(payload []byte, s sink) error {
 					return nil
 				}
 			}
-			reason := "malformed"
-			var pe *flowlog.ParseError
-			if errors.As(err, &pe) {
-				reason = pe.Reason
-			}
-			s.malformed(line, m, reason, err)
+			s.malformed(line, m, reasonOf(err), err)
 			return nil
 		}
 		s.record(&d.rec, m)
 		return nil
 	})
 	return err
+}
+
+// line parses one line of m's log group that came without an envelope (a
+// Live Tail event) and hands it to s; it reports whether it parsed (the
+// record is then in d.rec).
+func (d *decoder) line(line []byte, m *envelope.Meta, s sink) bool {
+	if err := d.parserFor(m.LogGroup).Parse(line, &d.rec); err != nil {
+		s.malformed(line, m, reasonOf(err), err)
+		return false
+	}
+	s.record(&d.rec, m)
+	return true
+}
+
+// parserFor returns the parser of log group g's format (the default one for
+// a group without its own, or no group).
+func (d *decoder) parserFor(g string) *flowlog.Parser {
+	if p, ok := d.byGroup[g]; ok && g != "" {
+		return p
+	}
+	return d.def
+}
+
+// reasonOf is the failure metric's reason for a parse error.
+func reasonOf(err error) string {
+	var pe *flowlog.ParseError
+	if errors.As(err, &pe) {
+		return pe.Reason
+	}
+	return "malformed"
 }
 
 // shardSink attributes a payload's records to a shard and counts them.
