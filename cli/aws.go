@@ -11,6 +11,7 @@ import (
 	"github.com/cinch-sg/cinch/analysis"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/inventory/awsapi"
+	"github.com/cinch-sg/cinch/stream/s3flow"
 )
 
 // awsFlags select the live EC2 API as an inventory source.
@@ -75,7 +76,7 @@ func (f *awsFlags) fetch(ctx context.Context, env *Env) (*awsapi.Snapshot, error
 	}
 	f.snapshot = snap
 	for _, u := range f.configS3 {
-		bucket, prefix, err := awsapi.ParseS3URL(u)
+		bucket, prefix, err := s3flow.ParseURL(u)
 		if err != nil {
 			return nil, fmt.Errorf("--config-s3 %w", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/inventory/awsapi"
+	"github.com/cinch-sg/cinch/stream/s3flow"
 )
 
 // awsSource is the live EC2 inventory: a client for every account and
@@ -99,7 +100,7 @@ func (d *Daemon) runAWSRefresh(ctx context.Context) {
 func (a *awsSource) loadConfigFiles(ctx context.Context) error {
 	inv := inventory.New()
 	for _, u := range a.configS3 {
-		bucket, prefix, err := awsapi.ParseS3URL(u)
+		bucket, prefix, err := s3flow.ParseURL(u)
 		if err != nil {
 			return err
 		}

@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/cinch-sg/cinch/internal/atomicfile"
 	"github.com/cinch-sg/cinch/stream/kafka"
 )
 
@@ -28,7 +30,9 @@ func (d *Daemon) checkpointShard(s *shard) (int64, error) {
 	s.unsaved = false
 	s.mu.Unlock()
 	if err == nil {
-		err = writeAtomic(checkpointPath(d.cfg.StateDir, s.key), data)
+		if err = atomicfile.Write(checkpointPath(d.cfg.StateDir, s.key), data); err != nil {
+			err = fmt.Errorf("checkpoint: %w", err)
+		}
 	}
 	if err != nil {
 		s.mu.Lock()

@@ -12,7 +12,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cinch-sg/cinch/advisor"
+	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/daemon/metrics"
 )
 
@@ -216,11 +216,7 @@ func isLoopbackHost(hostport string) bool {
 	} else if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
 		host = host[1 : len(host)-1]
 	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.Unmap().IsLoopback()
+	return config.IsLoopbackHost(host)
 }
 
 // Handler returns the server's HTTP handler.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/inventory/awsjson"
+	"github.com/cinch-sg/cinch/stream/s3flow"
 )
 
 // ConfigHistoryAPI is the part of the AWS Config API ConfigHistory calls.
@@ -208,23 +209,7 @@ func ConfigItemsJSON(items []cstypes.ConfigurationItem) ([]byte, error) {
 }
 
 // S3API is the part of the S3 API the S3 readers call.
-type S3API interface {
-	s3.ListObjectsV2APIClient
-	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
-}
-
-// ParseS3URL splits "s3://bucket/prefix" into bucket and prefix.
-func ParseS3URL(u string) (bucket, prefix string, err error) {
-	rest, ok := strings.CutPrefix(u, "s3://")
-	if !ok || rest == "" {
-		return "", "", fmt.Errorf("%q: want s3://BUCKET[/PREFIX]", u)
-	}
-	bucket, prefix, _ = strings.Cut(rest, "/")
-	if bucket == "" {
-		return "", "", fmt.Errorf("%q: no bucket", u)
-	}
-	return bucket, prefix, nil
-}
+type S3API = s3flow.API
 
 // LoadConfigFiles loads every AWS Config snapshot and history file
 // (".../ConfigSnapshot/..." and ".../ConfigHistory/...", JSON, plain or

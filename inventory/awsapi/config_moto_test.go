@@ -22,6 +22,7 @@ import (
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/sketch"
 	"github.com/cinch-sg/cinch/stream/flowlog"
+	"github.com/cinch-sg/cinch/stream/s3flow"
 )
 
 func gz(t *testing.T, s string) []byte {
@@ -125,7 +126,7 @@ func TestMotoConfigFilesDeletedInterface(t *testing.T) {
 	if flows != 1 || acc.Stats().Unattributed != 0 {
 		t.Errorf("flows credited to %s:8080 = %d, want 1 (stats %+v)", gid, flows, acc.Stats())
 	}
-	if _, _, err := ParseS3URL("s3://" + bucket + "/AWSLogs/"); err != nil {
+	if _, _, err := s3flow.ParseURL("s3://" + bucket + "/AWSLogs/"); err != nil {
 		t.Error(err)
 	}
 }
