@@ -24,11 +24,10 @@ import (
 	"github.com/cinch-sg/cinch/inventory"
 )
 
-// Proposal is one suggestion as the suggestions JSON carries it, with the
-// confidence of the coverage work (absent in older reports).
+// Proposal is one suggestion as the suggestions JSON carries it (its
+// confidence is absent in older reports).
 type Proposal struct {
 	advisor.Suggestion
-	Confidence string `json:"confidence,omitempty"`
 }
 
 // Reasons that make a proposal unsafe to apply without --force.
@@ -56,18 +55,13 @@ func RuleKey(s advisor.Suggestion) string {
 		strconv.Itoa(int(from)), strconv.Itoa(int(to)), src}, "|")
 }
 
-// Proposals converts a report's suggestions (a JSON round trip keeps the
-// fields this package does not know of, such as confidence).
-func Proposals(rep advisor.Report) ([]Proposal, error) {
-	b, err := json.Marshal(rep.Suggestions)
-	if err != nil {
-		return nil, fmt.Errorf("apply: %w", err)
+// Proposals converts a report's suggestions.
+func Proposals(rep advisor.Report) []Proposal {
+	out := make([]Proposal, len(rep.Suggestions))
+	for i, s := range rep.Suggestions {
+		out[i] = Proposal{s}
 	}
-	var out []Proposal
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("apply: %w", err)
-	}
-	return out, nil
+	return out
 }
 
 // ParseReport reads a suggestions JSON document (cinch analyze --output json,
@@ -124,7 +118,7 @@ func Plan(props []Proposal, accept func(key, id string) bool, force bool) ([]Ste
 		key := p.Key()
 		skip := func(reason string) { skips = append(skips, Skip{RuleKey: key, RuleID: p.RuleID, Reason: reason}) }
 		switch {
-		case p.Verdict != advisor.VerdictRemove && p.Verdict != advisor.VerdictNarrow:
+		case !p.Proposes():
 			continue // keep: nothing to do
 		case !accept(key, p.RuleID):
 			skip("not accepted in review")

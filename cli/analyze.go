@@ -161,13 +161,9 @@ func runAnalyze(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return nil, st, err
 		}
-		acc3 := analysis.NewAccumulator(eng, scfg)
-		st3, err := s3f.read(ctx, env, &ff, &invf.aws, acc3)
-		if err != nil {
-			return nil, st, err
-		}
+		st3, err := s3f.read(ctx, env, &ff, &invf.aws, acc)
 		st.Add(st3)
-		return acc, st, acc.Merge(acc3)
+		return acc, st, err
 	}
 	acc, st, err := analyze(analysis.NewEngine(inv))
 	if err != nil {

@@ -44,11 +44,7 @@ func (f *awsFlags) config() (awsapi.Config, error) {
 	}
 	c := awsapi.Config{}
 	for _, r := range f.regions {
-		for _, p := range strings.Split(r, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				c.Regions = append(c.Regions, p)
-			}
-		}
+		c.Regions = append(c.Regions, splitList(r)...)
 	}
 	for _, arn := range f.roles {
 		if !strings.HasPrefix(arn, "arn:") {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/cinch-sg/cinch/daemon/config"
@@ -55,7 +54,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 	}
-	kcfg := kafka.Config{Brokers: strings.Split(brokers, ","), ClientID: "cinch-produce"}
+	kcfg := kafka.Config{Brokers: splitList(brokers), ClientID: "cinch-produce"}
 	if err := kafka.EnsureTopics(ctx, kcfg, int32(partitions), topic); err != nil {
 		return err
 	}

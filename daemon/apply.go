@@ -73,10 +73,7 @@ func (d *Daemon) runApply(ctx context.Context, who string, req api.ApplyRequest)
 		return map[string]string{"error": "force is not allowed (apply.allow_force)"}, http.StatusForbidden
 	}
 	rep, _ := d.hub.Report()
-	props, err := apply.Proposals(rep)
-	if err != nil {
-		return map[string]string{"error": err.Error()}, http.StatusInternalServerError
-	}
+	props := apply.Proposals(rep)
 	if len(req.Rules) > 0 {
 		props = slices.DeleteFunc(props, func(p apply.Proposal) bool {
 			return !slices.Contains(req.Rules, p.Key()) && (p.RuleID == "" || !slices.Contains(req.Rules, p.RuleID))
