@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +15,25 @@ import (
 // fileLockBatch is how many records a file shard takes per hold of its lock,
 // so an evaluation is never kept waiting for a whole file.
 const fileLockBatch = 1 << 16
+
+// inputReader returns a stream/input reader of the configured formats (it
+// detects gzip, envelopes and header lines, and reports malformed lines with
+// their numbers; the shard attributes the records). Malformed lines are
+// counted in the metrics; the log (message what) shows the first few and then
+// summaries, so a flood of bad lines cannot flood it: flush the log when done.
+func (d *Daemon) inputReader(what string) (*input.Reader, *badLineLog) {
+	bad := newBadLineLog(d.log, what)
+	rd := input.NewReader(input.Options{Format: d.formats.def, FormatByLogGroup: d.formats.logGroup},
+		func(file string, line int, err error) {
+			reason := "malformed"
+			if line > 0 {
+				reason = reasonOf(err)
+				d.met.RecordsFailed.WithLabelValues(reason).Inc()
+			}
+			bad.report(reason, "file", file, "line", line, "err", err)
+		})
+	return rd, bad
+}
 
 // readFiles replays the configured local files through the pipeline. Each
 // file is a shard; once read whole it is checkpointed as done (offset = its
@@ -64,24 +82,8 @@ func (d *Daemon) readFile(ctx context.Context, path string) error {
 		return nil
 	}
 
-	// stream/input detects gzip, envelopes and header lines, and reports
-	// malformed lines with their numbers; the shard attributes the records.
-	// Malformed lines are counted in the metrics; the log shows the first
-	// few and then summaries, so a flood of bad lines cannot flood it.
-	bad := newBadLineLog(d.log, "file input")
+	rd, bad := d.inputReader("file input")
 	defer bad.flush()
-	rd := input.NewReader(input.Options{Format: d.formats.def, FormatByLogGroup: d.formats.logGroup},
-		func(file string, line int, err error) {
-			reason := "malformed"
-			if line > 0 {
-				var pe *flowlog.ParseError
-				if errors.As(err, &pe) {
-					reason = pe.Reason
-				}
-				d.met.RecordsFailed.WithLabelValues(reason).Inc()
-			}
-			bad.report(reason, "file", file, "line", line, "err", err)
-		})
 	var src io.Reader
 	name := path
 	if path == "-" {

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 
@@ -11,7 +10,6 @@ import (
 	"github.com/cinch-sg/cinch/inventory/awsapi"
 	"github.com/cinch-sg/cinch/stream/envelope"
 	"github.com/cinch-sg/cinch/stream/flowlog"
-	"github.com/cinch-sg/cinch/stream/input"
 	"github.com/cinch-sg/cinch/stream/s3flow"
 )
 
@@ -79,18 +77,8 @@ func (d *Daemon) readS3Backfill(ctx context.Context, b config.S3Backfill) error 
 	d.shards[key] = s
 	d.mu.Unlock()
 	d.log.Info("s3 backfill", "url", b.URL, "from", b.From, "to", b.To, "files", len(l.Objects), "done", next, "parquet_left_out", l.Parquet)
-	rd := input.NewReader(input.Options{Format: d.formats.def, FormatByLogGroup: d.formats.logGroup},
-		func(file string, line int, err error) {
-			if line > 0 {
-				reason := "malformed"
-				var pe *flowlog.ParseError
-				if errors.As(err, &pe) {
-					reason = pe.Reason
-				}
-				d.met.RecordsFailed.WithLabelValues(reason).Inc()
-			}
-			d.log.Warn("s3 backfill input", "file", file, "line", line, "err", err)
-		})
+	rd, bad := d.inputReader("s3 backfill input")
+	defer bad.flush()
 	for i := int(next); i < len(l.Objects); i++ {
 		o := l.Objects[i]
 		body, err := s3flow.Open(ctx, api, bucket, o.Key)

@@ -262,18 +262,22 @@ func (d *Daemon) publishShard(s *shard, data []byte) {
 	if s.acc != nil {
 		rules := s.acc.Engine().Rules()
 		for i, r := range rules {
-			srcs := s.acc.SeriesSources(i)
+			var srcs []sketch.SlotSources // counted only when a slot changed (it walks the sketch)
+			counted := false
 			for j, sl := range s.acc.Series(i) {
-				var src sketch.SlotSources // none when the sketch keeps no per-slot counts
-				if j < len(srcs) {
-					src = srcs[j]
-				}
 				k := [2]int64{sl.Start, int64(i)}
 				live[k] = true
 				if sent.flows[k] == sl.Flows {
 					continue
 				}
 				sent.flows[k] = sl.Flows
+				if !counted {
+					srcs, counted = s.acc.SeriesSources(i), true
+				}
+				var src sketch.SlotSources // none when the sketch keeps no per-slot counts
+				if j < len(srcs) {
+					src = srcs[j]
+				}
 				rows = append(rows, clickhouse.UsageRow{Bucket: time.Unix(sl.Start, 0), BucketSeconds: uint32(s.scfg.Slot),
 					GroupID: r.GroupID, RuleKey: r.Key(), RuleID: r.ID, Direction: r.Direction(), Protocol: r.Protocol,
 					FromPort: r.FromPort, ToPort: r.ToPort, Source: r.Source.String(), Partition: s.key,
