@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 )
 
@@ -52,11 +50,8 @@ func (s *Server) handleApply(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "apply is disabled (set apply.enabled and apply.role_arn)")
 		return
 	}
-	var req ApplyRequest
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil && err != io.EOF {
-		writeError(w, http.StatusBadRequest, "bad apply request: "+err.Error())
+	var req ApplyRequest // an empty body applies every accepted proposal
+	if !decodeBody(w, r, &req, 1<<20, true) {
 		return
 	}
 	s.log.Info("api: apply", "by", p.name, "dry_run", req.DryRun, "force", req.Force, "rules", len(req.Rules))

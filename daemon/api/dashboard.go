@@ -103,10 +103,8 @@ func (s *Server) handleRule(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := ruleResponse{Suggestion: sg, RuleKey: key}
-	for _, rv := range s.hub.Reviews() {
-		if rv.RuleKey == key {
-			out.Review = &rv
-		}
+	if rv, ok := s.hub.ReviewOf(key); ok {
+		out.Review = &rv
 	}
 	if s.cfg.Inspector != nil {
 		if u, ok := s.cfg.Inspector.RuleUsage(key); ok {

@@ -398,6 +398,14 @@ func (h *Hub) Reviews() []Review {
 	return h.reviewsLocked()
 }
 
+// ReviewOf returns the latest review of the rule of key.
+func (h *Hub) ReviewOf(key string) (Review, bool) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	r, ok := h.reviews[key]
+	return r, ok
+}
+
 func (h *Hub) reviewsLocked() []Review {
 	out := make([]Review, 0, len(h.reviews))
 	for _, k := range slices.Sorted(maps.Keys(h.reviews)) {
