@@ -134,6 +134,7 @@ func (a *Accumulator) Coverage() *Coverage {
 	const G = ObservationTolerance
 	all := a.obs.m[allInterfaces] // input known to be incomplete (MarkPartial)
 	ifaceBad := map[string]bool{}
+	withRejects := map[string]*Spans{} // an interface's records of either action
 	var gaps []int64
 	for _, g := range ci.groups {
 		obs := &advisor.GroupObservation{}
@@ -171,9 +172,14 @@ func (a *Accumulator) Coverage() *Coverage {
 			} else if o != nil {
 				on := &o.On
 				if !cr.rejectOnly && !o.Rejects.Empty() {
-					u := o.On.Clone()
-					u.Merge(&o.Rejects)
-					on = &u
+					u := withRejects[cr.eni] // made once per interface, not per group and version
+					if u == nil {
+						c := o.On.Clone()
+						c.Merge(&o.Rejects)
+						u = &c
+						withRejects[cr.eni] = u
+					}
+					on = u
 				}
 				gaps = on.Gaps(reqFrom, to, gaps)
 				if o.Skipped.Overlaps(from, to) {

@@ -201,16 +201,7 @@ func TestE2EApply(t *testing.T) {
 	if got := chQuery("SELECT run_id, who, dry_run, step, op, group_id, rules, status FROM " + db + ".applies ORDER BY step FORMAT TSV"); got != want {
 		t.Errorf("applies table:\n%s\nwant:\n%s", got, want)
 	}
-	after, err := ec.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{gid}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cidrs []string
-	for _, r := range after.SecurityGroupRules {
-		if !aws.ToBool(r.IsEgress) {
-			cidrs = append(cidrs, aws.ToString(r.CidrIpv4))
-		}
-	}
+	cidrs := mototest.IngressCIDRs(t, ctx, ec, gid)
 	if strings.Join(cidrs, ",") != "10.1.2.0/24" {
 		t.Errorf("rules after apply: %v", cidrs)
 	}

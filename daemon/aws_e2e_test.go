@@ -35,33 +35,15 @@ func TestE2EAWSInventory(t *testing.T) {
 	awsCfg, acct, role := mototest.Account(t, "sa-east-1")
 	ctx := context.Background()
 	ec := ec2.NewFromConfig(awsCfg)
-	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.30.0.0/16")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.30.1.0/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := mototest.CreateSecurityGroup(ctx, ec, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web"), VpcId: vpc.Vpc.VpcId})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gid, eniID, ip := motoHost(t, ctx, ec, "10.30", "web", 22)
 	perm := func(port int32) []types.IpPermission {
 		return []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
 			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}
 	}
-	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: perm(22)}); err != nil {
-		t.Fatal(err)
-	}
-	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{aws.ToString(g.GroupId)}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	flows := filepath.Join(dir, "flows.log")
 	line := fmt.Sprintf("2 %s %s 198.51.100.9 %s 40001 22 6 10 840 1764000000 1764000050 ACCEPT OK\n", acct,
-		aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress))
+		eniID, ip)
 	if err := os.WriteFile(flows, []byte(line), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -85,20 +67,50 @@ func TestE2EAWSInventory(t *testing.T) {
 		}
 		out := map[int32]uint64{}
 		for _, s := range rep.Suggestions {
-			if s.GroupID == aws.ToString(g.GroupId) && s.Direction == "ingress" {
+			if s.GroupID == gid && s.Direction == "ingress" {
 				out[s.Rule.FromPort] = s.Evidence.Flows
 			}
 		}
 		return out
 	}
 	waitFor(t, "the tcp/22 rule credited with the flow", func() bool { return rules()[22] == 1 })
-	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId, IpPermissions: perm(443)}); err != nil {
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(gid), IpPermissions: perm(443)}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the new tcp/443 rule after a refresh", func() bool { _, ok := rules()[443]; return ok })
 	if got := rules(); got[22] != 1 || got[443] != 0 {
 		t.Errorf("rules after the refresh: %v", got)
 	}
+}
+
+// motoHost creates in ec's account a VPC NET.0.0/16 with the subnet
+// NET.1.0/24, a group named name that lets tcp port in from anywhere, and an
+// interface in the subnet carrying it; it returns the group's and the
+// interface's ids and the interface's address.
+func motoHost(t *testing.T, ctx context.Context, ec *ec2.Client, net, name string, port int32) (gid, eniID, ip string) {
+	t.Helper()
+	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String(net + ".0.0/16")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String(net + ".1.0/24")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := mototest.CreateSecurityGroup(ctx, ec, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String(name), VpcId: vpc.Vpc.VpcId})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(port), ToPort: aws.Int32(port),
+			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{aws.ToString(g.GroupId)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aws.ToString(g.GroupId), aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool, last ...func() string) {
@@ -123,34 +135,13 @@ func TestE2EAWSApply(t *testing.T) {
 	awsCfg, acct, role := mototest.Account(t, "ca-central-1")
 	ctx := context.Background()
 	ec := ec2.NewFromConfig(awsCfg)
-	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.60.0.0/16")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.60.1.0/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := mototest.CreateSecurityGroup(ctx, ec, &ec2.CreateSecurityGroupInput{GroupName: aws.String("ssh"), Description: aws.String("ssh"), VpcId: vpc.Vpc.VpcId})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gid := aws.ToString(g.GroupId)
-	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
-		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
-			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{gid}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	gid, eniID, ip := motoHost(t, ctx, ec, "10.60", "ssh", 22)
 	dir := t.TempDir()
 	flows := filepath.Join(dir, "flows.log")
 	// With tcp-flags (SYN: the client opened it), so that the proposal's
 	// confidence does not rest on an uncertain initiator.
 	line := fmt.Sprintf("3 %s %s 198.51.100.9 %s 40001 22 6 10 840 1764000000 1764000050 ACCEPT OK 2\n", acct,
-		aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress))
+		eniID, ip)
 	if err := os.WriteFile(flows, []byte(line), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -224,16 +215,7 @@ func TestE2EAWSApply(t *testing.T) {
 	if code != 200 || strings.Count(body, `"status":"done"`) != 2 {
 		t.Fatalf("apply: %d %s", code, body)
 	}
-	out, err := ec.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{Filters: []types.Filter{{Name: aws.String("group-id"), Values: []string{gid}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cidrs []string
-	for _, r := range out.SecurityGroupRules {
-		if !aws.ToBool(r.IsEgress) {
-			cidrs = append(cidrs, aws.ToString(r.CidrIpv4))
-		}
-	}
+	cidrs := mototest.IngressCIDRs(t, ctx, ec, gid)
 	if strings.Join(cidrs, ",") != "198.51.100.9/32" {
 		t.Errorf("rules after apply: %v", cidrs)
 	}
@@ -329,29 +311,7 @@ func TestE2ES3BackfillResumes(t *testing.T) {
 	awsCfg, acct, role := mototest.Account(t, "us-west-2")
 	ctx := context.Background()
 	ec := ec2.NewFromConfig(awsCfg)
-	vpc, err := ec.CreateVpc(ctx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.80.0.0/16")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub, err := ec.CreateSubnet(ctx, &ec2.CreateSubnetInput{VpcId: vpc.Vpc.VpcId, CidrBlock: aws.String("10.80.1.0/24")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := mototest.CreateSecurityGroup(ctx, ec, &ec2.CreateSecurityGroupInput{GroupName: aws.String("web"), Description: aws.String("web"), VpcId: vpc.Vpc.VpcId})
-	if err != nil {
-		t.Fatal(err)
-	}
-	gid := aws.ToString(g.GroupId)
-	if _, err := ec.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: g.GroupId,
-		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(443), ToPort: aws.Int32(443),
-			IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}); err != nil {
-		t.Fatal(err)
-	}
-	eni, err := ec.CreateNetworkInterface(ctx, &ec2.CreateNetworkInterfaceInput{SubnetId: sub.Subnet.SubnetId, Groups: []string{gid}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	eniID, ip := aws.ToString(eni.NetworkInterface.NetworkInterfaceId), aws.ToString(eni.NetworkInterface.PrivateIpAddress)
+	gid, eniID, ip := motoHost(t, ctx, ec, "10.80", "web", 443)
 
 	// Four files of the day, in the default layout, under the base account.
 	base, err := awsconfig.LoadDefaultConfig(ctx)

@@ -87,3 +87,21 @@ func CreateSecurityGroup(ctx context.Context, ec *ec2.Client, in *ec2.CreateSecu
 	}
 	return &ec2.CreateSecurityGroupOutput{GroupId: d.SecurityGroups[0].GroupId}, nil
 }
+
+// IngressCIDRs lists the IPv4 sources of group id's inbound rules, in the
+// order EC2 gives them.
+func IngressCIDRs(t testing.TB, ctx context.Context, ec *ec2.Client, id string) []string {
+	t.Helper()
+	out, err := ec.DescribeSecurityGroupRules(ctx, &ec2.DescribeSecurityGroupRulesInput{
+		Filters: []ec2types.Filter{{Name: aws.String("group-id"), Values: []string{id}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cidrs []string
+	for _, r := range out.SecurityGroupRules {
+		if !aws.ToBool(r.IsEgress) {
+			cidrs = append(cidrs, aws.ToString(r.CidrIpv4))
+		}
+	}
+	return cidrs
+}

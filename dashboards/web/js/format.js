@@ -98,11 +98,7 @@ export function time(iso) {
 /** ago: "12 s ago", "3 min ago", "2 h ago", "4 d ago". */
 export function ago(iso, now = Date.now()) {
   if (!iso) return '';
-  const s = Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000));
-  if (s < 60) return `${s}\u202fs ago`;
-  if (s < 3600) return `${Math.round(s / 60)}\u202fmin ago`;
-  if (s < 86400) return `${Math.round(s / 3600)}\u202fh ago`;
-  return `${Math.round(s / 86400)}\u202fd ago`;
+  return duration(Math.max(0, Math.round((now - new Date(iso).getTime()) / 1000))) + ' ago';
 }
 
 /** duration in seconds for people: 10 → "10 s", 3600 → "1 h". */
