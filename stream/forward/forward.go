@@ -174,7 +174,7 @@ func (f *Forwarder) records(p []byte) ([]record, error) {
 	if len(p) == 0 {
 		return nil, errors.New("empty payload")
 	}
-	if !isGzip(p) {
+	if !envelope.IsGzip(p) {
 		if p[0] == '{' {
 			return f.fromJSON(p, nil)
 		}
@@ -201,6 +201,24 @@ func (f *Forwarder) records(p []byte) ([]record, error) {
 // fromJSON handles a decoded subscription message; orig is its gzip form
 // (forwarded as is when it fits), nil when it came uncompressed.
 func (f *Forwarder) fromJSON(raw, orig []byte) ([]record, error) {
+	if orig != nil && len(orig) <= f.cfg.MaxRecordBytes {
+		// The common case, one DATA_MESSAGE that fits: the daemon's decoder
+		// alone checks it (a JSON unmarshal of every event besides costs
+		// several times as much); anything else takes the path below.
+		dec := envelope.NewDecoder()
+		var group string
+		messages := 0
+		kind, err := dec.Decode(raw, func(_ []byte, m *envelope.Meta) error {
+			if m.First {
+				messages++
+				group = m.LogGroup
+			}
+			return nil
+		})
+		if err == nil && kind == envelope.KindCloudWatch && messages == 1 && dec.Stats().ControlMessages == 0 {
+			return []record{{key: []byte(group), value: orig}}, nil
+		}
+	}
 	var m subscription
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return nil, fmt.Errorf("not a CloudWatch Logs subscription message: %w", err)
@@ -264,8 +282,6 @@ func (f *Forwarder) split(m subscription, key []byte) ([]record, error) {
 	f.st.split.Add(1)
 	return out, nil
 }
-
-func isGzip(p []byte) bool { return len(p) >= 2 && p[0] == 0x1f && p[1] == 0x8b }
 
 func gzipBytes(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
