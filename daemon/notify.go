@@ -32,44 +32,14 @@ func runAlerts(ctx context.Context, hub *api.Hub, n *webhook.Notifier) {
 		_ = n.Run(ctx)
 	}()
 	defer wg.Wait()
-	since := hub.Version()
-	for ctx.Err() == nil {
-		events, snapshot, ch, cancel := hub.Subscribe(since)
-		if snapshot {
-			// since was older than the history (or 0): the events before the
-			// snapshot are not replayed, only what follows it is delivered.
-			if len(events) > 0 {
-				since = max(since, events[0].Version)
-			}
-			events = nil
+	hub.Follow(ctx, hub.Version(), func(ev api.Event) {
+		if ev.Type != api.EventRuleStoppedMatching && ev.Type != api.EventRuleResumed {
+			return
 		}
-		deliver := func(ev api.Event) {
-			since = max(since, ev.Version)
-			if ev.Type != api.EventRuleStoppedMatching && ev.Type != api.EventRuleResumed {
-				return
-			}
-			a := webhook.Alert{Type: ev.Type, RuleKey: ev.RuleKey, Time: ev.Time, Suggestion: ev.Suggestion}
-			if ev.Suggestion != nil && ev.Suggestion.Evidence.LastSeen != "" {
-				a.LastSeen, _ = time.Parse(time.RFC3339, ev.Suggestion.Evidence.LastSeen)
-			}
-			n.Notify(a)
+		a := webhook.Alert{Type: ev.Type, RuleKey: ev.RuleKey, Time: ev.Time, Suggestion: ev.Suggestion}
+		if ev.Suggestion != nil && ev.Suggestion.Evidence.LastSeen != "" {
+			a.LastSeen, _ = time.Parse(time.RFC3339, ev.Suggestion.Evidence.LastSeen)
 		}
-		for _, ev := range events {
-			deliver(ev)
-		}
-	follow:
-		for {
-			select {
-			case <-ctx.Done():
-				cancel()
-				return
-			case ev, ok := <-ch:
-				if !ok {
-					break follow // dropped for falling behind: resubscribe
-				}
-				deliver(ev)
-			}
-		}
-		cancel()
-	}
+		n.Notify(a)
+	})
 }

@@ -169,33 +169,7 @@ func (d *Daemon) stopClickHouse(ctx context.Context) error {
 
 // listenReviews writes review decisions (the hub's review events).
 func (d *Daemon) listenReviews(ctx context.Context) {
-	var since uint64
-	first := true
-	for ctx.Err() == nil {
-		evs, _, ch, cancel := d.hub.Subscribe(since)
-		if first {
-			since, first = d.hub.Version(), false
-		}
-		for _, ev := range evs {
-			d.reviewToClickHouse(ev)
-			since = max(since, ev.Version)
-		}
-	recv:
-		for {
-			select {
-			case <-ctx.Done():
-				cancel()
-				return
-			case ev, ok := <-ch:
-				if !ok {
-					break recv // dropped: resubscribe from since
-				}
-				d.reviewToClickHouse(ev)
-				since = ev.Version
-			}
-		}
-		cancel()
-	}
+	d.hub.Follow(ctx, d.hub.Version(), d.reviewToClickHouse)
 }
 
 func (d *Daemon) reviewToClickHouse(ev api.Event) {

@@ -7,6 +7,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"maps"
@@ -507,6 +508,42 @@ func (h *Hub) Subscribe(since uint64) (events []Event, snapshot bool, ch <-chan 
 		sub.end(true)
 	}
 	return events, snapshot, sub.ch, cancel
+}
+
+// Follow calls fn for every event published after version since, in order,
+// until ctx ends. When the hub drops it for falling behind it resubscribes
+// from the last version it delivered (the history replays what it missed);
+// when since is older than the history (or 0), it goes on from the
+// snapshot's version without replaying it.
+func (h *Hub) Follow(ctx context.Context, since uint64, fn func(Event)) {
+	for ctx.Err() == nil {
+		events, snapshot, ch, cancel := h.Subscribe(since)
+		if snapshot {
+			if len(events) > 0 {
+				since = max(since, events[0].Version)
+			}
+			events = nil
+		}
+		for _, ev := range events {
+			since = max(since, ev.Version)
+			fn(ev)
+		}
+	follow:
+		for {
+			select {
+			case <-ctx.Done():
+				cancel()
+				return
+			case ev, ok := <-ch:
+				if !ok {
+					break follow // dropped for falling behind: resubscribe
+				}
+				since = max(since, ev.Version)
+				fn(ev)
+			}
+		}
+		cancel()
+	}
 }
 
 // Epoch identifies this hub's versions: a new hub (a restarted daemon)
