@@ -41,26 +41,35 @@ func clock(watermark, wall int64) int64 {
 	return min(watermark, wall+maxSkew)
 }
 
+// partitions returns the current engine and the state of every partition
+// the daemon holds: its own shards (the first own of them), then the peers'
+// (read from ClickHouse) it does not own — with current, only the peers' on
+// the current engine.
+func (d *Daemon) partitions(current bool) (eng *analysis.Engine, shards []*shard, own int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	shards = make([]*shard, 0, len(d.shards)+len(d.peers))
+	owned := map[string]bool{}
+	for k, s := range d.shards {
+		shards = append(shards, s)
+		owned[checkpointPath(d.cfg.StateDir, k)] = true
+	}
+	own = len(shards)
+	for f, p := range d.peers {
+		if !owned[f] && (!current || p.shard.eng == d.eng) {
+			shards = append(shards, p.shard)
+		}
+	}
+	return d.eng, shards, own
+}
+
 // evaluate judges the rules whose usage changed since the last evaluation
 // and publishes what changed: verdicts, and rules that stopped (or resumed)
 // matching traffic. Every rule is judged again after an inventory reload and
 // when the set of partitions (own or peers') changes.
 func (d *Daemon) evaluate() {
 	start := time.Now()
-	d.mu.Lock()
-	eng := d.eng
-	shards := make([]*shard, 0, len(d.shards)+len(d.peers))
-	owned := map[string]bool{}
-	for k, s := range d.shards {
-		shards = append(shards, s)
-		owned[checkpointPath(d.cfg.StateDir, k)] = true
-	}
-	for f, p := range d.peers {
-		if !owned[f] && p.shard.eng == eng {
-			shards = append(shards, p.shard)
-		}
-	}
-	d.mu.Unlock()
+	eng, shards, own := d.partitions(true)
 
 	var watermark int64
 	for _, s := range shards {
@@ -88,7 +97,7 @@ func (d *Daemon) evaluate() {
 	// The port evidence is judged apart, again only where it changed: first
 	// each shard's is scanned, then the changed interfaces' copied (below).
 	d.ports.Begin()
-	for _, s := range shards {
+	for i, s := range shards {
 		s.mu.Lock()
 		if s.eng != eng {
 			s.rebind(eng)
@@ -97,7 +106,7 @@ func (d *Daemon) evaluate() {
 			s.expire(now-window, now-dedupe)
 		}
 		s.scanEvidence(d.ports)
-		if owned[checkpointPath(d.cfg.StateDir, s.key)] {
+		if i < own {
 			batches += s.batches.len()
 			d.met.DedupeEvicted.Add(float64(s.batches.evicted))
 			s.batches.evicted = 0

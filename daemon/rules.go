@@ -19,20 +19,7 @@ var _ api.Inspector = (*Daemon)(nil)
 // window, from every partition's windowed state (own and peers'): the merged
 // sketch's sources and ports, and one point per time slot of the window.
 func (d *Daemon) RuleUsage(key string) (api.RuleUsage, bool) {
-	d.mu.Lock()
-	eng := d.eng
-	shards := make([]*shard, 0, len(d.shards)+len(d.peers))
-	owned := map[string]bool{}
-	for k, s := range d.shards {
-		shards = append(shards, s)
-		owned[checkpointPath(d.cfg.StateDir, k)] = true
-	}
-	for f, p := range d.peers {
-		if !owned[f] {
-			shards = append(shards, p.shard)
-		}
-	}
-	d.mu.Unlock()
+	eng, shards, _ := d.partitions(false)
 	idx := ruleIndex(eng, key)
 	if idx < 0 {
 		return api.RuleUsage{}, false
