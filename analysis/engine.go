@@ -124,6 +124,12 @@ func NewEngine(inv *inventory.Inventory) *Engine {
 	return e
 }
 
+// RuleIndex returns the index in Rules of the rule with the given key.
+func (e *Engine) RuleIndex(key string) (int, bool) {
+	i, ok := e.byKey[key]
+	return i, ok
+}
+
 // indexPrefix records that the addresses of delegated prefix p belong to m.
 func (e *Engine) indexPrefix(p netip.Prefix, m membership) {
 	p = p.Masked()

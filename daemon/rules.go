@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cinch-sg/cinch/analysis"
 	"github.com/cinch-sg/cinch/daemon/api"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/sketch"
@@ -20,8 +19,8 @@ var _ api.Inspector = (*Daemon)(nil)
 // sketch's sources and ports, and one point per time slot of the window.
 func (d *Daemon) RuleUsage(key string) (api.RuleUsage, bool) {
 	eng, shards, _ := d.partitions(false)
-	idx := ruleIndex(eng, key)
-	if idx < 0 {
+	idx, ok := eng.RuleIndex(key)
+	if !ok {
 		return api.RuleUsage{}, false
 	}
 
@@ -63,23 +62,13 @@ func (s *shard) ruleSeries(key string, fn func(sk *sketch.Sketch, series []sketc
 	if s.acc == nil {
 		return
 	}
-	i := ruleIndex(s.acc.Engine(), key)
-	if i < 0 {
+	i, ok := s.acc.Engine().RuleIndex(key)
+	if !ok {
 		return
 	}
 	if sk := s.acc.Rule(i).Sketch; sk != nil && sk.Flows > 0 {
 		fn(sk, s.acc.Series(i))
 	}
-}
-
-// ruleIndex returns the index of the rule with the given key, -1 if none.
-func ruleIndex(eng *analysis.Engine, key string) int {
-	for i, r := range eng.Rules() {
-		if r.Key() == key {
-			return i
-		}
-	}
-	return -1
 }
 
 // usageOf turns the merged sketch and the per-slot points into the API's shape.
