@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
@@ -73,20 +74,19 @@ type UncertainPart struct {
 
 // uncertainPart returns the part of protocol p and class likely, creating it.
 func (rs *RuleState) uncertainPart(p uint8, likely bool, cfg sketch.Config) *UncertainPart {
-	for i := range rs.Uncertain {
-		if u := &rs.Uncertain[i]; u.Protocol == p && u.Likely == likely {
+	// Kept sorted by protocol, unlikely before likely.
+	i := 0
+	for ; i < len(rs.Uncertain); i++ {
+		u := &rs.Uncertain[i]
+		if u.Protocol == p && u.Likely == likely {
 			return u
 		}
-	}
-	rs.Uncertain = append(rs.Uncertain, UncertainPart{Protocol: p, Likely: likely, Sketch: sketch.New(cfg)})
-	sort.Slice(rs.Uncertain, func(i, j int) bool {
-		a, b := rs.Uncertain[i], rs.Uncertain[j]
-		if a.Protocol != b.Protocol {
-			return a.Protocol < b.Protocol
+		if u.Protocol > p || (u.Protocol == p && u.Likely && !likely) {
+			break // the first part that sorts after the new one
 		}
-		return !a.Likely && b.Likely
-	})
-	return rs.uncertainPart(p, likely, cfg)
+	}
+	rs.Uncertain = slices.Insert(rs.Uncertain, i, UncertainPart{Protocol: p, Likely: likely, Sketch: sketch.New(cfg)})
+	return &rs.Uncertain[i]
 }
 
 // ProtocolSketch is the part of a -1 rule's usage of one protocol.
