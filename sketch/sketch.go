@@ -247,7 +247,11 @@ func (s *Sketch) observeAddr(src netip.Addr, ts uint32) {
 	}
 }
 
-func (s *Sketch) seen(first, last int64) {
+func (s *Sketch) seen(first, last int64) { widen(&s.FirstSeen, &s.LastSeen, first, last) }
+
+// widen extends [*firstSeen, *lastSeen] to a flow's [first, last] (either
+// may be 0: unknown; they may come in either order).
+func widen(firstSeen, lastSeen *int64, first, last int64) {
 	if first == 0 {
 		first = last
 	}
@@ -257,11 +261,11 @@ func (s *Sketch) seen(first, last int64) {
 	if first > last {
 		first, last = last, first
 	}
-	if first != 0 && (s.FirstSeen == 0 || first < s.FirstSeen) {
-		s.FirstSeen = first
+	if first != 0 && (*firstSeen == 0 || first < *firstSeen) {
+		*firstSeen = first
 	}
-	if last != 0 && (s.LastSeen == 0 || last > s.LastSeen) {
-		s.LastSeen = last
+	if last != 0 && (*lastSeen == 0 || last > *lastSeen) {
+		*lastSeen = last
 	}
 }
 

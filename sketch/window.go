@@ -48,22 +48,7 @@ func (s *Sketch) observeSlot(packets, bytes uint64, start, end int64, count bool
 	sl.Flows++
 	sl.Packets += packets
 	sl.Bytes += bytes
-	first, last := start, end
-	if first == 0 {
-		first = last
-	}
-	if last == 0 {
-		last = first
-	}
-	if first > last {
-		first, last = last, first
-	}
-	if first != 0 && (sl.FirstSeen == 0 || first < sl.FirstSeen) {
-		sl.FirstSeen = first
-	}
-	if last > sl.LastSeen {
-		sl.LastSeen = last
-	}
+	widen(&sl.FirstSeen, &sl.LastSeen, start, end)
 	return ts
 }
 
