@@ -11,7 +11,6 @@ import (
 	"github.com/cinch-sg/cinch/analysis"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/inventory/awsapi"
-	"github.com/cinch-sg/cinch/stream/s3flow"
 )
 
 // awsFlags select the live EC2 API as an inventory source.
@@ -72,20 +71,9 @@ func (f *awsFlags) fetch(ctx context.Context, env *Env) (*awsapi.Snapshot, error
 	}
 	f.snapshot = snap
 	for _, u := range f.configS3 {
-		bucket, prefix, err := s3flow.ParseURL(u)
+		total, err := cl.LoadConfigS3(ctx, u, snap.Inventory)
 		if err != nil {
-			return nil, fmt.Errorf("--config-s3 %w", err)
-		}
-		total := 0
-		for _, cfg := range cl.AWSConfigs() {
-			n, err := awsapi.LoadConfigFiles(ctx, awsapi.NewS3(cfg), bucket, prefix, snap.Inventory)
-			if err != nil {
-				return nil, fmt.Errorf("--config-s3: %w", err)
-			}
-			total += n
-			if n > 0 {
-				break // the bucket was readable from this account
-			}
+			return nil, fmt.Errorf("--config-s3: %w", err)
 		}
 		fmt.Fprintf(env.Stderr, "cinch: aws: %s: %d AWS Config files\n", u, total)
 	}

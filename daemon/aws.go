@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -11,7 +10,6 @@ import (
 	"github.com/cinch-sg/cinch/daemon/config"
 	"github.com/cinch-sg/cinch/inventory"
 	"github.com/cinch-sg/cinch/inventory/awsapi"
-	"github.com/cinch-sg/cinch/stream/s3flow"
 )
 
 // awsSource is the live EC2 inventory: a client for every account and
@@ -100,23 +98,8 @@ func (d *Daemon) runAWSRefresh(ctx context.Context) {
 func (a *awsSource) loadConfigFiles(ctx context.Context) error {
 	inv := inventory.New()
 	for _, u := range a.configS3 {
-		bucket, prefix, err := s3flow.ParseURL(u)
-		if err != nil {
+		if _, err := a.client.LoadConfigS3(ctx, u, inv); err != nil {
 			return err
-		}
-		var errs []error
-		for _, cfg := range a.client.AWSConfigs() {
-			n, err := awsapi.LoadConfigFiles(ctx, awsapi.NewS3(cfg), bucket, prefix, inv)
-			if err == nil && n > 0 {
-				errs = nil
-				break
-			}
-			if err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if len(errs) > 0 {
-			return fmt.Errorf("AWS Config files %s: %w", u, errors.Join(errs...))
 		}
 	}
 	a.mu.Lock()

@@ -211,6 +211,31 @@ func ConfigItemsJSON(items []cstypes.ConfigurationItem) ([]byte, error) {
 // S3API is the part of the S3 API the S3 readers call.
 type S3API = s3flow.API
 
+// LoadConfigS3 loads the AWS Config files under url (s3://BUCKET/PREFIX)
+// into inv through the first of c's accounts and regions that finds any: the
+// bucket usually lives in one account. It fails when none found any and one
+// failed, naming every failure.
+func (c *Client) LoadConfigS3(ctx context.Context, url string, inv *inventory.Inventory) (int, error) {
+	bucket, prefix, err := s3flow.ParseURL(url)
+	if err != nil {
+		return 0, err
+	}
+	var errs []error
+	for _, cfg := range c.AWSConfigs() {
+		n, err := LoadConfigFiles(ctx, NewS3(cfg), bucket, prefix, inv)
+		if err == nil && n > 0 {
+			return n, nil
+		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return 0, fmt.Errorf("AWS Config files %s: %w", url, errors.Join(errs...))
+	}
+	return 0, nil
+}
+
 // LoadConfigFiles loads every AWS Config snapshot and history file
 // (".../ConfigSnapshot/..." and ".../ConfigHistory/...", JSON, plain or
 // gzip) under s3://bucket/prefix into inv, and returns how many it loaded.
