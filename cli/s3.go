@@ -47,19 +47,8 @@ func (f *s3Flags) read(ctx context.Context, env *Env, ff *flowFlags, af *awsFlag
 	var api *s3.Client
 	if af.client != nil {
 		api = awsapi.NewS3(af.client.AWSConfigs()[0])
-	} else {
-		c := awsapi.Config{}
-		if len(af.regions) > 0 {
-			c.Regions = af.regions
-		}
-		cfg, err := awsapi.LoadAWSConfig(ctx, c)
-		if err != nil {
-			return input.Stats{}, err
-		}
-		if cfg.Region == "" {
-			cfg.Region = "us-east-1"
-		}
-		api = awsapi.NewS3(cfg)
+	} else if api, err = awsapi.NewS3Default(ctx, nil); err != nil {
+		return input.Stats{}, err
 	}
 	rd, err := ff.reader(env)
 	if err != nil {

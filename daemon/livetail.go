@@ -18,11 +18,7 @@ import (
 // that no proposal resting on it has high confidence.
 func (d *Daemon) readLiveTail(ctx context.Context) {
 	lt := d.cfg.LiveTail
-	c := awsapi.Config{}
-	if d.cfg.Inventory.AWS != nil {
-		c.Regions = d.cfg.Inventory.AWS.Regions
-	}
-	cfg, err := awsapi.LoadAWSConfig(ctx, c)
+	cfg, err := awsapi.LoadAWSConfig(ctx, awsapi.Config{})
 	if err != nil {
 		d.log.Error("live tail", "err", err)
 		return

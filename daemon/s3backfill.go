@@ -48,22 +48,14 @@ func (d *Daemon) readS3Backfill(ctx context.Context, b config.S3Backfill) error 
 	if err != nil {
 		return err
 	}
-	c := awsapi.Config{}
+	var regions []string
 	if d.cfg.Inventory.AWS != nil {
-		c.Regions = d.cfg.Inventory.AWS.Regions
+		regions = d.cfg.Inventory.AWS.Regions
 	}
-	cfg, err := awsapi.LoadAWSConfig(ctx, c)
+	api, err := awsapi.NewS3Default(ctx, regions)
 	if err != nil {
 		return err
 	}
-	if cfg.Region == "" {
-		if len(c.Regions) > 0 {
-			cfg.Region = c.Regions[0]
-		} else {
-			cfg.Region = "us-east-1"
-		}
-	}
-	api := awsapi.NewS3(cfg)
 	l, err := s3flow.List(ctx, api, s3flow.Range{Bucket: bucket, Prefix: prefix, From: from, To: to, Accounts: b.Accounts, Regions: b.Regions})
 	if err != nil {
 		return err

@@ -211,6 +211,23 @@ func ConfigItemsJSON(items []cstypes.ConfigurationItem) ([]byte, error) {
 // S3API is the part of the S3 API the S3 readers call.
 type S3API = s3flow.API
 
+// NewS3Default returns an S3 client with the standard credential chain, in
+// the configured region, else the first of regions, else us-east-1 (S3
+// redirects to a bucket's own region).
+func NewS3Default(ctx context.Context, regions []string) (*s3.Client, error) {
+	cfg, err := LoadAWSConfig(ctx, Config{})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+		if len(regions) > 0 {
+			cfg.Region = regions[0]
+		}
+	}
+	return NewS3(cfg), nil
+}
+
 // LoadConfigS3 loads the AWS Config files under url (s3://BUCKET/PREFIX)
 // into inv through the first of c's accounts and regions that finds any: the
 // bucket usually lives in one account. It fails when none found any and one
