@@ -37,14 +37,8 @@ func runGenerate(ctx context.Context, env *Env, args []string) error {
 	if out == "" {
 		return fmt.Errorf("--out is required")
 	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
 	acct := simulate.NewAccount(cfg)
-	if err := writeFile(filepath.Join(out, "security-groups.json"), acct.WriteSecurityGroups); err != nil {
-		return err
-	}
-	if err := writeFile(filepath.Join(out, "network-interfaces.json"), acct.WriteNetworkInterfaces); err != nil {
+	if err := writeInventory(out, acct); err != nil {
 		return err
 	}
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
@@ -109,4 +103,19 @@ func writeFile(path string, fill func(w io.Writer) error) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// writeInventory writes an account's security-groups.json and
+// network-interfaces.json (as the AWS CLI prints them) into dir.
+func writeInventory(dir string, acct interface {
+	WriteSecurityGroups(io.Writer) error
+	WriteNetworkInterfaces(io.Writer) error
+}) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := writeFile(filepath.Join(dir, "security-groups.json"), acct.WriteSecurityGroups); err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, "network-interfaces.json"), acct.WriteNetworkInterfaces)
 }

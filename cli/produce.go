@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/cinch-sg/cinch/daemon/config"
@@ -44,13 +42,7 @@ func runProduce(ctx context.Context, env *Env, args []string) error {
 	}
 	acct := demo.NewAccount(opts.Seed)
 	if invOut != "" {
-		if err := os.MkdirAll(invOut, 0o755); err != nil {
-			return err
-		}
-		if err := writeFile(filepath.Join(invOut, "security-groups.json"), acct.WriteSecurityGroups); err != nil {
-			return err
-		}
-		if err := writeFile(filepath.Join(invOut, "network-interfaces.json"), acct.WriteNetworkInterfaces); err != nil {
+		if err := writeInventory(invOut, acct); err != nil {
 			return err
 		}
 	}

@@ -126,8 +126,6 @@ func (d *Daemon) evaluate() {
 		d.evDependent.Clear()
 		d.deps = make([]analysis.PortDeps, n)
 		d.met.RulesUnresolved.Set(float64(eng.UnresolvedCount()))
-	}
-	if full {
 		set.AddAll(n)
 		d.sugs = make([]advisor.Suggestion, n)
 		d.lastSeen = make([]int64, n)

@@ -158,10 +158,14 @@ func (k *shardSink) record(rec *flowlog.Record, m *envelope.Meta) {
 
 func (k *shardSink) malformed(line []byte, m *envelope.Meta, reason string, err error) {
 	k.d.met.RecordsFailed.WithLabelValues(reason).Inc()
+	if m.LogGroup == "" && k.onBad == nil {
+		return
+	}
+	why := reason + ": " + err.Error()
 	if m.LogGroup != "" {
-		k.tally.note(&k.d.logGroups, m.LogGroup, false, reason+": "+err.Error())
+		k.tally.note(&k.d.logGroups, m.LogGroup, false, why)
 	}
 	if k.onBad != nil {
-		k.onBad(line, reason+": "+err.Error())
+		k.onBad(line, why)
 	}
 }
